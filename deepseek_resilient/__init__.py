@@ -1,0 +1,103 @@
+"""deepseek_resilient: a resilient client for DeepSeek and OpenAI-compatible chat APIs.
+
+    from deepseek_resilient import Client, DeepSeek, OpenAICompatible
+
+    client = Client(providers=[DeepSeek(), OpenAICompatible(name="backup", base_url=..., model=...)])
+    resp = client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}])
+    resp.choices[0].message.content, resp.route
+"""
+
+from ._client import AsyncClient, Client
+from ._clock import Clock
+from ._config import Cache, CircuitBreaker, RateLimit, Retry
+from ._errors import (
+    AllProvidersFailed,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CircuitOpenError,
+    ConfigurationError,
+    DeadlineExceeded,
+    DeepSeekResilientError,
+    IncompleteStreamError,
+    InsufficientBalanceError,
+    InternalServerError,
+    InvalidRequestError,
+    InvalidResponseError,
+    LocalModelError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitedLocally,
+    RateLimitError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+)
+from ._providers.base import Provider
+from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
+from ._types import (
+    Attempt,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatMessage,
+    ChatRequest,
+    Choice,
+    ChoiceDelta,
+    ChunkChoice,
+    Route,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AllProvidersFailed",
+    "AsyncClient",
+    "Attempt",
+    "AuthenticationError",
+    "BadRequestError",
+    "Cache",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatMessage",
+    "ChatRequest",
+    "Choice",
+    "ChoiceDelta",
+    "ChunkChoice",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Client",
+    "Clock",
+    "ConfigurationError",
+    "DeadlineExceeded",
+    "DeepSeek",
+    "DeepSeekResilientError",
+    "IncompleteStreamError",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "LlamaCppServer",
+    "LocalModelError",
+    "NotFoundError",
+    "OpenAICompatible",
+    "PermissionDeniedError",
+    "Provider",
+    "ProviderError",
+    "RateLimitError",
+    "RateLimitedLocally",
+    "RateLimit",
+    "Retry",
+    "Route",
+    "ServiceUnavailableError",
+    "UnprocessableEntityError",
+    "Usage",
+    "__version__",
+]

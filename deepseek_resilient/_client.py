@@ -1,0 +1,236 @@
+"""``AsyncClient`` (the core) and ``Client`` (a sync facade over the same coroutines)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import ExitStack
+from typing import Any, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from pydantic import ValidationError
+
+from ._clock import Clock, MonotonicClock
+from ._config import Retry
+from ._errors import (
+    ConfigurationError,
+    DeepSeekResilientError,
+    InvalidRequestError,
+)
+from ._pipeline import Call, Pipeline, ProviderSlot
+from ._providers.base import Provider
+from ._types import ChatCompletion, ChatMessage, ChatRequest
+
+__all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+MessageInput = ChatMessage | Mapping[str, Any]
+
+
+class AsyncClient:
+    """The resilient client. Use it as an async context manager, or call ``aclose()``.
+
+    ``providers`` are tried in order; with none given, the chain is built from the environment
+    (DeepSeek when ``DEEPSEEK_API_KEY`` is set, then the embedded local model when installed).
+    ``timeout`` is ONE total deadline per request over all attempts, sleeps and fallbacks.
+    ``failover_reserve`` is the share of the time left that a provider leaves for the ones
+    after it (so a stalled primary can't starve the fallback).
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[Provider] | None = None,
+        *,
+        timeout: float = 60.0,
+        retry: Retry | None = None,
+        failover_reserve: float = 0.25,
+        clock: Clock | None = None,
+    ) -> None:
+        if providers is None:
+            from ._defaults import default_providers
+
+            providers = default_providers()
+        providers = list(providers)
+        if not providers:
+            raise ConfigurationError("no providers: pass at least one provider")
+        if not all(isinstance(p, Provider) for p in providers):
+            raise ConfigurationError("providers must be Provider instances")
+        names = [p.name for p in providers]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"provider names must be unique, got {names}")
+        if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not 0 <= failover_reserve < 1:
+            raise ConfigurationError("failover_reserve must be within [0, 1)")
+        self.providers: tuple[Provider, ...] = tuple(providers)
+        self.timeout = float(timeout)
+        self.retry = retry or Retry()
+        self.clock: Clock = clock or MonotonicClock()
+        slots = [ProviderSlot(p, p.retry or self.retry) for p in self.providers]
+        self._pipeline = Pipeline(slots, self.clock, failover_reserve)
+        self.chat = _AsyncChat(self)
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name for p in self.providers)
+        return f"{type(self).__name__}(providers=[{names}], timeout={self.timeout:g})"
+
+    @property
+    def pipeline(self) -> list[str]:
+        """The layers a request goes through, outermost first."""
+        return self._pipeline.describe()
+
+    async def _create(self, params: dict[str, Any], timeout: float | None) -> ChatCompletion:
+        request = _validate(params)
+        budget = self.timeout if timeout is None else _check_timeout(timeout)
+        clock = self.clock
+        call = Call(request=request, clock=clock, timeout=budget, started=clock.now())
+        try:
+            answer = await self._pipeline.run(call)
+        except DeepSeekResilientError as exc:
+            call.route.elapsed = clock.now() - call.started
+            exc.route = call.route
+            raise
+        call.route.elapsed = clock.now() - call.started
+        answer._route = call.route
+        return answer
+
+    async def aclose(self) -> None:
+        """Close every provider's connections. Idempotent."""
+        for provider in self.providers:
+            await provider.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _AsyncCompletions:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        messages: Iterable[MessageInput],
+        model: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        response_format: dict[str, Any] | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        user: str | None = None,
+        extra_body: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> ChatCompletion:
+        """Create a chat completion (the OpenAI call shape). ``timeout`` overrides the
+        client's total deadline for this call."""
+        params = {k: v for k, v in locals().items() if v is not None and k not in _NOT_PARAMS}
+        return await self._client._create(params, timeout)
+
+
+class _AsyncChat:
+    def __init__(self, client: AsyncClient) -> None:
+        self.completions = _AsyncCompletions(client)
+
+
+_NOT_PARAMS = frozenset({"self", "timeout"})
+
+
+def _validate(params: dict[str, Any]) -> ChatRequest:
+    try:
+        messages = params.get("messages")
+        if messages is not None and not isinstance(messages, (list, tuple)):
+            params["messages"] = list(messages)
+        return ChatRequest.model_validate(params)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+        raise InvalidRequestError(f"invalid request: {problems}") from exc
+    except TypeError as exc:
+        raise InvalidRequestError(f"invalid request: {exc}") from exc
+
+
+def _check_timeout(timeout: float) -> float:
+    if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise InvalidRequestError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+# ----------------------------------------------------------------------------- sync facade
+
+
+class Client:
+    """The sync client: the same pipeline as ``AsyncClient``, run on one private event-loop
+    thread. Thread-safe: share one ``Client`` between threads. Ctrl-C cancels the call."""
+
+    def __init__(self, providers: Sequence[Provider] | None = None, **options: Any) -> None:
+        self._async = AsyncClient(providers, **options)
+        self._exit = ExitStack()
+        self._portal: BlockingPortal | None = self._exit.enter_context(start_blocking_portal())
+        self.chat = _Chat(self)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncClient", "Client", 1)
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        return self._async.providers
+
+    @property
+    def pipeline(self) -> list[str]:
+        """The layers a request goes through, outermost first."""
+        return self._async.pipeline
+
+    def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        if self._portal is None:
+            raise ConfigurationError("this Client is closed")
+        future: Future[T] = self._portal.start_task_soon(fn)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl-C (or any interruption) cancels the call on the loop
+            raise
+
+    def close(self) -> None:
+        """Close connections and stop the loop thread. Idempotent."""
+        if self._portal is None:
+            return
+        try:
+            self._portal.call(self._async.aclose)
+        finally:
+            self._portal = None
+            self._exit.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Completions:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, **params: Any) -> ChatCompletion:
+        """Create a chat completion; the same keyword arguments as ``AsyncClient``'s."""
+        acreate = self._client._async.chat.completions.create
+        return self._client._run(functools.partial(acreate, **params))
+
+
+class _Chat:
+    def __init__(self, client: Client) -> None:
+        self.completions = _Completions(client)

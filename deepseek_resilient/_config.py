@@ -1,0 +1,138 @@
+"""Frozen policy configs. Set client-wide, override per provider. Bad values raise
+``ConfigurationError`` at construction, never later in a request."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ._errors import ConfigurationError
+
+__all__ = ["Cache", "CircuitBreaker", "RateLimit", "Retry"]
+
+
+class _Checked:
+    """Validation shared by the configs: every numeric field is finite and in range."""
+
+    _positive: tuple[str, ...] = ()
+    _non_negative: tuple[str, ...] = ()
+    _fraction: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None or isinstance(value, (str, Path)):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                raise ConfigurationError(f"{name}.{f.name} must be finite, got {value!r}")
+            if f.name in self._positive and value <= 0:
+                raise ConfigurationError(f"{name}.{f.name} must be > 0, got {value!r}")
+            if f.name in self._non_negative and value < 0:
+                raise ConfigurationError(f"{name}.{f.name} must be >= 0, got {value!r}")
+            if f.name in self._fraction and not 0 <= value <= 1:
+                raise ConfigurationError(f"{name}.{f.name} must be within [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class Retry(_Checked):
+    """Retries of one provider: full-jitter exponential backoff, Retry-After honoured.
+
+    The n-th retry sleeps ``uniform(0, min(cap, base * 2**(n-1)))`` seconds, or exactly the
+    server's Retry-After hint when it gave one. A hint longer than ``max_retry_after`` or than
+    the time left fails over to the next provider at once instead of sleeping.
+    """
+
+    attempts: int = 3
+    """Tries per provider, the first included (1 disables retries)."""
+    base: float = 0.5
+    cap: float = 8.0
+    max_retry_after: float = 30.0
+
+    _positive = ("attempts", "cap")
+    _non_negative = ("base", "max_retry_after")
+
+
+@dataclass(frozen=True)
+class CircuitBreaker(_Checked):
+    """A per-provider breaker that opens on a failure rate over the last ``window`` calls."""
+
+    window: int = 20
+    min_calls: int = 5
+    failure_rate: float = 0.5
+    slow_call: float | None = None
+    """Calls slower than this many seconds count as failures (None: never)."""
+    open_for: float = 30.0
+    max_open_for: float = 300.0
+    auth_open_for: float = 3600.0
+    """Open period after a 401/402/403 (bad key or no balance)."""
+    probe_timeout: float = 300.0
+    """A half-open probe that has not reported back after this many seconds is presumed lost,
+    and the next caller becomes the probe."""
+
+    _positive = (
+        "window",
+        "min_calls",
+        "open_for",
+        "max_open_for",
+        "auth_open_for",
+        "slow_call",
+        "probe_timeout",
+    )
+    _fraction = ("failure_rate",)
+
+
+@dataclass(frozen=True)
+class RateLimit(_Checked):
+    """Client-side limits for one provider (None: unlimited)."""
+
+    requests_per_second: float | None = None
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    burst: int | None = None
+    """Capacity of the request buckets: how many requests may start at once.
+    None: one period's budget (``requests_per_second`` or ``requests_per_minute``, at least 1)."""
+    max_concurrency: int | None = None
+    decrease_factor: float = 0.5
+    """On a 429 the effective rates and concurrency are multiplied by this (AIMD)."""
+    increase_step: float = 0.05
+    """Each success adds this fraction of the configured rates back (AIMD), up to 100 %."""
+    min_factor: float = 0.1
+    """The effective rates never fall below this fraction of the configured ones."""
+    low_priority_headroom: float = 0.2
+    """Fraction of every bucket and of ``max_concurrency`` that low-priority calls leave free."""
+
+    _positive = (
+        "requests_per_second",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "burst",
+        "max_concurrency",
+        "min_factor",
+    )
+    _non_negative = ("increase_step",)
+    _fraction = ("decrease_factor", "min_factor", "low_priority_headroom")
+
+
+@dataclass(frozen=True)
+class Cache(_Checked):
+    """Disk cache of answers. ``directory`` defaults to the user cache dir
+    (or ``$DEEPSEEK_RESILIENT_CACHE_DIR``)."""
+
+    ttl: float = 3600.0
+    stale_if_error: float = 86400.0
+    """How long past expiry an entry may still answer when every provider fails."""
+    directory: str | Path | None = None
+    """Where the SQLite file lives (created 0700). None: ``$DEEPSEEK_RESILIENT_CACHE_DIR``,
+    else the platform's user cache dir (``~/.cache/deepseek-resilient`` on Linux)."""
+    size_limit: int = 512 * 1024 * 1024
+    """Bytes on disk; the oldest stored entries are evicted past it."""
+    lock_timeout: float = 0.25
+    """Seconds a read or write waits for another process's lock; then it is a miss or a
+    skipped write, never an error (reads run on the event loop, so keep this small)."""
+
+    _positive = ("ttl", "size_limit", "lock_timeout")
+    _non_negative = ("stale_if_error",)

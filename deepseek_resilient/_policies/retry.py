@@ -1,0 +1,90 @@
+"""Retries of one provider on tenacity: full-jitter exponential backoff, Retry-After honoured.
+
+The first attempt runs without tenacity (the common, successful case pays nothing); after a
+retryable failure a fresh ``AsyncRetrying`` (one per request: a shared one gives wrong results
+across tasks) takes over, replaying that failure as its own first attempt so its wait/stop
+logic sees every attempt.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from .._clock import Clock
+from .._config import Retry
+from .._errors import ProviderError
+
+__all__ = ["backoff", "call_with_retries", "retry_delay"]
+
+T = TypeVar("T")
+
+
+def backoff(retry: Retry, attempt: int, rng: random.Random | None = None) -> float:
+    """Full jitter: ``uniform(0, min(cap, base * 2**(attempt-1)))`` after the ``attempt``-th try."""
+    ceiling = min(retry.cap, retry.base * 2.0 ** min(attempt - 1, 64))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+def retry_delay(retry: Retry, attempt: int, error: BaseException | None) -> float:
+    """The sleep before the next try: the server's hint when it gave one, else full jitter."""
+    hint = getattr(error, "retry_after", None)
+    if isinstance(hint, (int, float)):
+        return float(hint)
+    return backoff(retry, attempt)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    # Only our own errors are looked at: cancellation and other BaseExceptions never retry.
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    retry: Retry,
+    clock: Clock,
+    time_left: Callable[[], float],
+    may_retry: Callable[[], bool] = lambda: True,
+) -> T:
+    """Run ``attempt`` with retries. Stops (re-raising the last error, so the router fails
+    over) when attempts are spent, when the next wait would outlast ``time_left()`` or the
+    hint exceeds ``retry.max_retry_after``, or when ``may_retry()`` (the retry budget) says no.
+    """
+    try:
+        return await attempt()
+    except ProviderError as exc:
+        if retry.attempts <= 1 or not exc.retryable:
+            raise
+        first: list[ProviderError] = [exc]
+
+    async def replay_then_attempt() -> T:
+        if first:
+            raise first.pop()
+        return await attempt()
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return retry_delay(retry, state.attempt_number, error)
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= retry.attempts:
+            return True
+        delay = state.upcoming_sleep
+        error = state.outcome.exception() if state.outcome else None
+        if getattr(error, "retry_after", None) is not None and delay > retry.max_retry_after:
+            return True
+        if delay >= time_left():
+            return True
+        return not may_retry()
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(_is_retryable),
+        wait=wait,
+        stop=stop,
+        sleep=clock.sleep,
+        reraise=True,
+    )
+    return await retrying(replay_then_attempt)

@@ -1,0 +1,50 @@
+"""The provider seam: turn a validated request into a completion or a chunk stream.
+
+A provider knows nothing of retries, breakers, rate limits, caches or deadlines: the pipeline
+wraps it. It raises only our own ``ProviderError`` subclasses (translated at its boundary).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+from .._config import CircuitBreaker, RateLimit, Retry
+from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
+
+__all__ = ["Provider"]
+
+
+class Provider(ABC):
+    """Base class of every provider. Subclass it to plug in any backend.
+
+    ``retry``, ``breaker`` and ``rate_limit`` override the client-wide policies for this
+    provider (None: use the client's). ``attempt_timeout`` caps one attempt (None: the time left).
+    """
+
+    name: str
+    model: str
+    retry: Retry | None = None
+    breaker: CircuitBreaker | None = None
+    rate_limit: RateLimit | None = None
+    attempt_timeout: float | None = None
+    #: Time allowed until the first content chunk of a stream (None: the attempt's time).
+    first_token_timeout: float | None = None
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
+        """Answer ``request`` (``stream`` is False). ``idle_timeout``: the longest silence
+        allowed while waiting for bytes, in seconds."""
+
+    @abstractmethod
+    def stream(
+        self, request: ChatRequest, *, idle_timeout: float
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """Answer ``request`` as chunks (an async generator; the caller closes it)."""
+
+    async def aclose(self) -> None:
+        """Release connections, threads or models. Idempotent."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, model={self.model!r})"
