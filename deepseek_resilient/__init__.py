@@ -2,7 +2,7 @@
 
     from deepseek_resilient import Client, DeepSeek, OpenAICompatible
 
-    client = Client(providers=[DeepSeek(), OpenAICompatible(name="backup", base_url=..., model=...)])
+    client = Client([DeepSeek(), OpenAICompatible(name="backup", base_url=..., model=...)])
     resp = client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}])
     resp.choices[0].message.content, resp.route
 """
@@ -91,9 +91,9 @@ __all__ = [
     "PermissionDeniedError",
     "Provider",
     "ProviderError",
+    "RateLimit",
     "RateLimitError",
     "RateLimitedLocally",
-    "RateLimit",
     "Retry",
     "Route",
     "ServiceUnavailableError",

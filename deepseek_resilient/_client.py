@@ -7,7 +7,9 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
+
+from typing_extensions import TypedDict, Unpack
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from pydantic import ValidationError
@@ -20,6 +22,7 @@ from ._errors import (
     InvalidRequestError,
 )
 from ._pipeline import Call, Pipeline, ProviderSlot
+from ._streaming import AsyncStream, OpenedStream, Stream
 from ._providers.base import Provider
 from ._types import ChatCompletion, ChatMessage, ChatRequest
 
@@ -61,7 +64,7 @@ class AsyncClient:
         if len(set(names)) != len(names):
             raise ConfigurationError(f"provider names must be unique, got {names}")
         if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
         if not 0 <= failover_reserve < 1:
             raise ConfigurationError("failover_reserve must be within [0, 1)")
         self.providers: tuple[Provider, ...] = tuple(providers)
@@ -81,9 +84,12 @@ class AsyncClient:
         """The layers a request goes through, outermost first."""
         return self._pipeline.describe()
 
-    async def _create(self, params: dict[str, Any], timeout: float | None) -> ChatCompletion:
-        request = _validate(params)
+    async def _create(
+        self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
+    ) -> ChatCompletion | AsyncStream:
+        timeout = params.pop("timeout", None)
         budget = self.timeout if timeout is None else _check_timeout(timeout)
+        request = _validate(messages, stream, params)
         clock = self.clock
         call = Call(request=request, clock=clock, timeout=budget, started=clock.now())
         try:
@@ -93,6 +99,8 @@ class AsyncClient:
             exc.route = call.route
             raise
         call.route.elapsed = clock.now() - call.started
+        if isinstance(answer, OpenedStream):
+            return AsyncStream(answer, call)
         answer._route = call.route
         return answer
 
@@ -108,35 +116,62 @@ class AsyncClient:
         await self.aclose()
 
 
+class CreateParams(TypedDict, total=False):
+    """Keyword arguments of ``create`` besides ``messages`` and ``stream`` (the OpenAI ones,
+    then this library's per-call options)."""
+
+    model: str | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    stop: str | list[str] | None
+    seed: int | None
+    tools: list[dict[str, Any]] | None
+    tool_choice: str | dict[str, Any] | None
+    response_format: dict[str, Any] | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    logprobs: bool | None
+    top_logprobs: int | None
+    user: str | None
+    stream_options: dict[str, Any] | None
+    extra_body: dict[str, Any] | None
+    #: This call's total deadline in seconds (default: the client's ``timeout``).
+    timeout: float | None
+
+
 class _AsyncCompletions:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Iterable[MessageInput],
+        stream: Literal[False] = False,
+        **params: Unpack[CreateParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Iterable[MessageInput],
+        stream: Literal[True],
+        **params: Unpack[CreateParams],
+    ) -> AsyncStream: ...
 
     async def create(
         self,
         *,
         messages: Iterable[MessageInput],
-        model: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | list[str] | None = None,
-        seed: int | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        response_format: dict[str, Any] | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        user: str | None = None,
-        extra_body: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> ChatCompletion:
-        """Create a chat completion (the OpenAI call shape). ``timeout`` overrides the
-        client's total deadline for this call."""
-        params = {k: v for k, v in locals().items() if v is not None and k not in _NOT_PARAMS}
-        return await self._client._create(params, timeout)
+        stream: bool = False,
+        **params: Unpack[CreateParams],
+    ) -> ChatCompletion | AsyncStream:
+        """Create a chat completion (the OpenAI call shape), or with ``stream=True`` an
+        ``AsyncStream`` of chunks once the answer has started (see docs/streaming.md)."""
+        return await self._client._create(messages, stream, dict(params))
 
 
 class _AsyncChat:
@@ -144,15 +179,12 @@ class _AsyncChat:
         self.completions = _AsyncCompletions(client)
 
 
-_NOT_PARAMS = frozenset({"self", "timeout"})
-
-
-def _validate(params: dict[str, Any]) -> ChatRequest:
+def _validate(messages: object, stream: bool, params: dict[str, Any]) -> ChatRequest:
     try:
-        messages = params.get("messages")
-        if messages is not None and not isinstance(messages, (list, tuple)):
-            params["messages"] = list(messages)
-        return ChatRequest.model_validate(params)
+        if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
+            messages = list(messages)  # type: ignore[call-overload]
+        params = {k: v for k, v in params.items() if v is not None}
+        return ChatRequest.model_validate({"messages": messages, "stream": stream, **params})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
@@ -225,10 +257,37 @@ class _Completions:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def create(self, **params: Any) -> ChatCompletion:
-        """Create a chat completion; the same keyword arguments as ``AsyncClient``'s."""
-        acreate = self._client._async.chat.completions.create
-        return self._client._run(functools.partial(acreate, **params))
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[MessageInput],
+        stream: Literal[False] = False,
+        **params: Unpack[CreateParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[MessageInput],
+        stream: Literal[True],
+        **params: Unpack[CreateParams],
+    ) -> Stream: ...
+
+    def create(
+        self,
+        *,
+        messages: Iterable[MessageInput],
+        stream: bool = False,
+        **params: Unpack[CreateParams],
+    ) -> ChatCompletion | Stream:
+        """Create a chat completion; the same arguments as ``AsyncClient``'s. With
+        ``stream=True``: a ``Stream`` to iterate (and close, or use in a ``with`` block)."""
+        client = self._client
+        create = functools.partial(client._async._create, messages, stream, dict(params))
+        answer = client._run(create)
+        return Stream(answer, client._run) if isinstance(answer, AsyncStream) else answer
 
 
 class _Chat:

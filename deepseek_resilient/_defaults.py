@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, LocalModelError
 from ._providers.base import Provider
 
 __all__ = ["default_providers"]
+
+
+def _local_provider() -> Provider | None:
+    """The embedded model on the first local engine installed (llama.cpp, then transformers)."""
+    from ._providers._embedded import embedded_model_path
+
+    try:
+        embedded_model_path()
+    except LocalModelError:
+        return None
+    if importlib.util.find_spec("llama_cpp") is not None:
+        from ._providers.llama_cpp import LlamaCpp
+
+        return LlamaCpp()
+    if all(importlib.util.find_spec(m) for m in ("transformers", "torch", "gguf")):
+        from ._providers.hf_transformers import Transformers
+
+        return Transformers()
+    return None
 
 
 def default_providers() -> list[Provider]:
@@ -17,6 +37,9 @@ def default_providers() -> list[Provider]:
     chain: list[Provider] = []
     if os.environ.get("DEEPSEEK_API_KEY"):
         chain.append(DeepSeek())
+    local = _local_provider()
+    if local is not None:
+        chain.append(local)
     if not chain:
         raise ConfigurationError(
             "no provider can serve: set DEEPSEEK_API_KEY for DeepSeek, "

@@ -27,6 +27,7 @@ from ._errors import (
 )
 from ._policies.retry import call_with_retries
 from ._providers.base import Provider
+from ._streaming import OpenedStream, open_until_commit
 from ._types import Attempt, ChatCompletion, ChatRequest, Route
 
 __all__ = ["PROVIDER_LAYERS", "REQUEST_LAYERS", "Call", "Pipeline", "ProviderSlot"]
@@ -36,7 +37,8 @@ REQUEST_LAYERS: tuple[str, ...] = ("validate", "deadline", "router")
 #: Per provider, outermost first: ``retry(rate_limit → breaker → attempt_timeout → send)``.
 PROVIDER_LAYERS: tuple[str, ...] = ("retry", "timed_send")
 
-Answer = ChatCompletion
+#: A completion, or a stream that has committed (its first output chunk was read).
+Answer = ChatCompletion | OpenedStream
 Handler = Callable[["Call"], Awaitable[Answer]]
 Layer = Callable[["Call", Handler], Awaitable[Answer]]
 
@@ -122,10 +124,9 @@ class Pipeline:
                 answer = await chain(call)
             except ProviderError as exc:
                 if isinstance(exc, (CircuitOpenError, RateLimitedLocally)):
-                    call.route.attempts.append(
-                        Attempt(provider=self.slots[index].provider.name, outcome="skipped",
-                                error=type(exc).__name__)  # fmt: skip
-                    )
+                    name = self.slots[index].provider.name
+                    skipped = Attempt(provider=name, outcome="skipped", error=type(exc).__name__)
+                    call.route.attempts.append(skipped)
                 call.errors.append(exc)
                 if not exc.failover:
                     raise
@@ -159,16 +160,26 @@ class Pipeline:
         provider, clock = slot.provider, self.clock
 
         async def timed_send(call: Call) -> Answer:
+            # The attempt's own limit applies only when it is shorter than the request's
+            # deadline; otherwise the deadline itself (DeadlineExceeded) ends the attempt.
             budget = call.provider_time_left()
             if provider.attempt_timeout is not None:
                 budget = min(budget, provider.attempt_timeout)
+            limit = budget if budget < call.time_left() else math.inf
+            streaming = call.request.stream
+            if streaming and provider.first_token_timeout is not None:
+                limit = min(limit, provider.first_token_timeout)
+            idle = max(0.001, budget)
             started = clock.now()
             error: ProviderError | None = None
-            with anyio.move_on_after(max(0.0, budget)) as scope:
+            answer: Answer
+            with anyio.move_on_after(max(0.0, limit)) as scope:
                 try:
-                    answer = await provider.complete(
-                        call.request, idle_timeout=max(0.001, budget)
-                    )
+                    if streaming:
+                        source = provider.stream(call.request, idle_timeout=idle)
+                        answer = await open_until_commit(source, provider.name)
+                    else:
+                        answer = await provider.complete(call.request, idle_timeout=idle)
                 except ProviderError as exc:
                     error = exc
                 except anyio.get_cancelled_exc_class():
@@ -179,13 +190,16 @@ class Pipeline:
                     error = ProviderError(f"{type(exc).__name__}: {exc}", provider=provider.name)
                     error.__cause__ = exc
                 else:
+                    latency = clock.now() - started
                     call.route.attempts.append(
-                        Attempt(provider=provider.name, outcome="ok", latency=clock.now() - started)
+                        Attempt(provider=provider.name, outcome="ok", latency=latency)
                     )
                     return answer
             if error is None:
+                what = "no content" if streaming else "no answer"
                 error = APITimeoutError(
-                    f"attempt abandoned after {budget:.3g} s", provider=provider.name
+                    f"{what} within {min(limit, budget):.3g} s: attempt abandoned",
+                    provider=provider.name,
                 )
             _record(call, provider.name, clock.now() - started, error)
             raise error

@@ -148,7 +148,7 @@ class OpenAICompatible(Provider):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._status_error(response)
-                async for chunk in aiter_chunks(response.aiter_raw(), provider=self.name):
+                async for chunk in aiter_chunks(response.aiter_bytes(), provider=self.name):
                     yield chunk
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc

@@ -12,6 +12,7 @@ ephemeral port, and stops by itself after ``lifetime`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -226,16 +227,17 @@ class FaultServer:
         """How many chat requests arrived."""
         return len(self.requests)
 
-    def _next_step(self, body: dict[str, Any] | None) -> Step:
+    def _next_step(self, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> Step:
+        """Pick the answer for the next request and record the request, atomically."""
+        redacted = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
         with self._lock:
-            if self._script:
-                return self._script.popleft()
             index = len(self.requests)
-        if self.rule is not None:
-            chosen = self.rule(index, body)
-            if chosen is not None:
-                return chosen
-        return self.default
+            step = self._script.popleft() if self._script else None
+            if step is None and self.rule is not None:
+                step = self.rule(index, body)
+            step = step or self.default
+            self.requests.append(RecordedRequest(path, redacted, body, step))
+        return step
 
     # -- connection handling
 
@@ -262,10 +264,8 @@ class FaultServer:
         with self._lock:
             conns = list(self._conns)
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _serve(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
@@ -297,10 +297,7 @@ class FaultServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        step = self._next_step(body)
-        redacted = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
-        with self._lock:
-            self.requests.append(RecordedRequest(path, redacted, body, step))
+        step = self._next_step(path, headers, body)
         if step.delay and self._stop.wait(step.delay):
             return False
         stream = bool(body and body.get("stream"))

@@ -1,0 +1,135 @@
+"""Retries: full-jitter bounds, Retry-After honoured, hints that outlast the time fail over."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import pytest
+from _support import USER, http_provider
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deepseek_resilient import (
+    AllProvidersFailed,
+    AsyncClient,
+    ConfigurationError,
+    RateLimitError,
+    Retry,
+    ServiceUnavailableError,
+)
+from deepseek_resilient._policies.retry import backoff
+from deepseek_resilient.testing import FakeClock, FakeProvider, FaultServer, Hang, Status
+
+pytestmark = pytest.mark.anyio
+
+
+def busy() -> ServiceUnavailableError:
+    return ServiceUnavailableError("busy", status_code=503)
+
+
+def limited(after: float) -> RateLimitError:
+    return RateLimitError("slow down", status_code=429, retry_after=after)
+
+
+@given(
+    attempt=st.integers(1, 200),
+    base=st.floats(0, 10),
+    cap=st.floats(0.001, 100),
+    seed=st.integers(0, 2**32),
+)
+def test_full_jitter_bounds(attempt: int, base: float, cap: float, seed: int) -> None:
+    retry = Retry(base=base, cap=cap)
+    delay = backoff(retry, attempt, random.Random(seed))
+    assert 0.0 <= delay <= min(cap, base * 2.0 ** (attempt - 1))
+
+
+def test_full_jitter_spreads_over_the_whole_range() -> None:
+    rng = random.Random(1)
+    delays = [backoff(Retry(base=1, cap=100), 4, rng) for _ in range(2000)]
+    assert min(delays) < 0.5 and max(delays) > 7.5  # uniform over [0, 8]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"attempts": 0}, {"base": -1}, {"cap": 0}, {"cap": float("nan")}, {"max_retry_after": -1}],
+)
+def test_bad_retry_config(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        Retry(**bad)  # type: ignore[arg-type]
+
+
+async def test_retries_then_succeeds_without_real_sleep() -> None:
+    clock = FakeClock()
+    fake = FakeProvider("p", [busy(), busy(), "third time"])
+    async with AsyncClient([fake], retry=Retry(attempts=3, base=1, cap=8), clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "third time"
+    assert fake.calls == 3 and len(clock.sleeps) == 2
+    assert 0 <= clock.sleeps[0] <= 1 and 0 <= clock.sleeps[1] <= 2
+    assert [a.outcome for a in resp.route.attempts] == ["error", "error", "ok"]  # type: ignore[union-attr]
+
+
+async def test_attempts_are_capped() -> None:
+    fake = FakeProvider("p", default=busy())
+    async with AsyncClient([fake], retry=Retry(attempts=4, base=0), clock=FakeClock()) as c:
+        with pytest.raises(AllProvidersFailed) as info:
+            await c.chat.completions.create(messages=USER)
+    assert fake.calls == 4 and isinstance(info.value.errors[0], ServiceUnavailableError)
+    assert info.value.route is not None and len(info.value.route.attempts) == 4
+
+
+async def test_retry_after_is_honoured_on_every_attempt() -> None:
+    clock = FakeClock()
+    fake = FakeProvider("p", [limited(2.5), limited(0.75), "ok"])
+    async with AsyncClient([fake], retry=Retry(attempts=3, base=100), clock=clock) as c:
+        await c.chat.completions.create(messages=USER)
+    assert clock.sleeps == [2.5, 0.75]
+
+
+async def test_hint_longer_than_the_cap_fails_over_at_once() -> None:
+    clock = FakeClock()
+    primary = FakeProvider("primary", [limited(120)])
+    backup = FakeProvider("backup")
+    retry = Retry(attempts=5, max_retry_after=30)
+    async with AsyncClient([primary, backup], retry=retry, clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.route is not None and resp.route.provider == "backup"
+    assert primary.calls == 1 and clock.sleeps == []
+
+
+async def test_hint_longer_than_the_time_left_fails_over_at_once() -> None:
+    clock = FakeClock()
+    primary = FakeProvider("primary", [limited(20)])
+    backup = FakeProvider("backup")
+    async with AsyncClient([primary, backup], timeout=10, clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.route is not None and resp.route.provider == "backup"
+    assert primary.calls == 1 and clock.sleeps == []
+
+
+async def test_non_retryable_errors_are_not_retried() -> None:
+    from deepseek_resilient import AuthenticationError
+
+    fake = FakeProvider("p", [AuthenticationError("bad key", status_code=401)])
+    async with AsyncClient([fake], retry=Retry(attempts=5), clock=FakeClock()) as c:
+        with pytest.raises(AllProvidersFailed):
+            await c.chat.completions.create(messages=USER)
+    assert fake.calls == 1
+
+
+async def test_cancellation_is_never_retried_nor_swallowed() -> None:
+    fake = FakeProvider("p", [Hang()])
+    async with AsyncClient([fake], retry=Retry(attempts=5), clock=FakeClock()) as c:
+        with anyio.move_on_after(0.05) as scope:
+            await c.chat.completions.create(messages=USER)
+    assert scope.cancelled_caught and fake.calls == 1
+
+
+async def test_retries_against_the_real_server(llm_server: FaultServer) -> None:
+    llm_server.script(Status(503), Status(429, retry_after="0.01"), Status(500))
+    retry = Retry(attempts=4, base=0.001, cap=0.002)
+    async with AsyncClient([http_provider(llm_server.base_url)], retry=retry) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert llm_server.calls == 4 and resp.route is not None
+    assert [a.status_code for a in resp.route.attempts] == [503, 429, 500, None]

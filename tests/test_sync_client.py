@@ -1,0 +1,87 @@
+"""The sync facade: many threads share one Client; Ctrl-C cancels the call."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import anyio
+import pytest
+from _support import FAST_RETRY, USER, http_provider
+
+from deepseek_resilient import ChatRequest, Client, ConfigurationError, ServiceUnavailableError
+from deepseek_resilient.testing import FakeProvider, FaultServer, Status
+
+
+def test_eight_threads_share_one_client(llm_server: FaultServer) -> None:
+    seen: set[str] = set()
+
+    def first_try_fails(i: int, body: dict | None) -> Status | None:  # type: ignore[type-arg]
+        text = str(body)
+        if text in seen:
+            return None
+        seen.add(text)
+        return Status(503)
+
+    llm_server.rule = first_try_fails
+    with Client([http_provider(llm_server.base_url)], retry=FAST_RETRY) as client:
+
+        def work(n: int) -> list[str]:
+            out = []
+            for i in range(10):
+                msgs = [{"role": "user", "content": f"thread {n} call {i}"}]
+                resp = client.chat.completions.create(messages=msgs)
+                out.append(resp.choices[0].message.content or "")
+            return out
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(work, range(8)))
+    assert sum(len(r) for r in results) == 80 and all(all(x) for x in results)
+    assert llm_server.calls == 160
+
+
+class Blocking(FakeProvider):
+    """Hangs until cancelled and says so."""
+
+    def __init__(self) -> None:
+        super().__init__("blocking")
+        self.entered = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def complete(self, request: ChatRequest, *, idle_timeout: float):  # type: ignore[no-untyped-def]
+        self.entered.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.cancelled.set()
+
+
+def test_ctrl_c_cancels_the_sync_call() -> None:
+    provider = Blocking()
+    main = threading.get_ident()
+
+    def interrupt() -> None:
+        if provider.entered.wait(5):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    with Client([provider], timeout=30) as client:
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with pytest.raises(KeyboardInterrupt):
+            client.chat.completions.create(messages=USER)
+        t.join()
+        assert provider.cancelled.wait(5), "the call kept running on the loop"
+        # the client still works after an interrupted call
+        provider.entered.clear()
+
+
+def test_sync_errors_are_typed_and_close_is_idempotent() -> None:
+    client = Client([FakeProvider("p", [ServiceUnavailableError("busy", status_code=503)])])
+    resp = client.chat.completions.create(messages=USER)
+    assert resp.route is not None and resp.route.provider == "p"
+    assert "Client(providers=[p]" in repr(client)
+    client.close()
+    client.close()
+    with pytest.raises(ConfigurationError, match="closed"):
+        client.chat.completions.create(messages=USER)
