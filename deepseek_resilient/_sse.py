@@ -1,0 +1,328 @@
+"""Server-sent events: an incremental decoder and the chat-chunk stream built on it.
+
+``SSEDecoder`` follows the WHATWG "event stream interpretation" rules: UTF-8 with a leading
+BOM stripped, lines ended by CRLF, LF or CR (a CRLF split across two reads is one line end),
+``field: value`` lines (one space after the colon removed), multi-line ``data`` joined with
+``\\n``, comment lines starting with ``:`` and unknown fields ignored, an event dispatched by a
+blank line only when it carried ``data``. It never raises on any input: bytes that are not
+UTF-8 become U+FFFD.
+
+``aiter_chunks`` turns the raw bytes of an OpenAI-compatible streaming response into
+``ChatCompletionChunk`` objects. Keep-alive comments (DeepSeek's ``: keep-alive``) and blank
+lines yield nothing, so they can never count as progress. Everything that goes wrong is one of
+our ``ProviderError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ._errors import (
+    APIConnectionError,
+    InvalidResponseError,
+    ProviderError,
+    status_error,
+)
+from ._types import ChatCompletionChunk
+
+__all__ = ["SSEDecoder", "SSEEvent", "aiter_chunks", "stream_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched server-sent event.
+
+    ``event`` is None for an unnamed event (the spec's default type "message"). ``id`` is the
+    stream's last event id at dispatch time (it persists across events, as the spec says).
+    ``retry`` is the reconnection time in ms sent in this event's block, if any.
+    """
+
+    event: str | None
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Incremental SSE decoder: feed it bytes as they arrive, get whole events back.
+
+    ``keepalives`` counts progress-free messages: each comment line, and each blank line that
+    closes a block without data (a blank line right after comment lines is part of that
+    comment's message and is not counted twice). DeepSeek's ``": keep-alive\\n\\n"`` counts 1.
+    """
+
+    __slots__ = (
+        "_block_comment",
+        "_data",
+        "_decoder",
+        "_event",
+        "_last_cr",
+        "_last_id",
+        "_retry",
+        "_tail",
+        "keepalives",
+    )
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        self._tail = ""  # an unterminated line carried over to the next read
+        self._last_cr = False  # the previous read ended with CR: drop a leading LF
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._retry: int | None = None
+        self._last_id: str | None = None
+        self._block_comment = False
+        self.keepalives = 0
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Decode ``data`` (any slice of the stream) and return the events it completed."""
+        text = self._decoder.decode(data)
+        if not text:
+            return []
+        return self._lines(text, final=False)
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: return the pending event even without its closing blank line.
+
+        The decoder is reset afterwards (the last event id is kept), so it can be reused.
+        """
+        text = self._decoder.decode(b"", final=True)
+        events = self._lines(text, final=True)
+        if self._data:
+            events.append(self._dispatch())
+        elif self._block_comment:
+            self._block_comment = False
+        self._event = None
+        self._retry = None
+        self._decoder.reset()
+        self._last_cr = False
+        return events
+
+    # ------------------------------------------------------------------ internals
+
+    def _lines(self, text: str, *, final: bool) -> list[SSEEvent]:
+        if self._last_cr and text and text[0] == "\n":
+            text = text[1:]  # the LF of a CRLF that was split across two reads
+        if "\r" in text:
+            self._last_cr = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            self._last_cr = False
+        if self._tail:
+            text = self._tail + text
+        lines = text.split("\n")
+        tail = lines.pop()
+        if final and tail:
+            lines.append(tail)
+            tail = ""
+        self._tail = tail
+        events: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(self._dispatch())
+                else:
+                    if not self._block_comment:
+                        self.keepalives += 1
+                    self._block_comment = False
+                    self._event = None
+                    self._retry = None
+                continue
+            if line[0] == ":":
+                self.keepalives += 1
+                self._block_comment = True
+                continue
+            name, colon, value = line.partition(":")
+            if colon and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value or None
+            elif name == "id":
+                if "\0" not in value:
+                    self._last_id = value
+            elif name == "retry" and value.isascii() and value.isdigit() and len(value) < 19:
+                self._retry = int(value)  # longer digit strings are ignored, not an error
+            # any other field is ignored, as the spec says
+        return events
+
+    def _dispatch(self) -> SSEEvent:
+        data = self._data
+        event = SSEEvent(
+            self._event,
+            data[0] if len(data) == 1 else "\n".join(data),
+            self._last_id,
+            self._retry,
+        )
+        self._data = []
+        self._event = None
+        self._retry = None
+        self._block_comment = False
+        return event
+
+
+# ---------------------------------------------------------------------------- chat chunks
+
+_DONE = "[DONE]"
+#: Returned by ``_parse_event`` for ``[DONE]`` with stray whitespace around it.
+_END = ChatCompletionChunk.model_construct(id="[DONE]")
+_DATA_EVENTS = frozenset({None, "message", "error"})
+
+#: ``error.type`` / ``error.code`` strings seen in mid-stream errors, mapped to HTTP statuses.
+_ERROR_TYPES: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "insufficient_balance": 402,
+    "insufficient_quota": 402,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "not_found_error": 404,
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "too_many_requests": 429,
+    "server_error": 503,
+    "service_unavailable": 503,
+    "server_busy": 503,
+    "overloaded": 503,
+    "overloaded_error": 503,
+    "api_error": 500,
+    "internal_error": 500,
+}
+
+
+def _status_of(value: object) -> int | None:
+    """An HTTP error status from an int or a digit string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) == 3:
+        value = int(value)
+    if isinstance(value, int) and 400 <= value <= 599:
+        return value
+    return None
+
+
+def stream_error(body: object, *, provider: str | None) -> ProviderError:
+    """The typed error for an error object sent inside a stream (``{"error": {...}}``).
+
+    The status comes from ``error.code`` or ``error.status`` when it is an HTTP error status,
+    else from ``error.type`` / ``error.code`` names (``rate_limit_exceeded`` -> 429,
+    ``server_error`` / ``service_unavailable`` -> 503, ...), else 500.
+    """
+    err = body.get("error", body) if isinstance(body, dict) else body
+    message = "the provider sent an error in the stream"
+    status: int | None = None
+    if isinstance(err, dict):
+        msg = err.get("message")
+        if isinstance(msg, str) and msg:
+            message = _shorten(msg, 1000)
+        for key in ("code", "status", "status_code"):
+            status = _status_of(err.get(key))
+            if status is not None:
+                break
+        if status is None:
+            for key in ("type", "code", "status"):
+                name = err.get(key)
+                if isinstance(name, str) and name.lower() in _ERROR_TYPES:
+                    status = _ERROR_TYPES[name.lower()]
+                    break
+    elif isinstance(err, str) and err:
+        message = _shorten(err)
+    return status_error(status or 500, message, provider=provider, body=body)
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _invalid(data: str, provider: str) -> InvalidResponseError:
+    return InvalidResponseError(
+        f"stream event is not a chat chunk: {_shorten(data)!r}", provider=provider
+    )
+
+
+def _parse_event(event: SSEEvent, provider: str) -> ChatCompletionChunk | None:
+    """The event's chunk; None for a progress-free event; ``_END`` at ``[DONE]``.
+
+    Raises only our errors.
+    """
+    if event.event not in _DATA_EVENTS:
+        return None  # a named event the chat stream does not use: ignored
+    data = event.data
+    if event.event == "error":
+        try:
+            body: Any = json.loads(data)
+        except (ValueError, RecursionError):
+            body = data
+        raise stream_error(body, provider=provider)
+    if not data or data.isspace():
+        return None
+    if data == _DONE:
+        return _END
+    try:
+        chunk = ChatCompletionChunk.model_validate_json(data)
+    except ValidationError:
+        pass
+    else:
+        extra = chunk.__pydantic_extra__
+        if extra and extra.get("error"):
+            raise stream_error(extra, provider=provider)
+        return chunk
+    if data.strip() == _DONE:
+        return _END
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        raise _invalid(data, provider) from None
+    if isinstance(body, dict) and body.get("error"):
+        raise stream_error(body, provider=provider)
+    raise _invalid(data, provider)
+
+
+async def aiter_chunks(
+    byte_stream: AsyncIterator[bytes], *, provider: str
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Decode an OpenAI-compatible SSE body into chunks, up to ``data: [DONE]``.
+
+    - Keep-alive comments, blank lines, empty ``data:`` and events with a type other than
+      ``message``/``error`` yield nothing (they are never progress).
+    - An ``{"error": {...}}`` object (or an ``event: error``) raises the typed status error.
+    - Data that is not JSON, or JSON that is not a chunk, raises ``InvalidResponseError``.
+    - The bytes ending before ``[DONE]`` and before any choice had a ``finish_reason``
+      raise ``APIConnectionError``; after a ``finish_reason`` a missing ``[DONE]`` is fine.
+
+    Iteration stops at ``[DONE]`` without reading further; the caller owns ``byte_stream``
+    (and its connection) and closes it.
+    """
+    decoder = SSEDecoder()
+    finished = False
+    eof = False
+    iterator = byte_stream.__aiter__()
+    while not eof:
+        try:
+            raw = await iterator.__anext__()
+        except StopAsyncIteration:
+            eof = True
+            events = decoder.flush()
+        else:
+            events = decoder.feed(raw)
+        for event in events:
+            chunk = _parse_event(event, provider)
+            if chunk is None:
+                continue
+            if chunk is _END:
+                return
+            if not finished:
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        finished = True
+            yield chunk
+    if not finished:
+        raise APIConnectionError("stream ended without [DONE]", provider=provider)
