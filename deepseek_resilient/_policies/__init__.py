@@ -1,0 +1,1 @@
+"""Resilience policies: retry, breaker, rate limit, coalescing, cache, router. Private."""
