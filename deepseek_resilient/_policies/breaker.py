@@ -1,0 +1,232 @@
+"""Per-provider circuit breaker: a failure-RATE window over pybreaker's state machine.
+
+pybreaker holds the state (``closed`` / ``open`` / ``half-open``) so that it can later live in
+Redis; it is only driven through ``open()``, ``half_open()`` and ``close()``, which notify its
+listeners. Everything pybreaker lacks is added here:
+
+* a count-based window of the last ``window`` outcomes; the breaker trips when at least
+  ``min_calls`` calls are in the window and ``failures / calls >= failure_rate``;
+* the open period runs on our ``Clock``: ``open_for``, doubled on each probe that fails,
+  capped at ``max_open_for``; 401/402/403 open it for ``auth_open_for`` at once;
+* exactly ONE probe in half-open; everyone else is refused until it reports back;
+* neutral outcomes (cancellation, the caller's own bad request) count nothing.
+
+Not thread-safe by design: use one breaker from one event loop (every method is synchronous
+and does no I/O, so it is atomic between awaits).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import pybreaker
+
+from .._clock import Clock
+from .._config import CircuitBreaker
+from .._errors import APITimeoutError, CircuitOpenError, ProviderError
+
+__all__ = ["BreakerHealth", "BreakerState", "ProviderBreaker"]
+
+BreakerState = Literal["closed", "open", "half-open"]
+_STATES = frozenset({"closed", "open", "half-open"})
+
+
+@dataclass(frozen=True)
+class BreakerHealth:
+    """A snapshot of one provider's breaker, for routing decisions and metrics."""
+
+    state: BreakerState
+    failure_rate: float
+    """Failures / calls over the current window (0.0 when empty)."""
+    calls_in_window: int
+    retry_in: float | None
+    """Seconds until a probe may go (0.0: the next call is the probe); None when closed,
+    or when a probe is already in flight."""
+    trips: int
+    """How many times this breaker has opened since it was created."""
+
+
+class ProviderBreaker:
+    """The breaker of one provider. Call ``before_call`` before each attempt, then exactly one
+    of ``record_success`` / ``record_failure`` / ``record_neutral`` when the attempt ends."""
+
+    def __init__(
+        self,
+        provider: str,
+        config: CircuitBreaker,
+        clock: Clock,
+        listeners: Sequence[pybreaker.CircuitBreakerListener] = (),
+    ) -> None:
+        self.provider = provider
+        self.config = config
+        self._clock = clock
+        # pybreaker's own consecutive-failure trip and timer are kept out of the way: we never
+        # route calls through it, and fail_max is unreachable anyway.
+        self._cb = pybreaker.CircuitBreaker(
+            fail_max=sys.maxsize,
+            reset_timeout=config.max_open_for,
+            listeners=list(listeners),
+            name=provider,
+        )
+        self._window: deque[bool] = deque(maxlen=config.window)  # True = failure
+        self._min_calls = min(config.min_calls, config.window)
+        self._open_until: float | None = None
+        self._reopens = 0  # consecutive failed probes since the last close
+        self._probe_since: float | None = None  # when the in-flight probe was admitted
+        self._trips = 0
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def state(self) -> BreakerState:
+        """``"closed"``, ``"open"`` or ``"half-open"``, as pybreaker's storage holds it."""
+        state = self._cb.current_state
+        if state not in _STATES:
+            raise ValueError(f"unknown breaker state {state!r}")
+        return cast(BreakerState, state)
+
+    @property
+    def circuit(self) -> pybreaker.CircuitBreaker:
+        """The underlying pybreaker breaker (for storage and listeners)."""
+        return self._cb
+
+    def health(self) -> BreakerHealth:
+        """A snapshot; no side effects."""
+        state = self.state
+        calls = len(self._window)
+        failures = sum(self._window)
+        retry_in: float | None = None
+        if state == "open":
+            retry_in = max(0.0, (self._open_until or 0.0) - self._clock.now())
+        elif state == "half-open" and not self._probe_in_flight(self._clock.now()):
+            retry_in = 0.0
+        return BreakerHealth(
+            state=state,
+            failure_rate=failures / calls if calls else 0.0,
+            calls_in_window=calls,
+            retry_in=retry_in,
+            trips=self._trips,
+        )
+
+    # ------------------------------------------------------------------ admission
+
+    def before_call(self) -> None:
+        """Admit a call, or raise ``CircuitOpenError`` without any I/O.
+
+        Open and its period over: this caller becomes the half-open probe. Half-open with a
+        probe in flight: refused (exactly one probe at a time)."""
+        now = self._clock.now()
+        state = self.state
+        if state == "closed":
+            return
+        if state == "open":
+            if self._open_until is None:  # opened outside this object (shared storage)
+                self._open_until = now + self._open_period()
+            if now < self._open_until:
+                raise CircuitOpenError(
+                    f"circuit open for another {self._open_until - now:.1f}s",
+                    provider=self.provider,
+                    retry_in=self._open_until - now,
+                )
+            self._cb.half_open()
+            self._probe_since = now
+            return
+        # half-open
+        if self._probe_in_flight(now):
+            raise CircuitOpenError(
+                "circuit half-open and its probe is in flight",
+                provider=self.provider,
+                retry_in=None,
+            )
+        self._probe_since = now
+
+    # ------------------------------------------------------------------ outcomes
+
+    def record_success(self, latency: float) -> None:
+        """The call answered. Slower than ``slow_call``: counted as a failure."""
+        slow = self.config.slow_call
+        if slow is not None and latency > slow:
+            self._failed(
+                APITimeoutError(
+                    f"slow call: {latency:.2f}s > slow_call {slow:.2f}s", provider=self.provider
+                )
+            )
+            return
+        for listener in self._cb.listeners:
+            listener.success(self._cb)
+        state = self.state
+        if state == "half-open":
+            self._close()
+        elif state == "closed":
+            self._window.append(False)
+        # open: a call admitted before the trip; its outcome belongs to the old window.
+
+    def record_failure(self, error: ProviderError) -> None:
+        """The call failed with ``error``: neutral errors (400/422) count nothing; 401/402/403
+        open the breaker at once for ``auth_open_for``."""
+        if error.breaker_neutral:
+            self.record_neutral()
+            return
+        self._failed(error)
+
+    def record_neutral(self) -> None:
+        """Cancellation or the caller's own bad request: frees a probe, counts nothing."""
+        if self.state == "half-open":
+            self._probe_since = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _failed(self, error: ProviderError) -> None:
+        for listener in self._cb.listeners:
+            listener.failure(self._cb, error)
+        state = self.state
+        if error.trips_breaker:
+            self._trip(self.config.auth_open_for)
+        elif state == "half-open":
+            self._reopens += 1
+            self._trip(self._open_period())
+        elif state == "closed":
+            self._window.append(True)
+            calls = len(self._window)
+            failures = sum(self._window)
+            if (
+                failures
+                and calls >= self._min_calls
+                and failures / calls >= self.config.failure_rate
+            ):
+                self._trip(self._open_period())
+        # open: an old call reporting late; the breaker is already open.
+
+    def _open_period(self) -> float:
+        cfg = self.config
+        cap = max(cfg.max_open_for, cfg.open_for)
+        return float(min(cap, cfg.open_for * 2.0 ** min(self._reopens, 64)))
+
+    def _trip(self, period: float) -> None:
+        self._open_until = self._clock.now() + period
+        self._probe_since = None
+        self._window.clear()
+        self._trips += 1
+        self._cb.open()
+
+    def _close(self) -> None:
+        self._open_until = None
+        self._probe_since = None
+        self._reopens = 0
+        self._window.clear()
+        self._cb.close()
+
+    def _probe_in_flight(self, now: float) -> bool:
+        since = self._probe_since
+        return since is not None and now - since < self.config.probe_timeout
+
+    def __repr__(self) -> str:
+        h = self.health()
+        return (
+            f"ProviderBreaker({self.provider!r}, state={h.state!r}, "
+            f"failure_rate={h.failure_rate:.2f}, calls={h.calls_in_window})"
+        )

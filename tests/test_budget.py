@@ -1,0 +1,97 @@
+"""RetryBudget: retries are bounded by ratio x requests plus the per-second floor."""
+
+from __future__ import annotations
+
+import pytest
+
+from deepseek_resilient._policies.budget import RetryBudget
+from deepseek_resilient.testing._clock import FakeClock
+
+
+def storm(budget: RetryBudget, clock: FakeClock, requests: int, gap: float) -> list[float]:
+    """Every attempt fails and every retry is wanted: retry until the budget says no.
+    Returns the clock time of each retry spent."""
+    spent: list[float] = []
+    for _ in range(requests):
+        budget.on_request()
+        for _ in range(3):  # up to 3 retries per request
+            if not budget.try_spend():
+                break
+            spent.append(clock.now())
+        clock.advance(gap)
+    return spent
+
+
+@pytest.mark.parametrize(
+    ("requests", "gap"),
+    [(1000, 0.01), (1000, 0.001), (10_000, 0.01), (2000, 0.05)],
+)
+def test_storm_is_bounded(requests: int, gap: float) -> None:
+    clock = FakeClock()
+    budget = RetryBudget(clock, ratio=0.2, min_per_second=10.0, window=10.0)
+    spent = storm(budget, clock, requests, gap)
+    elapsed = requests * gap
+    # The reserve (min_per_second x window) comes back once per window.
+    bound = 0.2 * requests + 10.0 * (elapsed + 10.0)
+    assert len(spent) <= bound
+    # ... and the budget is really usable: every deposit gets spent in a storm.
+    assert len(spent) >= 0.2 * requests
+    # Over any 9 s (entries live 9..10 s): retries <= reserve + 20 % of the requests then.
+    for i, t in enumerate(spent):
+        j = i
+        while j < len(spent) and spent[j] < t + 9.0:
+            j += 1
+        assert j - i <= 100 + 0.2 * (9.0 / gap + 1) + 1
+
+
+def test_1000_requests_exact_figures() -> None:
+    clock = FakeClock()
+    budget = RetryBudget(clock)
+    spent = storm(budget, clock, 1000, 0.01)  # 10 s
+    assert 200 <= len(spent) <= 0.2 * 1000 + 10.0 * 10.0 + 10.0 * 10.0
+
+
+def test_no_requests_only_the_reserve() -> None:
+    clock = FakeClock()
+    budget = RetryBudget(clock, ratio=0.2, min_per_second=2.0, window=5.0)
+    assert budget.balance == pytest.approx(10.0)
+    assert sum(budget.try_spend() for _ in range(50)) == 10
+    assert budget.try_spend() is False
+    clock.advance(5.0)  # withdrawals expire with the window
+    assert budget.balance == pytest.approx(10.0)
+    assert budget.try_spend() is True
+
+
+def test_zero_floor_needs_deposits() -> None:
+    clock = FakeClock()
+    budget = RetryBudget(clock, ratio=0.5, min_per_second=0.0, window=10.0)
+    assert budget.try_spend() is False
+    budget.on_request()
+    assert budget.try_spend() is False  # 0.5 token
+    budget.on_request()
+    assert budget.try_spend() is True  # 1.0 token
+    assert budget.try_spend() is False
+
+
+def test_deposits_expire_after_the_window() -> None:
+    clock = FakeClock()
+    budget = RetryBudget(clock, ratio=1.0, min_per_second=0.0, window=10.0)
+    for _ in range(5):
+        budget.on_request()
+    clock.advance(8.9)
+    assert budget.balance == pytest.approx(5.0)
+    clock.advance(1.1)  # 10 s later: gone
+    assert budget.balance == pytest.approx(0.0)
+    assert budget.try_spend() is False
+    clock.advance(1000.0)  # a long quiet gap
+    assert budget.balance == pytest.approx(0.0)
+
+
+def test_rejects_bad_knobs() -> None:
+    clock = FakeClock()
+    with pytest.raises(ValueError):
+        RetryBudget(clock, window=0)
+    with pytest.raises(ValueError):
+        RetryBudget(clock, ratio=-1)
+    with pytest.raises(ValueError):
+        RetryBudget(clock, min_per_second=float("nan"))
