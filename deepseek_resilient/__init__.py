@@ -1,15 +1,16 @@
 """deepseek_resilient: a resilient client for DeepSeek and OpenAI-compatible chat APIs.
 
-    from deepseek_resilient import Client, DeepSeek, OpenAICompatible
+from deepseek_resilient import Client, DeepSeek, OpenAICompatible
 
-    client = Client([DeepSeek(), OpenAICompatible(name="backup", base_url=..., model=...)])
-    resp = client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}])
-    resp.choices[0].message.content, resp.route
+client = Client([DeepSeek(), OpenAICompatible(name="backup", base_url=..., model=...)])
+resp = client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}])
+resp.choices[0].message.content, resp.route
 """
 
+from ._accumulate import accumulate
 from ._client import AsyncClient, Client
 from ._clock import Clock
-from ._config import Cache, CircuitBreaker, RateLimit, Retry
+from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._errors import (
     AllProvidersFailed,
     APIConnectionError,
@@ -35,8 +36,11 @@ from ._errors import (
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
+from ._policies.breaker import BreakerHealth
+from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
+from ._streaming import AsyncStream, Stream
 from ._types import (
     Attempt,
     ChatCompletion,
@@ -59,10 +63,13 @@ __all__ = [
     "APITimeoutError",
     "AllProvidersFailed",
     "AsyncClient",
+    "AsyncStream",
     "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "BreakerHealth",
     "Cache",
+    "CacheStats",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
@@ -94,10 +101,14 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitedLocally",
+    "ResponseCache",
     "Retry",
+    "RetryBudget",
     "Route",
     "ServiceUnavailableError",
+    "Stream",
     "UnprocessableEntityError",
     "Usage",
     "__version__",
+    "accumulate",
 ]

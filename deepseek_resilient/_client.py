@@ -9,27 +9,33 @@ from concurrent.futures import Future
 from contextlib import ExitStack
 from typing import Any, Literal, TypeVar, overload
 
-from typing_extensions import TypedDict, Unpack
-
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from pydantic import ValidationError
+from typing_extensions import TypedDict, Unpack
 
 from ._clock import Clock, MonotonicClock
-from ._config import Retry
+from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._errors import (
     ConfigurationError,
     DeepSeekResilientError,
     InvalidRequestError,
 )
-from ._pipeline import Call, Pipeline, ProviderSlot
-from ._streaming import AsyncStream, OpenedStream, Stream
+from ._pipeline import Call, Pipeline, Policies, ProviderSlot
+from ._policies.breaker import BreakerHealth, ProviderBreaker
+from ._policies.budget import RetryBudget as BudgetPolicy
+from ._policies.cache import CacheMode, ResponseCache
+from ._policies.coalesce import Singleflight
+from ._policies.rate_limit import Priority, ProviderRateLimiter
 from ._providers.base import Provider
+from ._streaming import AsyncStream, OpenedStream, Stream
 from ._types import ChatCompletion, ChatMessage, ChatRequest
 
 __all__ = ["AsyncClient", "Client"]
 
 T = TypeVar("T")
 MessageInput = ChatMessage | Mapping[str, Any]
+_DEFAULT_BREAKER = CircuitBreaker()
+_DEFAULT_BUDGET = RetryBudget()
 
 
 class AsyncClient:
@@ -48,7 +54,13 @@ class AsyncClient:
         *,
         timeout: float = 60.0,
         retry: Retry | None = None,
+        breaker: CircuitBreaker | None = _DEFAULT_BREAKER,
+        rate_limit: RateLimit | None = None,
+        retry_budget: RetryBudget | None = _DEFAULT_BUDGET,
+        cache: Cache | None = None,
+        coalesce: bool = True,
         failover_reserve: float = 0.25,
+        breaker_listeners: Sequence[Any] = (),
         clock: Clock | None = None,
     ) -> None:
         if providers is None:
@@ -71,8 +83,34 @@ class AsyncClient:
         self.timeout = float(timeout)
         self.retry = retry or Retry()
         self.clock: Clock = clock or MonotonicClock()
-        slots = [ProviderSlot(p, p.retry or self.retry) for p in self.providers]
-        self._pipeline = Pipeline(slots, self.clock, failover_reserve)
+        self.coalesce = coalesce
+        slots = [
+            ProviderSlot(
+                p,
+                p.retry or self.retry,
+                _breaker(p, p.breaker or breaker, self.clock, breaker_listeners),
+                _limiter(p, p.rate_limit or rate_limit, self.clock),
+            )
+            for p in self.providers
+        ]
+        budget = None
+        if retry_budget is not None:
+            budget = BudgetPolicy(
+                self.clock,
+                ratio=retry_budget.ratio,
+                min_per_second=retry_budget.min_per_second,
+                window=retry_budget.window,
+            )
+        # Cache entries outlive the process: they use wall time unless a test injects a clock.
+        self.cache = None if cache is None else ResponseCache(cache, clock)
+        policies = Policies(
+            cache=self.cache,
+            singleflight=Singleflight(),
+            budget=budget,
+            failover_reserve=failover_reserve,
+        )
+        self._slots = slots
+        self._pipeline = Pipeline(slots, self.clock, policies)
         self.chat = _AsyncChat(self)
 
     def __repr__(self) -> str:
@@ -84,14 +122,32 @@ class AsyncClient:
         """The layers a request goes through, outermost first."""
         return self._pipeline.describe()
 
+    def health(self) -> dict[str, BreakerHealth]:
+        """Each provider's breaker: state, failure rate, time until the next probe."""
+        return {s.provider.name: s.breaker.health() for s in self._slots if s.breaker}
+
     async def _create(
         self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
     ) -> ChatCompletion | AsyncStream:
         timeout = params.pop("timeout", None)
+        cache_opt = params.pop("cache", None)
+        coalesce_opt = params.pop("coalesce", None)
+        priority = params.pop("priority", "normal")
         budget = self.timeout if timeout is None else _check_timeout(timeout)
+        if priority not in ("high", "normal", "low"):
+            raise InvalidRequestError(f"priority must be high, normal or low, got {priority!r}")
         request = _validate(messages, stream, params)
+        cacheable = request.deterministic
         clock = self.clock
-        call = Call(request=request, clock=clock, timeout=budget, started=clock.now())
+        call = Call(
+            request=request,
+            clock=clock,
+            timeout=budget,
+            started=clock.now(),
+            cache_mode=_cache_mode(cache_opt, cacheable),
+            coalesce=self.coalesce and (cacheable if coalesce_opt is None else coalesce_opt),
+            priority=priority,
+        )
         try:
             answer = await self._pipeline.run(call)
         except DeepSeekResilientError as exc:
@@ -105,9 +161,11 @@ class AsyncClient:
         return answer
 
     async def aclose(self) -> None:
-        """Close every provider's connections. Idempotent."""
+        """Close every provider's connections and the cache. Idempotent."""
         for provider in self.providers:
             await provider.aclose()
+        if self.cache is not None:
+            self.cache.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -138,6 +196,14 @@ class CreateParams(TypedDict, total=False):
     extra_body: dict[str, Any] | None
     #: This call's total deadline in seconds (default: the client's ``timeout``).
     timeout: float | None
+    #: Cache use for this call: "use" | "refresh" | "bypass" | "no-store"; True opts a
+    #: non-deterministic request in ("use"), False is "bypass". Default: "use" when the
+    #: request is deterministic (temperature 0 or a seed), else "bypass".
+    cache: CacheMode | bool | None
+    #: Share one upstream call with identical requests in flight (default: when cacheable).
+    coalesce: bool | None
+    #: Under client-side rate limiting: "high" is admitted first, "low" is shed first.
+    priority: Priority
 
 
 class _AsyncCompletions:
@@ -195,6 +261,30 @@ def _validate(messages: object, stream: bool, params: dict[str, Any]) -> ChatReq
         raise InvalidRequestError(f"invalid request: {exc}") from exc
 
 
+def _cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:
+    if option is None:
+        return "use" if cacheable else "bypass"
+    if option is True:
+        return "use"
+    if option is False:
+        return "bypass"
+    if option not in ("use", "refresh", "bypass", "no-store"):
+        raise InvalidRequestError(f"cache must be use, refresh, bypass or no-store: {option!r}")
+    return option
+
+
+def _breaker(
+    provider: Provider, config: CircuitBreaker | None, clock: Clock, listeners: Sequence[Any]
+) -> ProviderBreaker | None:
+    return None if config is None else ProviderBreaker(provider.name, config, clock, listeners)
+
+
+def _limiter(
+    provider: Provider, config: RateLimit | None, clock: Clock
+) -> ProviderRateLimiter | None:
+    return None if config is None else ProviderRateLimiter(provider.name, config, clock)
+
+
 def _check_timeout(timeout: float) -> float:
     if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
         raise InvalidRequestError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -226,6 +316,15 @@ class Client:
         """The layers a request goes through, outermost first."""
         return self._async.pipeline
 
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The disk cache (stats, clear, directory), or None when disabled."""
+        return self._async.cache
+
+    def health(self) -> dict[str, BreakerHealth]:
+        """Each provider's breaker: state, failure rate, time until the next probe."""
+        return self._run(_as_async(self._async.health))
+
     def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
         if self._portal is None:
             raise ConfigurationError("this Client is closed")
@@ -251,6 +350,13 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _as_async(fn: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    async def run() -> T:
+        return fn()
+
+    return run
 
 
 class _Completions:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._errors import ConfigurationError
 
-__all__ = ["Cache", "CircuitBreaker", "RateLimit", "Retry"]
+__all__ = ["Cache", "CircuitBreaker", "RateLimit", "Retry", "RetryBudget"]
 
 
 class _Checked:
@@ -136,3 +136,18 @@ class Cache(_Checked):
 
     _positive = ("ttl", "size_limit", "lock_timeout")
     _non_negative = ("stale_if_error",)
+
+
+@dataclass(frozen=True)
+class RetryBudget(_Checked):
+    """Client-wide cap on retries (gRPC/Finagle style), so a failure storm can't multiply the
+    load upstream: each request deposits ``ratio`` retries, plus ``min_per_second`` as a floor;
+    deposits expire after ``window`` seconds. When the budget is spent, a failure fails over
+    at once instead of retrying."""
+
+    ratio: float = 0.2
+    min_per_second: float = 10.0
+    window: float = 10.0
+
+    _non_negative = ("ratio", "min_per_second")
+    _positive = ("window",)

@@ -2,19 +2,22 @@
 
 A request goes through ``REQUEST_LAYERS`` (outermost first); the router then runs, for each
 provider in priority order, a chain built from ``PROVIDER_LAYERS``. Each layer is an
-``async (call, next) -> answer`` function; a layer a client doesn't use (no rate limit, no
-cache) is left out when the chain is composed, so it costs nothing.
+``async (call, next) -> answer`` function; a layer a client doesn't use (no cache, no rate
+limit, no breaker) is left out when the chains are composed, so it costs nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 
+from ._accumulate import completion_to_chunks
 from ._clock import Clock
 from ._config import Retry
 from ._errors import (
@@ -22,9 +25,16 @@ from ._errors import (
     APITimeoutError,
     CircuitOpenError,
     DeadlineExceeded,
+    DeepSeekResilientError,
     ProviderError,
     RateLimitedLocally,
+    RateLimitError,
 )
+from ._policies.breaker import ProviderBreaker
+from ._policies.budget import RetryBudget
+from ._policies.cache import CacheMode, ResponseCache, mode_reads, mode_writes, request_key
+from ._policies.coalesce import Singleflight
+from ._policies.rate_limit import Priority, ProviderRateLimiter, estimate_tokens
 from ._policies.retry import call_with_retries
 from ._providers.base import Provider
 from ._streaming import OpenedStream, open_until_commit
@@ -33,9 +43,10 @@ from ._types import Attempt, ChatCompletion, ChatRequest, Route
 __all__ = ["PROVIDER_LAYERS", "REQUEST_LAYERS", "Call", "Pipeline", "ProviderSlot"]
 
 #: Outermost first. ``validate`` runs in ``create()`` before the call enters the pipeline.
-REQUEST_LAYERS: tuple[str, ...] = ("validate", "deadline", "router")
-#: Per provider, outermost first: ``retry(rate_limit → breaker → attempt_timeout → send)``.
-PROVIDER_LAYERS: tuple[str, ...] = ("retry", "timed_send")
+REQUEST_LAYERS: tuple[str, ...] = ("validate", "cache", "coalesce", "deadline", "router")
+#: Per provider, outermost first. The breaker sits outside the rate limiter so that an open
+#: breaker skips its provider without taking (or waiting for) rate-limit capacity.
+PROVIDER_LAYERS: tuple[str, ...] = ("retry", "breaker", "rate_limit", "timed_send")
 
 #: A completion, or a stream that has committed (its first output chunk was read).
 Answer = ChatCompletion | OpenedStream
@@ -45,12 +56,15 @@ Layer = Callable[["Call", Handler], Awaitable[Answer]]
 
 @dataclass
 class Call:
-    """One request on its way through the pipeline: its deadline and its route so far."""
+    """One request on its way through the pipeline: its deadline, options and route so far."""
 
     request: ChatRequest
     clock: Clock
     timeout: float
     started: float
+    cache_mode: CacheMode = "bypass"
+    coalesce: bool = False
+    priority: Priority = "normal"
     route: Route = field(default_factory=Route)
     errors: list[ProviderError] = field(default_factory=list)
     #: When the current provider must give up (set by the router): leaves time for fallbacks.
@@ -73,6 +87,24 @@ class ProviderSlot:
 
     provider: Provider
     retry: Retry
+    breaker: ProviderBreaker | None = None
+    limiter: ProviderRateLimiter | None = None
+
+    @property
+    def identity(self) -> str:
+        """What distinguishes its answers, for cache keys: never a secret."""
+        p = self.provider
+        return str(getattr(p, "identity", f"{p.name}|{type(p).__name__}|{p.model}"))
+
+
+@dataclass
+class Policies:
+    """The client-wide parts the request layers use (None: that layer is left out)."""
+
+    cache: ResponseCache | None = None
+    singleflight: Singleflight[tuple[Answer, Route]] | None = None
+    budget: RetryBudget | None = None
+    failover_reserve: float = 0.25
 
 
 def _compose(layers: Sequence[Layer], terminal: Handler) -> Handler:
@@ -85,40 +117,115 @@ def _compose(layers: Sequence[Layer], terminal: Handler) -> Handler:
 class Pipeline:
     """Composes the layers once per client; ``run`` sends one validated request through."""
 
-    def __init__(self, slots: Sequence[ProviderSlot], clock: Clock, failover_reserve: float):
+    def __init__(self, slots: Sequence[ProviderSlot], clock: Clock, policies: Policies) -> None:
         self.slots = list(slots)
         self.clock = clock
-        self.failover_reserve = failover_reserve
+        self.policies = policies
+        self._chain_ids = [slot.identity for slot in self.slots]
         self._chains = [self._provider_chain(slot) for slot in self.slots]
-        self._handler = _compose(self._request_layers(), self._route)
+        request_layers: dict[str, Layer | None] = {
+            "cache": self._cache_layer if policies.cache else None,
+            "coalesce": self._coalesce_layer if policies.singleflight else None,
+            "deadline": self._deadline_layer,
+        }
+        self._used = [n for n in REQUEST_LAYERS if request_layers.get(n) or n == "validate"]
+        layers = [layer for n in REQUEST_LAYERS if (layer := request_layers.get(n))]
+        self._handler = _compose(layers, self._route)
 
     def describe(self) -> list[str]:
-        """The order, outermost first, as the composed chains really run it."""
-        return [*REQUEST_LAYERS, *(f"provider:{name}" for name in PROVIDER_LAYERS)]
+        """The layers this client runs, outermost first (per-provider ones prefixed)."""
+        per_provider = [
+            name
+            for name in PROVIDER_LAYERS
+            if name not in ("breaker", "rate_limit")
+            or any(getattr(s, "limiter" if name == "rate_limit" else name) for s in self.slots)
+        ]
+        return [*self._used, "router", *(f"provider:{name}" for name in per_provider)]
 
     async def run(self, call: Call) -> Answer:
         return await self._handler(call)
 
+    def key(self, request: ChatRequest) -> str:
+        return request_key(request, self._chain_ids)
+
     # -- request layers
 
-    def _request_layers(self) -> list[Layer]:
-        return [self._deadline_layer]
+    async def _cache_layer(self, call: Call, next: Handler) -> Answer:
+        cache = self.policies.cache
+        assert cache is not None
+        mode = call.cache_mode
+        if mode == "bypass":
+            call.route.cache = "bypass"
+            return await next(call)
+        key = self.key(call.request)
+        cached = cache.get(key) if mode_reads(mode) else None
+        if cached is not None and cached.fresh:
+            return _from_cache(call, cached.completion, "hit")
+        call.route.cache = "miss"
+        try:
+            answer = await next(call)
+        except (AllProvidersFailed, DeadlineExceeded):
+            if cached is not None:  # stale-if-error: an expired answer beats none
+                return _from_cache(call, cached.completion, "stale")
+            raise
+        if mode_writes(mode):
+            if isinstance(answer, OpenedStream):
+                answer.on_complete.append(functools.partial(cache.set, key))
+            else:
+                cache.set(key, answer)
+        return answer
+
+    async def _coalesce_layer(self, call: Call, next: Handler) -> Answer:
+        flights = self.policies.singleflight
+        assert flights is not None
+        if not call.coalesce or call.request.stream:
+            return await next(call)
+
+        async def shared() -> tuple[Answer, Route]:
+            return await next(call), call.route
+
+        key = self.key(call.request)
+        joined = flights.waiters(key) > 0
+        # Each waiter keeps its own deadline; leaving early never cancels the others' call.
+        with anyio.move_on_after(max(0.0, call.time_left())):
+            try:
+                (answer, route), _ = await flights.run(key, shared)
+            except DeepSeekResilientError as exc:
+                if not joined:
+                    raise
+                call.route.coalesced = True  # the same error, as this waiter's own object
+                raise copy.copy(exc) from exc
+            if not joined:
+                return answer
+            call.route.coalesced = True
+            call.route.provider = route.provider
+            call.route.attempts = list(route.attempts)
+            assert isinstance(answer, ChatCompletion)
+            return answer.model_copy()
+        raise DeadlineExceeded(
+            f"no answer within the {call.timeout:g} s deadline", errors=call.errors
+        )
+        call.route.coalesced = True
+        call.route.provider = route.provider
+        call.route.attempts = list(route.attempts)
+        assert isinstance(answer, ChatCompletion)
+        return answer.model_copy()
 
     async def _deadline_layer(self, call: Call, next: Handler) -> Answer:
-        with anyio.move_on_after(call.time_left()) as scope:
+        with anyio.move_on_after(call.time_left()):
             return await next(call)
-        if scope.cancelled_caught:  # pragma: no branch
-            raise DeadlineExceeded(
-                f"no answer within the {call.timeout:g} s deadline", errors=call.errors
-            )
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise DeadlineExceeded(
+            f"no answer within the {call.timeout:g} s deadline", errors=call.errors
+        )
 
     async def _route(self, call: Call) -> Answer:
         """Providers in priority order; a fail-over error hands the request to the next."""
+        if self.policies.budget is not None:
+            self.policies.budget.on_request()
         last = len(self._chains) - 1
         for index, chain in enumerate(self._chains):
             left = call.time_left()
-            share = left if index == last else left * (1.0 - self.failover_reserve)
+            share = left if index == last else left * (1.0 - self.policies.failover_reserve)
             call.provider_deadline = self.clock.now() + share
             try:
                 answer = await chain(call)
@@ -140,23 +247,89 @@ class Pipeline:
     def _provider_chain(self, slot: ProviderSlot) -> Handler:
         factories: dict[str, Callable[[ProviderSlot], Layer | None]] = {
             "retry": self._retry_layer,
+            "breaker": self._breaker_layer,
+            "rate_limit": self._rate_limit_layer,
         }
         layers = [factories[name](slot) for name in PROVIDER_LAYERS[:-1]]
         return _compose([layer for layer in layers if layer is not None], self._sender(slot))
 
     def _retry_layer(self, slot: ProviderSlot) -> Layer | None:
-        retry, clock = slot.retry, self.clock
+        retry, clock, budget = slot.retry, self.clock, self.policies.budget
+        may_retry = budget.try_spend if budget is not None else (lambda: True)
 
-        async def layer(call: Call, next: Handler) -> Answer:
+        async def retry_layer(call: Call, next: Handler) -> Answer:
             return await call_with_retries(
-                lambda: next(call), retry, clock, call.provider_time_left
+                lambda: next(call), retry, clock, call.provider_time_left, may_retry
             )
 
-        return layer
+        return retry_layer
+
+    def _breaker_layer(self, slot: ProviderSlot) -> Layer | None:
+        breaker, clock = slot.breaker, self.clock
+        if breaker is None:
+            return None
+
+        async def breaker_layer(call: Call, next: Handler) -> Answer:
+            breaker.before_call()  # CircuitOpenError: skipped, zero I/O
+            started = clock.now()
+            try:
+                answer = await next(call)
+            except ProviderError as exc:
+                if isinstance(exc, RateLimitedLocally):
+                    breaker.record_neutral()
+                else:
+                    breaker.record_failure(exc)
+                raise
+            except BaseException:  # cancellation is nobody's failure
+                breaker.record_neutral()
+                raise
+            latency = clock.now() - started
+            if isinstance(answer, OpenedStream):
+                answer.finishers.append(
+                    lambda error: (
+                        breaker.record_failure(error) if error else breaker.record_success(latency)
+                    )
+                )
+            else:
+                breaker.record_success(latency)
+            return answer
+
+        return breaker_layer
+
+    def _rate_limit_layer(self, slot: ProviderSlot) -> Layer | None:
+        limiter = slot.limiter
+        if limiter is None:
+            return None
+
+        async def rate_limit_layer(call: Call, next: Handler) -> Answer:
+            permit = await limiter.acquire(
+                tokens=estimate_tokens(call.request),
+                max_wait=max(0.0, call.provider_time_left()),
+                priority=call.priority,
+            )
+            try:
+                answer = await next(call)
+            except RateLimitError as exc:
+                limiter.on_rate_limited(exc.retry_after)
+                permit.release()
+                raise
+            except BaseException:
+                permit.release()
+                raise
+            limiter.on_success()
+            if isinstance(answer, OpenedStream):
+                answer.finishers.append(lambda error: permit.release())
+            else:
+                used = answer.usage.total_tokens if answer.usage else None
+                permit.release(used_tokens=used or None)
+            return answer
+
+        return rate_limit_layer
 
     def _sender(self, slot: ProviderSlot) -> Handler:
         """The innermost layer: one attempt at the provider, bounded by the attempt timeout
-        (the provider's ``attempt_timeout`` and its share of the time left). Records it."""
+        (the provider's ``attempt_timeout``, its share of the time left and, for a stream,
+        its ``first_token_timeout``). Records the attempt in the route."""
         provider, clock = slot.provider, self.clock
 
         async def timed_send(call: Call) -> Answer:
@@ -205,6 +378,14 @@ class Pipeline:
             raise error
 
         return timed_send
+
+
+def _from_cache(call: Call, completion: ChatCompletion, how: Literal["hit", "stale"]) -> Answer:
+    call.route.cache = how
+    call.route.provider = "cache"
+    if call.request.stream:
+        return OpenedStream.replay("cache", completion_to_chunks(completion))
+    return completion
 
 
 def _record(call: Call, provider: str, latency: float, exc: ProviderError | None) -> None:

@@ -8,6 +8,7 @@ a failure there is an ``IncompleteStreamError`` carrying the text received so fa
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import anyio
 
 from ._accumulate import accumulate
 from ._errors import DeadlineExceeded, IncompleteStreamError, ProviderError
-from ._types import ChatCompletion, ChatCompletionChunk, Route
+from ._types import Attempt, ChatCompletion, ChatCompletionChunk, Route
 
 if TYPE_CHECKING:
     from ._pipeline import Call
@@ -68,11 +69,19 @@ async def close_quietly(source: AsyncIterator[Any] | None) -> None:
     aclose = getattr(source, "aclose", None)
     if aclose is None:
         return
-    with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
-        try:
-            await aclose()
-        except Exception:  # noqa: S110 - closing a broken stream: its error was already raised
-            pass
+    # a broken stream's own error was already raised: closing it may fail again, quietly
+    with anyio.CancelScope(shield=True), anyio.move_on_after(1.0), contextlib.suppress(Exception):
+        await aclose()
+
+
+def _committed_attempt(route: Route, provider: str) -> int | None:
+    """Index of the last successful attempt of ``provider`` in ``route`` (the one that
+    committed), or None."""
+    for index in range(len(route.attempts) - 1, -1, -1):
+        attempt: Attempt = route.attempts[index]
+        if attempt.provider == provider and attempt.outcome == "ok":
+            return index
+    return None
 
 
 class AsyncStream:
@@ -85,6 +94,9 @@ class AsyncStream:
         self._pending: deque[ChatCompletionChunk] = deque(opened.buffered)
         self._chunks: list[ChatCompletionChunk] = []
         self._done = False
+        #: The route's entry for the attempt that committed: it becomes an error if the
+        #: stream fails after commit (None: a replay, or no attempt recorded).
+        self._attempt = _committed_attempt(call.route, opened.provider)
 
     @property
     def route(self) -> Route:
@@ -118,13 +130,24 @@ class AsyncStream:
     async def _next_live(self, rest: AsyncIterator[ChatCompletionChunk]) -> ChatCompletionChunk:
         call = self._call
         failure: Exception | None = None
-        with anyio.move_on_after(max(0.0, call.time_left())) as scope:
-            try:
-                return await rest.__anext__()
-            except StopAsyncIteration:
-                raise
-            except Exception as exc:  # any failure after commit is an incomplete stream
-                failure = exc
+        try:
+            with anyio.move_on_after(max(0.0, call.time_left())) as scope:
+                try:
+                    return await rest.__anext__()
+                except StopAsyncIteration:
+                    raise
+                except Exception as exc:  # any failure after commit is an incomplete stream
+                    failure = exc
+        except StopAsyncIteration:
+            raise
+        except BaseException:
+            # The caller's own cancellation (or Ctrl-C) while a chunk was awaited: the source
+            # is broken now, so the stream ends here, as if closed early (never a success
+            # that could be cached, never a provider failure).
+            self._opened.on_complete.clear()
+            self._pending.clear()
+            await self._finish(None)
+            raise
         if scope.cancelled_caught or failure is None:
             failure = DeadlineExceeded(f"the stream outlasted the {call.timeout:g} s deadline")
         error = IncompleteStreamError(
@@ -133,8 +156,24 @@ class AsyncStream:
             partial=self.partial,
         )
         error.route = call.route
+        self._record_failure(failure)
         await self._finish(error)
         raise error from failure
+
+    def _record_failure(self, failure: Exception) -> None:
+        """Turn the committed attempt's route entry into an error: ``error`` is the type of
+        what broke the stream (``APIConnectionError``, ``DeadlineExceeded``, ...)."""
+        index = self._attempt
+        if index is None:
+            return
+        attempts = self._call.route.attempts
+        attempts[index] = attempts[index].model_copy(
+            update={
+                "outcome": "error",
+                "error": type(failure).__name__,
+                "status_code": getattr(failure, "status_code", None),
+            }
+        )
 
     async def _finish(self, error: ProviderError | None) -> None:
         if self._done:
@@ -155,6 +194,7 @@ class AsyncStream:
         """Stop reading and release the connection (not a provider failure). Idempotent."""
         if not self._done:
             self._opened.on_complete.clear()  # an unfinished answer is never cached
+            self._pending.clear()  # iterating a closed stream stops at once
             await self._finish(None)
 
     aclose = close

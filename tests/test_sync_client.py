@@ -25,7 +25,8 @@ def test_eight_threads_share_one_client(llm_server: FaultServer) -> None:
         return Status(503)
 
     llm_server.rule = first_try_fails
-    with Client([http_provider(llm_server.base_url)], retry=FAST_RETRY) as client:
+    client = Client([http_provider(llm_server.base_url)], retry=FAST_RETRY, breaker=None)
+    with client:
 
         def work(n: int) -> list[str]:
             out = []

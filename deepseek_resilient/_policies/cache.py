@@ -40,6 +40,7 @@ __all__ = [
     "is_cacheable",
     "mode_reads",
     "mode_writes",
+    "request_key",
     "resolve_directory",
 ]
 
@@ -83,6 +84,15 @@ def mode_writes(mode: CacheMode) -> bool:
 def is_cacheable(request: ChatRequest) -> bool:
     """A request is cached by default only when it is deterministic (temperature 0 or seed)."""
     return request.deterministic
+
+
+def request_key(request: ChatRequest, chain: Sequence[str]) -> str:
+    """SHA-256 hex of the canonical JSON of the request (without the fields that don't change
+    the answer) and the provider chain. Also the key that merges identical in-flight calls."""
+    body = request.model_dump(mode="json", exclude_none=True, exclude=_KEY_EXCLUDE)
+    doc = {"v": KEY_VERSION, "request": body, "chain": list(chain)}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class WallClock:
@@ -232,10 +242,7 @@ class ResponseCache:
         Fields that do not change the answer (``stream``, ``stream_options``, ``user``) and
         unset fields are left out. ``chain`` holds provider identities (name, model, base URL)
         and must never hold a secret: it is hashed, but it is the caller's contract."""
-        body = request.model_dump(mode="json", exclude_none=True, exclude=_KEY_EXCLUDE)
-        doc = {"v": KEY_VERSION, "request": body, "chain": list(chain)}
-        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return request_key(request, chain)
 
     # ------------------------------------------------------------------------- open
 

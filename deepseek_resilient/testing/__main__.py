@@ -21,7 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     with FaultServer(default=Ok(args.content), lifetime=args.lifetime) as server:
         print(server.base_url, flush=True)
         done = threading.Event()
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+        def wait_for_eof() -> None:
+            sys.stdin.read()
+            done.set()
+
+        threading.Thread(target=wait_for_eof, daemon=True).start()
         done.wait(args.lifetime)
 
 
