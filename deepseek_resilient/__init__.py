@@ -39,6 +39,8 @@ from ._errors import (
 from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
+from ._providers.hf_transformers import Transformers
+from ._providers.llama_cpp import LlamaCpp
 from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
 from ._streaming import AsyncStream, Stream
 from ._types import (
@@ -91,6 +93,7 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
+    "LlamaCpp",
     "LlamaCppServer",
     "LocalModelError",
     "NotFoundError",
@@ -107,6 +110,7 @@ __all__ = [
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "Transformers",
     "UnprocessableEntityError",
     "Usage",
     "__version__",

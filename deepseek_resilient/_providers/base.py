@@ -42,6 +42,13 @@ class Provider(ABC):
     ) -> AsyncIterator[ChatCompletionChunk]:
         """Answer ``request`` as chunks (an async generator; the caller closes it)."""
 
+    #: Runs in-process (a local model): no network, no key.
+    local: bool = False
+
+    async def warm(self) -> None:
+        """Get ready ahead of the first request (a local model loads here). Default: nothing."""
+        return None
+
     async def aclose(self) -> None:
         """Release connections, threads or models. Idempotent."""
         return None

@@ -153,6 +153,24 @@ class OpenAICompatible(Provider):
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
+    async def models(self, *, timeout: float = 10.0) -> list[str]:
+        """The model ids the server lists (``GET /models``): checks reachability and the key."""
+        try:
+            response = await self._client().get(
+                f"{self.base_url}/models", timeout=self._timeout(timeout)
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        try:
+            data = response.json().get("data", [])
+            return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise InvalidResponseError(
+                f"/models answered {_snippet(response.content)}", provider=self.name
+            ) from exc
+
     # -- error translation
 
     def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
