@@ -15,11 +15,6 @@ from deepseek_resilient._policies.coalesce import FlightAbandoned, Singleflight
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(params=["loop-task", "task-group"])
 def owner(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -25,11 +25,6 @@ from deepseek_resilient._types import ChatRequest
 from deepseek_resilient.testing._clock import FakeClock
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class SteppedClock:
     """A clock whose sleepers wake only when the test advances time, so several callers can
     be queued at one instant (FakeClock jumps time on the first sleep)."""

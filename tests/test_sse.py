@@ -26,12 +26,6 @@ from deepseek_resilient._errors import (
 from deepseek_resilient._sse import SSEDecoder, SSEEvent, aiter_chunks, stream_error
 from deepseek_resilient._types import ChatCompletionChunk
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -19,11 +19,6 @@ from deepseek_resilient._types import ChatRequest
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def llama() -> Iterator[LlamaCpp]:
     provider = LlamaCpp(warm=True)

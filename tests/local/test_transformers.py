@@ -30,11 +30,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def hf() -> Iterator[Transformers]:
     # A long window so that the 8 concurrent requests below surely meet in one batch even on
