@@ -6,6 +6,7 @@
     ├── ProviderError                       one provider failed (``.provider``)
     │   ├── APIConnectionError              connect failed / reset          retry, fail over
     │   │   └── APITimeoutError             idle gap or attempt time out    retry, fail over
+    │   │       └── FirstTokenTimeoutError      stream: no content in time      fail over
     │   ├── APIStatusError                  HTTP status (``.status_code``, ``.body``)
     │   │   ├── BadRequestError             400        no retry, NO fail over (your request)
     │   │   ├── UnprocessableEntityError    422        no retry, NO fail over (your request)
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigurationError",
     "DeadlineExceeded",
     "DeepSeekResilientError",
+    "FirstTokenTimeoutError",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -110,6 +112,13 @@ class APIConnectionError(ProviderError):
 
 class APITimeoutError(APIConnectionError):
     """The provider went silent for longer than the idle gap, or the attempt ran out of time."""
+
+
+class FirstTokenTimeoutError(APITimeoutError):
+    """A stream sent no content within the provider's ``first_token_timeout``. Not retried
+    on the same provider (its queue is what's slow): the next provider is tried at once."""
+
+    retryable = False
 
 
 class APIStatusError(ProviderError):

@@ -26,6 +26,7 @@ from ._errors import (
     CircuitOpenError,
     DeadlineExceeded,
     DeepSeekResilientError,
+    FirstTokenTimeoutError,
     ProviderError,
     RateLimitedLocally,
     RateLimitError,
@@ -205,11 +206,6 @@ class Pipeline:
         raise DeadlineExceeded(
             f"no answer within the {call.timeout:g} s deadline", errors=call.errors
         )
-        call.route.coalesced = True
-        call.route.provider = route.provider
-        call.route.attempts = list(route.attempts)
-        assert isinstance(answer, ChatCompletion)
-        return answer.model_copy()
 
     async def _deadline_layer(self, call: Call, next: Handler) -> Answer:
         with anyio.move_on_after(call.time_left()):
@@ -285,11 +281,7 @@ class Pipeline:
                 raise
             latency = clock.now() - started
             if isinstance(answer, OpenedStream):
-                answer.finishers.append(
-                    lambda error: (
-                        breaker.record_failure(error) if error else breaker.record_success(latency)
-                    )
-                )
+                answer.finishers.append(functools.partial(_stream_outcome, breaker, latency))
             else:
                 breaker.record_success(latency)
             return answer
@@ -338,10 +330,10 @@ class Pipeline:
             budget = call.provider_time_left()
             if provider.attempt_timeout is not None:
                 budget = min(budget, provider.attempt_timeout)
-            limit = budget if budget < call.time_left() else math.inf
+            attempt_limit = budget if budget < call.time_left() else math.inf
             streaming = call.request.stream
-            if streaming and provider.first_token_timeout is not None:
-                limit = min(limit, provider.first_token_timeout)
+            first_token = provider.first_token_timeout if streaming else None
+            limit = attempt_limit if first_token is None else min(attempt_limit, first_token)
             idle = max(0.001, budget)
             started = clock.now()
             error: ProviderError | None = None
@@ -368,7 +360,12 @@ class Pipeline:
                         Attempt(provider=provider.name, outcome="ok", latency=latency)
                     )
                     return answer
-            if error is None:
+            if error is None and first_token is not None and first_token < attempt_limit:
+                error = FirstTokenTimeoutError(
+                    f"no content within the first-token timeout of {first_token:g} s",
+                    provider=provider.name,
+                )
+            elif error is None:
                 what = "no content" if streaming else "no answer"
                 error = APITimeoutError(
                     f"{what} within {min(limit, budget):.3g} s: attempt abandoned",
@@ -378,6 +375,17 @@ class Pipeline:
             raise error
 
         return timed_send
+
+
+def _stream_outcome(breaker: ProviderBreaker, latency: float, error: ProviderError | None) -> None:
+    """A committed stream ended: fine, or broke. Running out of the caller's own deadline
+    while the caller reads is nobody's failure."""
+    if error is None:
+        breaker.record_success(latency)
+    elif isinstance(error.__cause__, DeadlineExceeded):
+        breaker.record_neutral()
+    else:
+        breaker.record_failure(error)
 
 
 def _from_cache(call: Call, completion: ChatCompletion, how: Literal["hit", "stale"]) -> Answer:

@@ -156,6 +156,7 @@ class AsyncStream:
             partial=self.partial,
         )
         error.route = call.route
+        error.__cause__ = failure  # already visible to the finishers (breaker, limiter)
         self._record_failure(failure)
         await self._finish(error)
         raise error from failure

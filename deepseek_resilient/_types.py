@@ -226,6 +226,5 @@ class ChatCompletionChunk(_Wire):
     def has_content(self) -> bool:
         """True when the chunk carries output (content, reasoning or a tool call)."""
         return any(
-            c.delta.content or c.delta.reasoning_content or c.delta.tool_calls
-            for c in self.choices
+            c.delta.content or c.delta.reasoning_content or c.delta.tool_calls for c in self.choices
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import anyio
 
-from deepseek_resilient import AsyncClient, IncompleteStreamError, OpenAICompatible, Retry
+from deepseek_resilient import AsyncClient, IncompleteStreamError, OpenAICompatible
 from deepseek_resilient.testing import CutStream, FaultServer, Ok, Stall
 
 
@@ -20,8 +20,7 @@ async def main() -> None:
             name="primary",
             base_url=primary_server.base_url,
             model="m",
-            first_token_timeout=0.5,
-            retry=Retry(attempts=1),  # one try, to keep the demo's script simple
+            first_token_timeout=0.5,  # not retried when it expires: fail over at once
         )
         backup = OpenAICompatible(name="backup", base_url=backup_server.base_url, model="m")
         async with AsyncClient([primary, backup], timeout=10) as client:

@@ -21,7 +21,7 @@ def run(name: str) -> str:
 
 def test_streaming_example() -> None:
     out = run("streaming.py")
-    assert "answered by backup" in out and "primary: APITimeoutError" in out
+    assert "answered by backup" in out and "primary: FirstTokenTimeoutError" in out
     assert "cut after 'one two three ' from primary" in out
 
 

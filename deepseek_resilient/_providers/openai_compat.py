@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from .._accumulate import completion_to_chunks
 from .._config import CircuitBreaker, RateLimit, Retry
 from .._errors import (
     APIConnectionError,
@@ -123,6 +124,9 @@ class OpenAICompatible(Provider):
             raise self._transport_error(exc) from exc
         if response.status_code >= 400:
             raise self._status_error(response)
+        return self._completion(response)
+
+    def _completion(self, response: httpx.Response) -> ChatCompletion:
         try:
             return ChatCompletion.model_validate_json(response.content)
         except ValidationError as exc:
@@ -148,6 +152,13 @@ class OpenAICompatible(Provider):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._status_error(response)
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    # A server that ignored stream=True: a whole completion (replayed as
+                    # chunks), or a body that is not an answer at all (InvalidResponseError).
+                    await response.aread()
+                    for chunk in completion_to_chunks(self._completion(response)):
+                        yield chunk
+                    return
                 async for chunk in aiter_chunks(response.aiter_bytes(), provider=self.name):
                     yield chunk
         except httpx.HTTPError as exc:
