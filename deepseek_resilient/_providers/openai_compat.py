@@ -214,17 +214,19 @@ class OpenAICompatible(Provider):
 
 
 class DeepSeek(OpenAICompatible):
-    """DeepSeek's API. The key comes from ``api_key`` or ``$DEEPSEEK_API_KEY``."""
+    """DeepSeek's API. The key comes from ``api_key`` or ``$DEEPSEEK_API_KEY``; the base URL
+    from ``base_url``, ``$DEEPSEEK_BASE_URL`` (a proxy, a test server) or the public API."""
 
     def __init__(
         self,
         model: str = "deepseek-chat",
         *,
         api_key: str | SecretStr | None = None,
-        base_url: str = DEEPSEEK_BASE_URL,
+        base_url: str | None = None,
         name: str = "deepseek",
         **options: Any,
     ) -> None:
+        base_url = base_url or os.environ.get("DEEPSEEK_BASE_URL") or DEEPSEEK_BASE_URL
         key = api_key or os.environ.get("DEEPSEEK_API_KEY")
         if not key:
             raise ConfigurationError(
