@@ -41,11 +41,21 @@ _DEFAULT_BUDGET = RetryBudget()
 class AsyncClient:
     """The resilient client. Use it as an async context manager, or call ``aclose()``.
 
-    ``providers`` are tried in order; with none given, the chain is built from the environment
-    (DeepSeek when ``DEEPSEEK_API_KEY`` is set, then the embedded local model when installed).
-    ``timeout`` is ONE total deadline per request over all attempts, sleeps and fallbacks.
-    ``failover_reserve`` is the share of the time left that a provider leaves for the ones
-    after it (so a stalled primary can't starve the fallback).
+    - ``providers``: tried in priority order. None: built from the environment (DeepSeek when
+      ``DEEPSEEK_API_KEY`` is set, then the embedded local model when installed).
+    - ``timeout``: ONE total deadline per request over all attempts, sleeps and fallbacks
+      (and the reading of a stream); ``create(timeout=...)`` overrides it per call.
+    - ``retry``, ``breaker``, ``rate_limit``: client-wide policies; a provider's own
+      ``retry=`` / ``breaker=`` / ``rate_limit=`` overrides them. ``breaker=None`` and
+      ``rate_limit=None`` (the default) turn those layers off.
+    - ``retry_budget``: the client-wide cap on retries (None: unlimited).
+    - ``cache``: a disk cache of answers (None, the default: no cache).
+    - ``coalesce``: merge identical cacheable requests that are in flight at the same time.
+    - ``failover_reserve``: the share of the time left that a provider leaves for the ones
+      after it, so a stalled primary can't starve its fallback.
+    - ``breaker_listeners``: ``pybreaker.CircuitBreakerListener`` objects, told of every
+      breaker state change.
+    - ``clock``: time as a seam (``testing.FakeClock`` in tests).
     """
 
     def __init__(

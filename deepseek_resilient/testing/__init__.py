@@ -1,16 +1,28 @@
 """Test your own code against deepseek_resilient: a fault-injecting OpenAI-compatible server on
-127.0.0.1, a scripted in-process provider and a fake clock. Works with or without pytest; the
-pytest fixtures live in ``deepseek_resilient.testing.plugin`` (loaded automatically)."""
+127.0.0.1, a scripted in-process provider, clocks that never really sleep and ready-made
+clients in testing mode. Works with or without pytest (everything here is a plain object or a
+context manager); the pytest fixtures live in ``deepseek_resilient.testing.plugin`` (loaded
+automatically). See docs/testing.md."""
 
-from ._clock import FakeClock
+from ._clients import (
+    TESTING_API_KEY,
+    TESTING_RETRY,
+    server_provider,
+    testing_async_client,
+    testing_client,
+)
+from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider, Hang
 from ._server import (
+    Chaos,
     CutStream,
+    Echo,
     FaultServer,
     NotJson,
     Ok,
     RecordedRequest,
     Reset,
+    Rule,
     Stall,
     Status,
     Step,
@@ -18,17 +30,26 @@ from ._server import (
 )
 
 __all__ = [
+    "TESTING_API_KEY",
+    "TESTING_RETRY",
+    "Chaos",
     "CutStream",
+    "Echo",
     "FakeClock",
     "FakeProvider",
     "FaultServer",
     "Hang",
+    "InstantClock",
     "NotJson",
     "Ok",
     "RecordedRequest",
     "Reset",
+    "Rule",
     "Stall",
     "Status",
     "Step",
     "StreamError",
+    "server_provider",
+    "testing_async_client",
+    "testing_client",
 ]

@@ -1,12 +1,13 @@
-"""A fake clock: time moves only when a test (or a sleeping policy) moves it."""
+"""Clocks for tests: time that moves only when told, and real time whose sleeps are skipped."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import anyio.lowlevel
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "InstantClock"]
 
 
 class FakeClock:
@@ -37,3 +38,32 @@ class FakeClock:
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self._now})"
+
+
+class InstantClock:
+    """Real time, but every ``sleep`` returns at once and moves this clock forward by the time
+    it skipped: the testing mode of the ready-made test clients (in the spirit of stamina's
+    ``set_testing``). Backoff and Retry-After waits cost nothing, while timeouts against a
+    real server (a stall, a slow answer) still run on real time.
+
+    ``sleeps`` records every sleep requested (``[2.0]`` after one ``Retry-After: 2``);
+    ``skipped`` is their total. The skipped time is shared by everything on this clock, so
+    concurrent requests see each other's skipped sleeps count against their deadlines.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.skipped = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return time.monotonic() + self.skipped
+
+    async def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.skipped += max(0.0, seconds)
+        await anyio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        return f"InstantClock(skipped={self.skipped:g})"

@@ -8,6 +8,10 @@ ephemeral port, and stops by itself after ``lifetime`` seconds.
     with FaultServer() as server:
         server.script(Status(503), Status(429, retry_after=1), Ok("hello"))
         client = AsyncClient([OpenAICompatible(base_url=server.base_url, ...)])
+
+Which step answers the n-th request (1-based): a step pinned with ``on_call(n, step)``, else
+the next ``script()``-ed step, else ``rule(index, body)`` (``Echo()``, a seeded ``Chaos(...)``
+or any function; None falls through), else ``default``.
 """
 
 from __future__ import annotations
@@ -15,22 +19,26 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import random
 import socket
 import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Chaos",
     "CutStream",
+    "Echo",
     "FaultServer",
     "NotJson",
     "Ok",
     "RecordedRequest",
     "Reset",
+    "Rule",
     "Stall",
     "Status",
     "Step",
@@ -130,8 +138,91 @@ class RecordedRequest:
     body: dict[str, Any] | None
     step: Step
 
+    @property
+    def text(self) -> str:
+        """Every message's text content, joined by newlines (for ``in`` assertions)."""
+        return "\n".join(_message_texts(self.body))
+
+    @property
+    def stream(self) -> bool:
+        """Whether the request asked for a stream."""
+        return bool(self.body and self.body.get("stream"))
+
 
 Rule = Callable[[int, "dict[str, Any] | None"], "Step | None"]
+"""``rule(index, body) -> Step | None``: picks the answer to the request number ``index``
+(0-based) from its JSON body; None lets ``default`` answer. Called under the server's lock."""
+
+
+def _message_texts(body: dict[str, Any] | None) -> list[str]:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    out: list[str] = []
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            out.append(content)
+        elif isinstance(content, list):  # content parts
+            out += [p["text"] for p in content if isinstance(p, dict) and "text" in p]
+    return out
+
+
+@dataclass(frozen=True)
+class Echo:
+    """A rule: answer ``Ok`` whose content is ``prefix`` + the last message's text, so a test
+    can check that every answer belongs to its own request."""
+
+    prefix: str = "echo: "
+
+    def __call__(self, index: int, body: dict[str, Any] | None) -> Step:
+        texts = _message_texts(body)
+        return Ok(self.prefix + (texts[-1] if texts else ""))
+
+
+class Chaos:
+    """A seeded random mix of faults, as a rule: ``Chaos(seed, [(0.3, Status(503)),
+    (0.1, Status(429, retry_after=1)), (0.05, Reset())], otherwise=Echo())``.
+
+    Each arriving request draws from one ``random.Random(seed)``: the n-th request to arrive
+    gets the n-th draw, so a run's fault counts are reproducible (which request meets which
+    fault depends on arrival order). ``counts`` tallies the steps served by type name."""
+
+    def __init__(
+        self,
+        seed: int,
+        mix: Sequence[tuple[float, Step]],
+        *,
+        otherwise: Step | Rule | None = None,
+    ) -> None:
+        total = sum(weight for weight, _ in mix)
+        if any(weight < 0 for weight, _ in mix) or total > 1.0 + 1e-9:
+            raise ValueError(f"weights must be >= 0 and sum to at most 1, got {total:g}")
+        self.seed = seed
+        self.mix = list(mix)
+        self.otherwise: Step | Rule = otherwise if otherwise is not None else Echo()
+        self.counts: dict[str, int] = {}
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def __call__(self, index: int, body: dict[str, Any] | None) -> Step | None:
+        with self._lock:
+            draw = self._random.random()
+        step: Step | None = None
+        for weight, candidate in self.mix:
+            if draw < weight:
+                step = candidate
+                break
+            draw -= weight
+        if step is None:
+            step = (
+                self.otherwise if isinstance(self.otherwise, Step) else self.otherwise(index, body)
+            )
+        with self._lock:
+            name = type(step).__name__ if step is not None else "default"
+            self.counts[name] = self.counts.get(name, 0) + 1
+        return step
+
+    def __repr__(self) -> str:
+        return f"Chaos(seed={self.seed}, mix={self.mix!r})"
 
 
 # ----------------------------------------------------------------------------- server
@@ -157,6 +248,7 @@ class FaultServer:
         self.lifetime = lifetime
         self.requests: list[RecordedRequest] = []
         self._script: deque[Step] = deque()
+        self._pinned: dict[int, Step] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -216,11 +308,26 @@ class FaultServer:
         with self._lock:
             self._script.extend(steps)
 
+    def on_call(self, n: int, step: Step) -> None:
+        """Answer the ``n``-th request (1-based, counted since start or ``reset()``) with
+        ``step``, whatever is scripted: ``server.on_call(2, Reset())``."""
+        if n < 1:
+            raise ValueError("calls are numbered from 1")
+        with self._lock:
+            self._pinned[n] = step
+
     def reset(self) -> None:
-        """Forget queued steps and recorded requests."""
+        """Forget queued and pinned steps and recorded requests."""
         with self._lock:
             self._script.clear()
+            self._pinned.clear()
             self.requests.clear()
+
+    def requests_with(self, text: str) -> list[RecordedRequest]:
+        """The recorded requests whose messages contain ``text``."""
+        with self._lock:
+            recorded = list(self.requests)
+        return [r for r in recorded if text in r.text]
 
     @property
     def calls(self) -> int:
@@ -232,7 +339,9 @@ class FaultServer:
         redacted = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
         with self._lock:
             index = len(self.requests)
-            step = self._script.popleft() if self._script else None
+            step = self._pinned.pop(index + 1, None)
+            if step is None and self._script:
+                step = self._script.popleft()
             if step is None and self.rule is not None:
                 step = self.rule(index, body)
             step = step or self.default
@@ -451,9 +560,7 @@ def _read_request(reader: Any) -> tuple[str, dict[str, str], bytes] | None:
     return parts[1], headers, raw
 
 
-def _send(
-    conn: socket.socket, code: int, body: bytes, ctype: str, headers: dict[str, str]
-) -> None:
+def _send(conn: socket.socket, code: int, body: bytes, ctype: str, headers: dict[str, str]) -> None:
     head = [f"HTTP/1.1 {code} {_REASONS.get(code, 'Status')}", f"Content-Type: {ctype}",
             f"Content-Length: {len(body)}"]  # fmt: skip
     head += [f"{k}: {v}" for k, v in headers.items()]
