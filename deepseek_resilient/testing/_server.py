@@ -279,6 +279,8 @@ class FaultServer:
         self._stop.set()
         self.close_connections()
         if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once
             self._sock.close()
         for t in self._threads:
             if t is not threading.current_thread():
