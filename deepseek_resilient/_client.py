@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import ExitStack
 from typing import Any, Literal, TypeVar, overload
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 from pydantic import ValidationError
 from typing_extensions import TypedDict, Unpack
 
@@ -20,6 +20,7 @@ from ._errors import (
     DeepSeekResilientError,
     InvalidRequestError,
 )
+from ._loop_thread import LoopThread
 from ._pipeline import Call, Pipeline, Policies, ProviderSlot
 from ._policies.breaker import BreakerHealth, ProviderBreaker
 from ._policies.budget import RetryBudget as BudgetPolicy
@@ -310,8 +311,10 @@ class Client:
 
     def __init__(self, providers: Sequence[Provider] | None = None, **options: Any) -> None:
         self._async = AsyncClient(providers, **options)
-        self._exit = ExitStack()
-        self._portal: BlockingPortal | None = self._exit.enter_context(start_blocking_portal())
+        self._loop = LoopThread()
+        self._portal: BlockingPortal | None = self._loop.portal
+        # A Client that is dropped without close() still stops its loop thread.
+        self._finalizer = weakref.finalize(self, self._loop.stop)
         self.chat = _Chat(self)
 
     def __repr__(self) -> str:
@@ -353,7 +356,7 @@ class Client:
             self._portal.call(self._async.aclose)
         finally:
             self._portal = None
-            self._exit.close()
+            self._finalizer()
 
     def __enter__(self) -> Client:
         return self

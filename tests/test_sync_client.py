@@ -86,3 +86,30 @@ def test_sync_errors_are_typed_and_close_is_idempotent() -> None:
     client.close()
     with pytest.raises(ConfigurationError, match="closed"):
         client.chat.completions.create(messages=USER)
+
+
+def test_a_client_never_closed_does_not_hang_the_interpreter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    script = tmp_path / "forgot_close.py"
+    script.write_text(
+        "from deepseek_resilient import Client\n"
+        "from deepseek_resilient.testing import FakeProvider\n"
+        "c = Client([FakeProvider()])\n"
+        "print(c.chat.completions.create(messages=[{'role': 'user', 'content': 'x'}])"
+        ".choices[0].message.content)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.strip() == "fake answer"
+
+
+def test_a_dropped_client_stops_its_loop_thread() -> None:
+    import gc
+
+    client = Client([FakeProvider()])
+    thread = client._loop._thread
+    del client
+    gc.collect()
+    thread.join(5)
+    assert not thread.is_alive()
