@@ -1,82 +1,115 @@
-"""LlamaCpp provider vs raw llama-cpp-python, same model, prompt and settings, one run.
+"""llama.cpp through our full ``AsyncClient`` vs raw llama-cpp-python, same model, one run.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_llama_cpp.py [--repeats 7] [--max-tokens 64]``
+    python -m benchmarks.bench_llama_cpp [--repeats 5] [--max-tokens 64]
 
 Both sides generate greedily (temperature 0) from the embedded SmolLM2-135M GGUF, one
-request at a time; tokens/s = completion tokens / wall time of the whole call. Both start
-every request from an empty context (the provider's default; ``Llama.reset()`` for raw), so
-they do the same work. Reports medians and the ratio provider / raw (target >= 0.95).
+request at a time; tokens/s = completion tokens / wall time of the whole call. Ours is
+``AsyncClient([LlamaCpp()])`` with its default layers (retries, breaker, deadline; no cache,
+so every call generates). Both start every request from an empty context (the provider's
+default; ``Llama.reset()`` for raw), so they do the same work. Interleaved; medians.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anyio
 
-from deepseek_resilient._providers._embedded import embedded_model_path
-from deepseek_resilient._providers.llama_cpp import LlamaCpp
-from deepseek_resilient._types import ChatRequest
+from benchmarks._common import Section, Target, median, skipped
 
 PROMPT = "Write a short poem about the sea."
+TITLE = "4a. llama.cpp: our AsyncClient vs raw llama-cpp-python"
+
+
+def run(repeats: int, max_tokens: int) -> Section:
+    try:
+        from llama_cpp import Llama
+
+        from deepseek_resilient import AsyncClient, LlamaCpp
+        from deepseek_resilient._providers._embedded import embedded_model_path
+
+        path = embedded_model_path()
+    except Exception as exc:  # not installed: say so in the report
+        return skipped(TITLE, f"llama-cpp-python or the embedded model is missing ({exc})")
+
+    raw: Any = Llama(model_path=str(path), n_ctx=2048, verbose=False)
+    messages: list[Any] = [{"role": "user", "content": PROMPT}]
+    raw_tps: list[float] = []
+    ours_tps: list[float] = []
+
+    def run_raw() -> float:
+        t0 = time.perf_counter()
+        raw.reset()
+        out: Any = raw.create_chat_completion(
+            messages=messages, temperature=0, max_tokens=max_tokens
+        )
+        return float(out["usage"]["completion_tokens"]) / (time.perf_counter() - t0)
+
+    async def bench() -> None:
+        async with AsyncClient([LlamaCpp(path, n_ctx=2048, warm=True)], timeout=300) as client:
+
+            async def run_ours() -> float:
+                t0 = time.perf_counter()
+                resp = await client.chat.completions.create(
+                    messages=messages, temperature=0, max_tokens=max_tokens
+                )
+                assert resp.usage is not None and resp.route.provider == "local"
+                return resp.usage.completion_tokens / (time.perf_counter() - t0)
+
+            await run_ours()  # warm-up both
+            run_raw()
+            for r in range(repeats):  # interleaved, alternating who goes first
+                if r % 2:
+                    raw_tps.append(run_raw())
+                    ours_tps.append(await run_ours())
+                else:
+                    ours_tps.append(await run_ours())
+                    raw_tps.append(run_raw())
+
+    anyio.run(bench)
+    raw_med, ours_med = median(raw_tps), median(ours_tps)
+    ratio = ours_med / raw_med
+    return Section(
+        title=TITLE,
+        method=(
+            f"`{path.name}`, greedy, max_tokens={max_tokens}, one request at a time, "
+            f"{repeats} interleaved runs each, median tokens/s (completion tokens / wall time "
+            "of the call)."
+        ),
+        header=["side", "median tok/s", "min", "max"],
+        rows=[
+            [
+                "raw `Llama.create_chat_completion`",
+                f"{raw_med:.1f}",
+                f"{min(raw_tps):.1f}",
+                f"{max(raw_tps):.1f}",
+            ],
+            [
+                "`AsyncClient([LlamaCpp()])`",
+                f"{ours_med:.1f}",
+                f"{min(ours_tps):.1f}",
+                f"{max(ours_tps):.1f}",
+            ],
+        ],
+        targets=[
+            Target("llama.cpp tok/s, ours / raw", ratio, ">= 0.95", ratio >= 0.95, f"{ratio:.3f} x")
+        ],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
-
-    from llama_cpp import Llama
-
-    path = embedded_model_path()
-    raw: Any = Llama(model_path=str(path), n_ctx=2048, verbose=False)
-    provider = LlamaCpp(path, n_ctx=2048, warm=True)
-    messages: list[Any] = [{"role": "user", "content": PROMPT}]
-    request = ChatRequest.model_validate(
-        {"messages": messages, "temperature": 0, "max_tokens": args.max_tokens}
-    )
-
-    def run_raw() -> tuple[int, float]:
-        t0 = time.perf_counter()
-        raw.reset()
-        out: Any = raw.create_chat_completion(
-            messages=messages, temperature=0, max_tokens=args.max_tokens
-        )
-        return out["usage"]["completion_tokens"], time.perf_counter() - t0
-
-    async def run_provider() -> tuple[int, float]:
-        t0 = time.perf_counter()
-        resp = await provider.complete(request, idle_timeout=60)
-        assert resp.usage is not None
-        return resp.usage.completion_tokens, time.perf_counter() - t0
-
-    raw_tps: list[float] = []
-    ours_tps: list[float] = []
-
-    async def bench() -> None:
-        await run_provider()  # warm-up both
-        run_raw()
-        for _ in range(args.repeats):  # interleave so background load hits both alike
-            n, dt = run_raw()
-            raw_tps.append(n / dt)
-            n, dt = await run_provider()
-            ours_tps.append(n / dt)
-
-    anyio.run(bench)
-    raw_med, ours_med = statistics.median(raw_tps), statistics.median(ours_tps)
-    print(f"model: {path.name}  max_tokens={args.max_tokens}  repeats={args.repeats}")
-    rows = [
-        ("raw Llama.create_chat_completion", raw_med, raw_tps),
-        ("LlamaCpp.complete (provider)", ours_med, ours_tps),
-    ]
-    print(f"{'side':<34}{'median tok/s':>14}{'min':>10}{'max':>10}")
-    for label, med, values in rows:
-        print(f"{label:<34}{med:>14.1f}{min(values):>10.1f}{max(values):>10.1f}")
-    print(f"ratio provider/raw: {ours_med / raw_med:.3f}  (target >= 0.95)")
+    print(run(args.repeats, args.max_tokens).text())
 
 
 if __name__ == "__main__":

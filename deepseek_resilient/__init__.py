@@ -7,6 +7,9 @@ resp = client.chat.completions.create(messages=[{"role": "user", "content": "Hi"
 resp.choices[0].message.content, resp.route
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._accumulate import accumulate
 from ._client import AsyncClient, Client
 from ._clock import Clock
@@ -40,8 +43,6 @@ from ._errors import (
 from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
-from ._providers.hf_transformers import Transformers
-from ._providers.llama_cpp import LlamaCpp
 from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
 from ._streaming import AsyncStream, Stream
 from ._types import (
@@ -58,7 +59,26 @@ from ._types import (
     Usage,
 )
 
+if TYPE_CHECKING:
+    from ._providers.hf_transformers import Transformers
+    from ._providers.llama_cpp import LlamaCpp
+
 __version__ = "0.1.0"
+
+# The local backends load on first use: ``import deepseek_resilient`` stays light.
+_LAZY = {
+    "LlamaCpp": "._providers.llama_cpp",
+    "Transformers": "._providers.hf_transformers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "APIConnectionError",

@@ -70,6 +70,8 @@ class Call:
     errors: list[ProviderError] = field(default_factory=list)
     #: When the current provider must give up (set by the router): leaves time for fallbacks.
     provider_deadline: float = math.inf
+    #: The request's cache / merge key, computed once when a layer first needs it.
+    key: str | None = None
 
     @property
     def deadline(self) -> float:
@@ -146,8 +148,10 @@ class Pipeline:
     async def run(self, call: Call) -> Answer:
         return await self._handler(call)
 
-    def key(self, request: ChatRequest) -> str:
-        return request_key(request, self._chain_ids)
+    def key(self, call: Call) -> str:
+        if call.key is None:
+            call.key = request_key(call.request, self._chain_ids)
+        return call.key
 
     # -- request layers
 
@@ -158,7 +162,7 @@ class Pipeline:
         if mode == "bypass":
             call.route.cache = "bypass"
             return await next(call)
-        key = self.key(call.request)
+        key = self.key(call)
         cached = cache.get(key) if mode_reads(mode) else None
         if cached is not None and cached.fresh:
             return _from_cache(call, cached.completion, "hit")
@@ -185,7 +189,7 @@ class Pipeline:
         async def shared() -> tuple[Answer, Route]:
             return await next(call), call.route
 
-        key = self.key(call.request)
+        key = self.key(call)
         joined = flights.waiters(key) > 0
         # Each waiter keeps its own deadline; leaving early never cancels the others' call.
         with anyio.move_on_after(max(0.0, call.time_left())):
