@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
 from typing import Any, Literal, TypeVar, overload
 
+import anyio
 from anyio.from_thread import BlockingPortal
 from pydantic import ValidationError
 from typing_extensions import TypedDict, Unpack
@@ -339,13 +340,33 @@ class Client:
         return self._run(_as_async(self._async.health))
 
     def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
-        if self._portal is None:
+        portal = self._portal
+        if portal is None:
             raise ConfigurationError("this Client is closed")
-        future: Future[T] = self._portal.start_task_soon(fn)
+        # A Ctrl-C may land at any moment, even while the task is being scheduled: the flag
+        # and the scope are both read and cancelled on the loop thread, so neither is missed.
+        interrupted = False
+        scopes: list[anyio.CancelScope] = []
+
+        async def guarded() -> T:
+            with anyio.CancelScope() as scope:
+                scopes.append(scope)
+                if interrupted:
+                    scope.cancel()
+                return await fn()
+            raise _Interrupted  # only after the cancel below: nobody reads this result
+
+        def cancel() -> None:
+            for scope in scopes:
+                scope.cancel()
+
         try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # Ctrl-C (or any interruption) cancels the call on the loop
+            return portal.start_task_soon(guarded).result()
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: stop the call
+                interrupted = True
+                with contextlib.suppress(Exception):
+                    portal.call(cancel)
             raise
 
     def close(self) -> None:
@@ -363,6 +384,10 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Interrupted(Exception):
+    """The result of a sync call whose caller was interrupted (never seen by anyone)."""
 
 
 def _as_async(fn: Callable[[], T]) -> Callable[[], Awaitable[T]]:
