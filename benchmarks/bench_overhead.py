@@ -126,6 +126,22 @@ async def run_ours_async(base_url: str, calls: int, concurrency: int, tmp: Path)
         return await _measure(calls, concurrency, one)
 
 
+async def run_ours_default(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
+    """The library's defaults: two providers, retries, breaker, retry budget; no cache, no
+    rate limit, and (sampled requests) nothing to merge."""
+    from deepseek_resilient import AsyncClient
+
+    tag = uuid.uuid4().hex[:8]
+    providers, _ = _our_options(base_url, tmp)
+    async with AsyncClient(providers, timeout=60.0) as client:
+
+        async def one(i: int) -> None:
+            r = await client.chat.completions.create(messages=_messages(tag, i))
+            assert r.choices[0].message.content and r.route.cache == "bypass"
+
+        return await _measure(calls, concurrency, one)
+
+
 async def run_ours_cache_hit(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
     from deepseek_resilient import AsyncClient
 
@@ -207,6 +223,7 @@ CLIENTS: dict[str, tuple[str, Callable[..., Any], str | None]] = {
     # key: (label, runner, distribution needed)
     "raw-httpx": ("raw httpx.AsyncClient", run_raw_httpx, None),
     "ours-async": ("AsyncClient, all layers (cache miss)", run_ours_async, None),
+    "ours-default": ("AsyncClient, defaults (retries, breaker, budget)", run_ours_default, None),
     "ours-sync": (f"Client (sync), {THREADS} threads, all layers", run_ours_sync, None),
     "openai": ("openai AsyncOpenAI", run_openai, "openai"),
     "litellm": ("LiteLLM Router (fallback, 2 retries)", run_litellm, "litellm"),
@@ -336,6 +353,17 @@ def section(results: dict[str, list[Timed]], calls: int, concurrency: int, repea
             f"{ratio:.2f} x",
         ),
     ]
+    if "ours-default" in cpu:
+        default = cpu["ours-default"] / base_cpu
+        targets.append(
+            Target(
+                "AsyncClient (defaults: 2 providers, retries, breaker, budget) CPU / raw httpx",
+                default,
+                "<= 1.10",
+                default <= 1.10,
+                f"{default:.2f} x",
+            )
+        )
     for peer in ("openai", "litellm"):
         if peer in cpu:
             r = cpu["ours-async"] / cpu[peer]
