@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 from .._clock import Clock
 from .._config import Retry
@@ -59,6 +60,8 @@ async def call_with_retries(
         if retry.attempts <= 1 or not exc.retryable:
             raise
         first: list[ProviderError] = [exc]
+    # Only a failed first attempt gets here, so tenacity is imported on first need.
+    from tenacity import AsyncRetrying, retry_if_exception
 
     async def replay_then_attempt() -> T:
         if first:
