@@ -48,8 +48,9 @@ class AsyncClient:
     - ``timeout``: ONE total deadline per request over all attempts, sleeps and fallbacks
       (and the reading of a stream); ``create(timeout=...)`` overrides it per call.
     - ``retry``, ``breaker``, ``rate_limit``: client-wide policies; a provider's own
-      ``retry=`` / ``breaker=`` / ``rate_limit=`` overrides them. ``breaker=None`` and
-      ``rate_limit=None`` (the default) turn those layers off.
+      ``retry=`` / ``breaker=`` / ``rate_limit=`` overrides them. ``breaker=None`` turns the
+      breaker off; ``rate_limit=None`` (the default) sets no limits, but a 429's Retry-After
+      still pauses that provider for every request.
     - ``retry_budget``: the client-wide cap on retries (None: unlimited).
     - ``cache``: a disk cache of answers (None, the default: no cache).
     - ``coalesce``: merge identical cacheable requests that are in flight at the same time.
@@ -101,7 +102,7 @@ class AsyncClient:
                 p,
                 p.retry or self.retry,
                 _breaker(p, p.breaker or breaker, self.clock, breaker_listeners),
-                _limiter(p, p.rate_limit or rate_limit, self.clock),
+                ProviderRateLimiter(p.name, p.rate_limit or rate_limit or RateLimit(), self.clock),
             )
             for p in self.providers
         ]
@@ -289,12 +290,6 @@ def _breaker(
     provider: Provider, config: CircuitBreaker | None, clock: Clock, listeners: Sequence[Any]
 ) -> ProviderBreaker | None:
     return None if config is None else ProviderBreaker(provider.name, config, clock, listeners)
-
-
-def _limiter(
-    provider: Provider, config: RateLimit | None, clock: Clock
-) -> ProviderRateLimiter | None:
-    return None if config is None else ProviderRateLimiter(provider.name, config, clock)
 
 
 def _check_timeout(timeout: float) -> float:

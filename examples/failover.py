@@ -14,16 +14,17 @@ from deepseek_resilient.testing import FaultServer, Ok, Stall, Status
 
 def main() -> None:
     with FaultServer() as busy_deepseek:
-        # The first request: 503 twice, then a 429 asking for 60 s -> too long, fail over.
-        # The second: a stall that only sends keep-alive blank lines -> abandoned in time.
-        # The third: DeepSeek has recovered.
+        # 1st request: a stall that only sends keep-alive blank lines -> abandoned in time
+        #   (after 75 % of the 4 s deadline), and the local model answers.
+        # 2nd: 503 twice, then a 429 asking for 60 s -> too long to wait: fail over at once.
+        # 3rd: DeepSeek is still paused by that Retry-After: skipped without a call.
         busy_deepseek.script(
-            Status(503), Status(503), Status(429, retry_after=60),
             Stall(seconds=30, interval=0.2),
-            Ok("DeepSeek is back."),
+            Status(503), Status(503), Status(429, retry_after=60),
         )  # fmt: skip
+        busy_deepseek.default = Ok("DeepSeek answered.")
         deepseek = DeepSeek(api_key="sk-demo", base_url=busy_deepseek.base_url)
-        with Client([deepseek, LlamaCpp()], timeout=8, retry=Retry(base=0.05)) as client:
+        with Client([deepseek, LlamaCpp()], timeout=4, retry=Retry(base=0.05)) as client:
             for question in ("Name a colour.", "Name a fruit.", "Name an animal."):
                 resp = client.chat.completions.create(
                     messages=[{"role": "user", "content": question}], max_tokens=16

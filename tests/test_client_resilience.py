@@ -172,10 +172,13 @@ async def test_rate_limit_spills_over_to_the_next_provider() -> None:
     assert clock.sleeps == []  # spilled over at once instead of waiting 30 s
 
 
-async def test_a_429_pauses_the_whole_provider(llm_server: FaultServer) -> None:
+@pytest.mark.parametrize("limits", [None, RateLimit(requests_per_second=100)])
+async def test_a_429_pauses_the_whole_provider(
+    llm_server: FaultServer, limits: RateLimit | None
+) -> None:
     clock = FakeClock()
     llm_server.script(Status(429, retry_after=20))
-    primary = http_provider(llm_server.base_url, rate_limit=RateLimit(requests_per_second=100))
+    primary = http_provider(llm_server.base_url, rate_limit=limits)
     async with AsyncClient([primary, FakeProvider("fallback")], timeout=10, clock=clock) as c:
         first = await c.chat.completions.create(messages=USER)
         second = await c.chat.completions.create(messages=USER)

@@ -28,4 +28,6 @@ def test_streaming_example() -> None:
 @pytest.mark.local
 def test_failover_example() -> None:
     out = run("failover.py")
-    assert out.count("answered by local") == 2 and "answered by deepseek" in out
+    assert out.count("answered by local") == 3 and "deepseek: APITimeoutError" in out
+    assert "ServiceUnavailableError x2, RateLimitError" in out
+    assert "deepseek: RateLimitedLocally" in out
