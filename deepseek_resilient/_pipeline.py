@@ -125,6 +125,7 @@ class Pipeline:
         self.clock = clock
         self.policies = policies
         self._chain_ids = [slot.identity for slot in self.slots]
+        self._provider_used = {PROVIDER_LAYERS[-1]}  # filled in as the chains are composed
         self._chains = [self._provider_chain(slot) for slot in self.slots]
         request_layers: dict[str, Layer | None] = {
             "cache": self._cache_layer if policies.cache else None,
@@ -137,13 +138,8 @@ class Pipeline:
 
     def describe(self) -> list[str]:
         """The layers this client runs, outermost first (per-provider ones prefixed)."""
-        per_provider = [
-            name
-            for name in PROVIDER_LAYERS
-            if name not in ("breaker", "rate_limit")
-            or any(getattr(s, "limiter" if name == "rate_limit" else name) for s in self.slots)
-        ]
-        return [*self._used, "router", *(f"provider:{name}" for name in per_provider)]
+        per_provider = [f"provider:{n}" for n in PROVIDER_LAYERS if n in self._provider_used]
+        return [*self._used, "router", *per_provider]
 
     async def run(self, call: Call) -> Answer:
         return await self._handler(call)
@@ -250,8 +246,9 @@ class Pipeline:
             "breaker": self._breaker_layer,
             "rate_limit": self._rate_limit_layer,
         }
-        layers = [factories[name](slot) for name in PROVIDER_LAYERS[:-1]]
-        return _compose([layer for layer in layers if layer is not None], self._sender(slot))
+        layers = {name: factories[name](slot) for name in PROVIDER_LAYERS[:-1]}
+        self._provider_used.update(name for name, layer in layers.items() if layer)
+        return _compose([layer for layer in layers.values() if layer], self._sender(slot))
 
     def _retry_layer(self, slot: ProviderSlot) -> Layer | None:
         retry, clock, budget = slot.retry, self.clock, self.policies.budget
