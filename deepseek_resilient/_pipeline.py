@@ -220,21 +220,27 @@ class Pipeline:
             self.policies.budget.on_request()
         last = len(self._chains) - 1
         for index, chain in enumerate(self._chains):
-            left = call.time_left()
-            share = left if index == last else left * (1.0 - self.policies.failover_reserve)
-            call.provider_deadline = self.clock.now() + share
+            slot = self.slots[index]
+            # An open breaker skips its provider before any layer runs (the cheap path).
+            refused = slot.breaker.refusal() if slot.breaker is not None else None
             try:
+                if refused is not None:
+                    raise refused
+                left = call.time_left()
+                share = left if index == last else left * (1.0 - self.policies.failover_reserve)
+                call.provider_deadline = self.clock.now() + share
                 answer = await chain(call)
             except ProviderError as exc:
                 if isinstance(exc, (CircuitOpenError, RateLimitedLocally)):
-                    name = self.slots[index].provider.name
-                    skipped = Attempt(provider=name, outcome="skipped", error=type(exc).__name__)
+                    skipped = Attempt(
+                        provider=slot.provider.name, outcome="skipped", error=type(exc).__name__
+                    )
                     call.route.attempts.append(skipped)
                 call.errors.append(exc)
                 if not exc.failover:
                     raise
                 continue
-            call.route.provider = self.slots[index].provider.name
+            call.route.provider = slot.provider.name
             return answer
         raise AllProvidersFailed(call.errors)
 

@@ -114,6 +114,18 @@ class ProviderBreaker:
 
     # ------------------------------------------------------------------ admission
 
+    def refusal(self) -> CircuitOpenError | None:
+        """The error any call gets now because the breaker is open and its period not over,
+        or None. Admits nothing and changes nothing: the router's cheap pre-check."""
+        if self._open_until is None or self.state != "open":
+            return None
+        left = self._open_until - self._clock.now()
+        if left <= 0:
+            return None
+        return CircuitOpenError(
+            f"circuit open for another {left:.1f}s", provider=self.provider, retry_in=left
+        )
+
     def before_call(self) -> None:
         """Admit a call, or raise ``CircuitOpenError`` without any I/O.
 
@@ -126,12 +138,9 @@ class ProviderBreaker:
         if state == "open":
             if self._open_until is None:  # opened outside this object (shared storage)
                 self._open_until = now + self._open_period()
-            if now < self._open_until:
-                raise CircuitOpenError(
-                    f"circuit open for another {self._open_until - now:.1f}s",
-                    provider=self.provider,
-                    retry_in=self._open_until - now,
-                )
+            refused = self.refusal()
+            if refused is not None:
+                raise refused
             self._cb.half_open()
             self._probe_since = now
             return
