@@ -31,7 +31,7 @@ from ._errors import (
 )
 from ._types import ChatCompletionChunk
 
-__all__ = ["SSEDecoder", "SSEEvent", "aiter_chunks", "stream_error"]
+__all__ = ["SSEDecoder", "SSEEvent", "aiter_chunks", "shorten", "stream_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +222,7 @@ def stream_error(body: object, *, provider: str | None) -> ProviderError:
     if isinstance(err, dict):
         msg = err.get("message")
         if isinstance(msg, str) and msg:
-            message = _shorten(msg, 1000)
+            message = shorten(msg, 1000)
         for key in ("code", "status", "status_code"):
             status = _status_of(err.get(key))
             if status is not None:
@@ -234,17 +234,18 @@ def stream_error(body: object, *, provider: str | None) -> ProviderError:
                     status = _ERROR_TYPES[name.lower()]
                     break
     elif isinstance(err, str) and err:
-        message = _shorten(err)
+        message = shorten(err)
     return status_error(status or 500, message, provider=provider, body=body)
 
 
-def _shorten(text: str, limit: int = 200) -> str:
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters, for error messages."""
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _invalid(data: str, provider: str) -> InvalidResponseError:
     return InvalidResponseError(
-        f"stream event is not a chat chunk: {_shorten(data)!r}", provider=provider
+        f"stream event is not a chat chunk: {shorten(data)!r}", provider=provider
     )
 
 

@@ -132,6 +132,8 @@ class Transformers(Provider):
     checkpoint's) and ``**from_pretrained_kwargs`` go to ``from_pretrained``.
     """
 
+    local = True
+
     def __init__(
         self,
         model: str | Path | None = None,
@@ -269,8 +271,6 @@ class Transformers(Provider):
             self._eos_ids = sorted(eos)
             self._tok = tok
             self._lm = lm
-
-    local = True
 
     async def warm(self) -> None:
         """Load the model now (in a worker thread) instead of on the first request."""

@@ -49,6 +49,8 @@ class LlamaCpp(Provider):
     from an empty context, so the same greedy request always gets the same answer.
     """
 
+    local = True
+
     def __init__(
         self,
         model_path: str | Path | None = None,
@@ -131,8 +133,6 @@ class LlamaCpp(Provider):
                     provider=self.name,
                 ) from exc
             return self._llm
-
-    local = True
 
     async def warm(self) -> None:
         """Load the model now (in a worker thread) instead of on the first request."""

@@ -22,7 +22,7 @@ from .._errors import (
     ProviderError,
     status_error,
 )
-from .._sse import aiter_chunks
+from .._sse import aiter_chunks, shorten
 from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
 from .base import Provider
 
@@ -278,6 +278,5 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return max(0.0, seconds)
 
 
-def _snippet(content: bytes, limit: int = 200) -> str:
-    text = content.decode("utf-8", "replace").strip()
-    return text if len(text) <= limit else text[:limit] + "…"
+def _snippet(content: bytes) -> str:
+    return shorten(content.decode("utf-8", "replace").strip())
