@@ -65,8 +65,11 @@ class CircuitBreaker(_Checked):
     failure_rate: float = 0.5
     slow_call: float | None = None
     """Calls slower than this many seconds count as failures (None: never)."""
-    open_for: float = 30.0
-    max_open_for: float = 300.0
+    open_for: float = 5.0
+    """Open period after a trip; each failed probe doubles it, up to ``max_open_for``."""
+    max_open_for: float = 10.0
+    """The longest wait between probes of a failing provider: a recovered provider is back in
+    use within this time, and a dead one costs at most one probe per this period."""
     auth_open_for: float = 3600.0
     """Open period after a 401/402/403 (bad key or no balance)."""
     probe_timeout: float = 300.0

@@ -25,7 +25,7 @@
     ├── DeadlineExceeded (TimeoutError)     the request's one total deadline passed
     └── AllProvidersFailed                  every provider failed (``.errors``)
 
-Third-party exceptions (httpx, pybreaker, tenacity, llama.cpp, torch) never reach the caller:
+Third-party exceptions (httpx2, pybreaker, tenacity, llama.cpp, torch) never reach the caller:
 they are translated at the boundary with ``raise ... from exc``.
 """
 

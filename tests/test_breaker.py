@@ -210,7 +210,7 @@ def test_slow_calls_count_as_failures() -> None:
 
 
 def test_slow_probe_reopens() -> None:
-    b, clock = make(slow_call=1.0, open_for=10.0)
+    b, clock = make(slow_call=1.0, open_for=10.0, max_open_for=100.0)
     trip(b)
     clock.advance(10.0)
     call_ok(b, latency=3.0)

@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible chat API over httpx, plus the DeepSeek and llama-server presets."""
+"""Any OpenAI-compatible chat API over httpx2, plus the DeepSeek and llama-server presets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
+import httpx2
 from pydantic import SecretStr, ValidationError
 
 from .._accumulate import completion_to_chunks
@@ -34,9 +34,10 @@ DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 class OpenAICompatible(Provider):
     """A provider speaking the OpenAI chat-completions API at ``base_url``.
 
-    One ``httpx.AsyncClient`` per provider (created on first use, inside the running loop) with
-    explicit pool limits and keep-alive. The API key is a ``SecretStr``: it is never in a repr,
-    a log line, an exception or a cache key.
+    One ``httpx2.AsyncClient`` per provider (created on first use, inside the running loop) with
+    explicit pool limits and keep-alive; or the one passed as ``http_client=`` (proxies, mTLS,
+    limits, a ``MockTransport`` in unit tests), which the caller owns and closes. The API key
+    is a ``SecretStr``: it is never in a repr, a log line, an exception or a cache key.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class OpenAICompatible(Provider):
         max_connections: int = 100,
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
+        http_client: httpx2.AsyncClient | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{name}: base_url must start with http:// or https://")
@@ -78,12 +80,17 @@ class OpenAICompatible(Provider):
         self.rate_limit = rate_limit
         self._url = f"{self.base_url}/chat/completions"
         self._extra_headers = dict(headers or {})
-        self._limits = httpx.Limits(
+        self._limits = httpx2.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
         )
-        self._http: httpx.AsyncClient | None = None
+        if http_client is not None and not isinstance(http_client, httpx2.AsyncClient):
+            raise ConfigurationError(f"{name}: http_client must be an httpx2.AsyncClient")
+        self._http: httpx2.AsyncClient | None = http_client
+        self._owns_http = http_client is None
+        # With a caller's client, our headers go on each request instead of on the client.
+        self._request_headers: dict[str, str] | None = None if self._owns_http else self._headers()
 
     def __repr__(self) -> str:
         return (
@@ -96,21 +103,24 @@ class OpenAICompatible(Provider):
         """What distinguishes this provider's answers (for cache keys): no secrets."""
         return f"{self.name}|{self.base_url}|{self.model}"
 
-    def _client(self) -> httpx.AsyncClient:
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self._extra_headers)
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        return headers
+
+    def _client(self) -> httpx2.AsyncClient:
         if self._http is None:
-            headers = {"Content-Type": "application/json", "Accept": "application/json"}
-            headers.update(self._extra_headers)
-            if self.api_key is not None:
-                headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-            self._http = httpx.AsyncClient(headers=headers, limits=self._limits)
+            self._http = httpx2.AsyncClient(headers=self._headers(), limits=self._limits)
         return self._http
 
-    def _timeout(self, idle_timeout: float) -> httpx.Timeout:
+    def _timeout(self, idle_timeout: float) -> httpx2.Timeout:
         idle = max(0.001, min(self.read_timeout, idle_timeout))
-        return httpx.Timeout(idle, connect=min(self.connect_timeout, idle))
+        return httpx2.Timeout(idle, connect=min(self.connect_timeout, idle))
 
     async def aclose(self) -> None:
-        if self._http is not None:
+        if self._http is not None and self._owns_http:
             http, self._http = self._http, None
             await http.aclose()
 
@@ -118,15 +128,18 @@ class OpenAICompatible(Provider):
         content = json.dumps(request.to_wire(self.model)).encode()
         try:
             response = await self._client().post(
-                self._url, content=content, timeout=self._timeout(idle_timeout)
+                self._url,
+                content=content,
+                headers=self._request_headers,
+                timeout=self._timeout(idle_timeout),
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
         if response.status_code >= 400:
             raise self._status_error(response)
         return self._completion(response)
 
-    def _completion(self, response: httpx.Response) -> ChatCompletion:
+    def _completion(self, response: httpx2.Response) -> ChatCompletion:
         try:
             return ChatCompletion.model_validate_json(response.content)
         except ValidationError as exc:
@@ -147,7 +160,7 @@ class OpenAICompatible(Provider):
                 self._url,
                 content=content,
                 timeout=self._timeout(idle_timeout),
-                headers={"Accept": "text/event-stream"},
+                headers={**(self._request_headers or {}), "Accept": "text/event-stream"},
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
@@ -161,16 +174,18 @@ class OpenAICompatible(Provider):
                     return
                 async for chunk in aiter_chunks(response.aiter_bytes(), provider=self.name):
                     yield chunk
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
     async def models(self, *, timeout: float = 10.0) -> list[str]:
         """The model ids the server lists (``GET /models``): checks reachability and the key."""
         try:
             response = await self._client().get(
-                f"{self.base_url}/models", timeout=self._timeout(timeout)
+                f"{self.base_url}/models",
+                headers=self._request_headers,
+                timeout=self._timeout(timeout),
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
         if response.status_code >= 400:
             raise self._status_error(response)
@@ -184,13 +199,13 @@ class OpenAICompatible(Provider):
 
     # -- error translation
 
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
+    def _transport_error(self, exc: httpx2.HTTPError) -> ProviderError:
         kind = type(exc).__name__
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx2.TimeoutException):
             return APITimeoutError(f"{kind}: no bytes within the idle timeout", provider=self.name)
         return APIConnectionError(f"{kind}: {exc}", provider=self.name)
 
-    def _status_error(self, response: httpx.Response) -> ProviderError:
+    def _status_error(self, response: httpx2.Response) -> ProviderError:
         body: Any
         try:
             body = response.json()

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from deepseek_resilient import (
@@ -72,9 +72,9 @@ def llama_server() -> Iterator[str]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
+                if httpx2.get(f"{base_url}/models", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 time.sleep(0.2)  # allow-sleep: waiting for a subprocess to listen
         else:
             pytest.fail("llama_cpp.server did not start within 60 s")
