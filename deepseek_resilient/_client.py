@@ -31,6 +31,7 @@ from ._policies.rate_limit import Priority, ProviderRateLimiter
 from ._providers.base import Provider
 from ._streaming import AsyncStream, OpenedStream, Stream
 from ._types import ChatCompletion, ChatMessage, ChatRequest
+from ._validation import check_client_options, check_json
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -76,6 +77,7 @@ class AsyncClient:
         breaker_listeners: Sequence[Any] = (),
         clock: Clock | None = None,
     ) -> None:
+        check_client_options(locals())
         if providers is None:
             from ._defaults import default_providers
 
@@ -263,15 +265,19 @@ def _validate(messages: object, stream: bool, params: dict[str, Any]) -> ChatReq
         if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
             messages = list(messages)  # type: ignore[call-overload]
         params = {k: v for k, v in params.items() if v is not None}
-        return ChatRequest.model_validate({"messages": messages, "stream": stream, **params})
+        request = ChatRequest.model_validate({"messages": messages, "stream": stream, **params})
+        check_json(request.model_dump(exclude_none=True))  # plain JSON, sane depth
+        return request
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)
         )
         raise InvalidRequestError(f"invalid request: {problems}") from exc
-    except TypeError as exc:
-        raise InvalidRequestError(f"invalid request: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, InvalidRequestError):
+            raise
+        raise InvalidRequestError(f"invalid request: {type(exc).__name__}: {exc}") from exc
 
 
 def _cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:

@@ -27,6 +27,7 @@ from ._errors import (
     DeadlineExceeded,
     DeepSeekResilientError,
     FirstTokenTimeoutError,
+    InvalidRequestError,
     ProviderError,
     RateLimitedLocally,
     RateLimitError,
@@ -146,7 +147,10 @@ class Pipeline:
 
     def key(self, call: Call) -> str:
         if call.key is None:
-            call.key = request_key(call.request, self._chain_ids)
+            try:
+                call.key = request_key(call.request, self._chain_ids)
+            except (TypeError, ValueError, RecursionError) as exc:  # validation should prevent it
+                raise InvalidRequestError(f"request cannot be keyed: {type(exc).__name__}") from exc
         return call.key
 
     # -- request layers
@@ -354,6 +358,8 @@ class Pipeline:
                         answer = await provider.complete(call.request, idle_timeout=idle)
                 except ProviderError as exc:
                     error = exc
+                except InvalidRequestError:
+                    raise  # the request could not be built: the caller's fault, not the provider's
                 except anyio.get_cancelled_exc_class():
                     if not scope.cancel_called:
                         _record(call, provider.name, clock.now() - started, None)
