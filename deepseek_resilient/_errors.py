@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from ._redact import clip, redact, redact_value
+
 if TYPE_CHECKING:
     from ._types import Route
 
@@ -72,6 +74,10 @@ class DeepSeekResilientError(Exception):
     #: The route of the request so far (attempts made before the error), when known.
     route: Route | None = None
 
+    def __init__(self, *args: object) -> None:
+        # No configured key, bearer token or sk-... key in any text we raise.
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+
 
 class ConfigurationError(DeepSeekResilientError, ValueError):
     """The client or a policy was configured wrongly, or no provider can serve."""
@@ -96,6 +102,7 @@ class ProviderError(DeepSeekResilientError):
     trips_breaker: ClassVar[bool] = False
 
     def __init__(self, message: str, *, provider: str | None = None) -> None:
+        message = clip(redact(message))  # often server-supplied: no secrets, bounded
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -138,7 +145,8 @@ class APIStatusError(ProviderError):
     ) -> None:
         super().__init__(message, provider=provider)
         self.status_code = status_code
-        self.body = body
+        #: The parsed error body (strings redacted and clipped, nesting bounded).
+        self.body = redact_value(body)
         self.request_id = request_id
         #: Seconds the server asked us to wait (Retry-After / retry-after-ms), if it said.
         self.retry_after = retry_after

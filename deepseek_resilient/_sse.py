@@ -65,6 +65,7 @@ class SSEDecoder:
         "_last_cr",
         "_last_id",
         "_retry",
+        "_size",
         "_tail",
         "keepalives",
     )
@@ -78,6 +79,7 @@ class SSEDecoder:
         self._retry: int | None = None
         self._last_id: str | None = None
         self._block_comment = False
+        self._size = 0  # characters of data held for the event being read
         self.keepalives = 0
 
     def feed(self, data: bytes) -> list[SSEEvent]:
@@ -143,6 +145,7 @@ class SSEDecoder:
                 value = value[1:]
             if name == "data":
                 self._data.append(value)
+                self._size += len(value) + 1
             elif name == "event":
                 self._event = value or None
             elif name == "id":
@@ -162,10 +165,16 @@ class SSEDecoder:
             self._retry,
         )
         self._data = []
+        self._size = 0
         self._event = None
         self._retry = None
         self._block_comment = False
         return event
+
+    @property
+    def pending(self) -> int:
+        """Characters held for the event not yet complete (its data and the open line)."""
+        return self._size + len(self._tail)
 
 
 # ---------------------------------------------------------------------------- chat chunks
@@ -288,7 +297,7 @@ def _parse_event(event: SSEEvent, provider: str) -> ChatCompletionChunk | None:
 
 
 async def aiter_chunks(
-    byte_stream: AsyncIterator[bytes], *, provider: str
+    byte_stream: AsyncIterator[bytes], *, provider: str, max_event_chars: int | None = None
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Decode an OpenAI-compatible SSE body into chunks, up to ``data: [DONE]``.
 
@@ -298,6 +307,9 @@ async def aiter_chunks(
     - Data that is not JSON, or JSON that is not a chunk, raises ``InvalidResponseError``.
     - The bytes ending before ``[DONE]`` and before any choice had a ``finish_reason``
       raise ``APIConnectionError``; after a ``finish_reason`` a missing ``[DONE]`` is fine.
+
+    - An event (or a line) longer than ``max_event_chars`` raises ``InvalidResponseError``
+      without waiting for its end.
 
     Iteration stops at ``[DONE]`` without reading further; the caller owns ``byte_stream``
     (and its connection) and closes it.
@@ -314,6 +326,11 @@ async def aiter_chunks(
             events = decoder.flush()
         else:
             events = decoder.feed(raw)
+        if max_event_chars is not None and (
+            decoder.pending > max_event_chars or any(len(e.data) > max_event_chars for e in events)
+        ):
+            message = f"a stream event is longer than {max_event_chars} characters"
+            raise InvalidResponseError(message, provider=provider)
         for event in events:
             chunk = _parse_event(event, provider)
             if chunk is None:

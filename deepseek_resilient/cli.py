@@ -24,13 +24,14 @@ from ._defaults import default_providers
 from ._errors import DeepSeekResilientError, ProviderError
 from ._providers.base import Provider
 from ._providers.openai_compat import OpenAICompatible
+from ._redact import redact
 from ._types import Route
 
 __all__ = ["main"]
 
 
 def _note(message: str, *, err: TextIO | None = None) -> None:
-    print(message, file=err or sys.stderr, flush=True)
+    print(redact(message), file=err or sys.stderr, flush=True)
 
 
 def _skipped_note() -> str | None:
@@ -94,7 +95,7 @@ async def _check(provider: Provider) -> tuple[str, str]:
             await provider.warm()
             detail = f"model loads ({provider.model})"
     except ProviderError as exc:
-        return "FAIL", f"{type(exc).__name__}: {exc.message}"
+        return "FAIL", redact(f"{type(exc).__name__}: {exc.message}")
     return "ok", f"{detail} in {time.monotonic() - started:.2f} s"
 
 
@@ -106,7 +107,7 @@ async def _doctor(args: argparse.Namespace) -> int:
         providers = default_providers()
     except DeepSeekResilientError as exc:
         providers = []
-        rows.append(("(chain)", "-", "FAIL", str(exc)))
+        rows.append(("(chain)", "-", "FAIL", redact(str(exc))))
     healthy = bool(providers)
     if providers:
         async with AsyncClient(providers) as client:
@@ -121,7 +122,8 @@ async def _doctor(args: argparse.Namespace) -> int:
                 rows.append((provider.name, state, status, detail))
     widths = [max(len(r[i]) for r in [*rows, _HEADER]) for i in range(4)]
     for row in [_HEADER, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        print(redact(line))
     return 0 if healthy else 1
 
 

@@ -161,7 +161,7 @@ def test_every_error_is_ours() -> None:
         ({"retry-after-ms": "250"}, 0.25),
         ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
         ({"retry-after-ms": "nonsense", "retry-after": "3"}, 3.0),
-        ({"retry-after": "-4"}, 0.0),
+        ({"retry-after": "-4"}, None),  # a negative hint is ignored (issue 12)
         ({"retry-after": "soon"}, None),
         ({"retry-after": "nan"}, None),
         ({}, None),

@@ -15,7 +15,6 @@ from deepseek_resilient import (
     Cache,
     CircuitBreaker,
     Client,
-    DeepSeekResilientError,
     InvalidRequestError,
     Retry,
 )
@@ -118,4 +117,3 @@ async def test_an_error_while_building_a_request_is_neutral_for_the_breaker() ->
     assert health.state == "closed" and health.failure_rate == 0.0
     assert primary.calls == 10  # not retried
     assert fallback.calls == 0  # the request is wrong everywhere: no fail over
-

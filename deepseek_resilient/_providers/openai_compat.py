@@ -6,6 +6,7 @@ import email.utils
 import json
 import os
 import time
+import zlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -18,17 +19,27 @@ from .._errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
+    InvalidRequestError,
     InvalidResponseError,
     ProviderError,
     status_error,
 )
+from .._redact import MAX_TEXT, register_secret
 from .._sse import aiter_chunks, shorten
 from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
+from .._validation import check_api_key, check_base_url, check_count, check_positive
 from .base import Provider
 
 __all__ = ["DeepSeek", "LlamaCppServer", "OpenAICompatible", "parse_retry_after"]
 
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
+#: Default cap on a decoded completion body: no real chat answer comes near it.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: Default cap on one stream event (or one unterminated line), in characters.
+MAX_EVENT_BYTES = 1024 * 1024
+#: Bytes of an error body read to name the error; the rest is dropped.
+MAX_ERROR_BYTES = 64 * 1024
+_PIECE = 64 * 1024
 
 
 class OpenAICompatible(Provider):
@@ -59,18 +70,18 @@ class OpenAICompatible(Provider):
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
         http_client: httpx2.AsyncClient | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"{name}: base_url must start with http:// or https://")
-        if not model:
-            raise ConfigurationError(f"{name}: model is required")
-        for label, value in (("read_timeout", read_timeout), ("connect_timeout", connect_timeout)):
-            if not value > 0:
-                raise ConfigurationError(f"{name}: {label} must be > 0, got {value!r}")
+        _check_options(locals())
         self.name = name
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        self.api_key = check_api_key(api_key, name)
+        #: Decoded bytes a completion (or error) body may have; past it the attempt ends.
+        self.max_response_bytes = max_response_bytes
+        #: Characters one stream event (or unterminated line) may have.
+        self.max_event_bytes = max_event_bytes
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
         self.attempt_timeout = attempt_timeout
@@ -125,34 +136,62 @@ class OpenAICompatible(Provider):
             await http.aclose()
 
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
-        content = json.dumps(request.to_wire(self.model)).encode()
+        content = _encode(request, self.model)
         try:
-            response = await self._client().post(
+            async with self._client().stream(
+                "POST",
                 self._url,
                 content=content,
                 headers=self._request_headers,
                 timeout=self._timeout(idle_timeout),
-            )
+            ) as response:
+                if response.status_code >= 400:
+                    raise self._status_error(response, await self._read_error(response))
+                return self._completion(response, await self._read(response))
         except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
-        if response.status_code >= 400:
-            raise self._status_error(response)
-        return self._completion(response)
 
-    def _completion(self, response: httpx2.Response) -> ChatCompletion:
+    def _completion(self, response: httpx2.Response, body: bytes) -> ChatCompletion:
         try:
-            return ChatCompletion.model_validate_json(response.content)
+            return ChatCompletion.model_validate_json(body)
         except ValidationError as exc:
             raise InvalidResponseError(
-                f"HTTP {response.status_code} body is not a chat completion: "
-                f"{_snippet(response.content)}",
+                f"HTTP {response.status_code} body is not a chat completion: {_snippet(body)}",
                 provider=self.name,
             ) from exc
+
+    async def _read(self, response: httpx2.Response) -> bytes:
+        """The decoded body, or ``InvalidResponseError`` as soon as it passes
+        ``max_response_bytes`` (the rest is neither read nor decoded)."""
+        limit = self.max_response_bytes
+        parts: list[bytes] = []
+        size = 0
+        async for piece in decoded_pieces(response, self.name):
+            size += len(piece)
+            if size > limit:
+                raise InvalidResponseError(
+                    f"HTTP {response.status_code} body is larger than max_response_bytes="
+                    f"{limit}: attempt abandoned",
+                    provider=self.name,
+                )
+            parts.append(piece)
+        return b"".join(parts)
+
+    async def _read_error(self, response: httpx2.Response) -> bytes:
+        """At most ``MAX_ERROR_BYTES`` of an error body: enough to name the error."""
+        parts: list[bytes] = []
+        size = 0
+        async for piece in decoded_pieces(response, self.name):
+            parts.append(piece)
+            size += len(piece)
+            if size >= MAX_ERROR_BYTES:
+                break
+        return b"".join(parts)[:MAX_ERROR_BYTES]
 
     async def stream(
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncIterator[ChatCompletionChunk]:
-        content = json.dumps(request.to_wire(self.model)).encode()
+        content = _encode(request, self.model)
         http = self._client()
         try:
             async with http.stream(
@@ -163,16 +202,18 @@ class OpenAICompatible(Provider):
                 headers={**(self._request_headers or {}), "Accept": "text/event-stream"},
             ) as response:
                 if response.status_code >= 400:
-                    await response.aread()
-                    raise self._status_error(response)
+                    raise self._status_error(response, await self._read_error(response))
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
                     # A server that ignored stream=True: a whole completion (replayed as
                     # chunks), or a body that is not an answer at all (InvalidResponseError).
-                    await response.aread()
-                    for chunk in completion_to_chunks(self._completion(response)):
+                    body = await self._read(response)
+                    for chunk in completion_to_chunks(self._completion(response, body)):
                         yield chunk
                     return
-                async for chunk in aiter_chunks(response.aiter_bytes(), provider=self.name):
+                pieces = decoded_pieces(response, self.name)
+                async for chunk in aiter_chunks(
+                    pieces, provider=self.name, max_event_chars=self.max_event_bytes
+                ):
                     yield chunk
         except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
@@ -180,21 +221,23 @@ class OpenAICompatible(Provider):
     async def models(self, *, timeout: float = 10.0) -> list[str]:
         """The model ids the server lists (``GET /models``): checks reachability and the key."""
         try:
-            response = await self._client().get(
+            async with self._client().stream(
+                "GET",
                 f"{self.base_url}/models",
                 headers=self._request_headers,
                 timeout=self._timeout(timeout),
-            )
+            ) as response:
+                if response.status_code >= 400:
+                    raise self._status_error(response, await self._read_error(response))
+                body = await self._read(response)
         except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
-        if response.status_code >= 400:
-            raise self._status_error(response)
         try:
-            data = response.json().get("data", [])
+            data = json.loads(body).get("data", [])
             return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
-        except (ValueError, AttributeError, TypeError) as exc:
+        except (ValueError, AttributeError, TypeError, RecursionError) as exc:
             raise InvalidResponseError(
-                f"/models answered {_snippet(response.content)}", provider=self.name
+                f"/models answered {_snippet(body)}", provider=self.name
             ) from exc
 
     # -- error translation
@@ -205,16 +248,22 @@ class OpenAICompatible(Provider):
             return APITimeoutError(f"{kind}: no bytes within the idle timeout", provider=self.name)
         return APIConnectionError(f"{kind}: {exc}", provider=self.name)
 
-    def _status_error(self, response: httpx2.Response) -> ProviderError:
+    def _status_error(
+        self, response: httpx2.Response, content: bytes | None = None
+    ) -> ProviderError:
+        # The status decides the error type; the body only adds detail, parsed defensively
+        # (not JSON, cut short, or nested past any sane depth: kept as a snippet).
         body: Any
+        if content is None:
+            content = response.content[:MAX_ERROR_BYTES]
         try:
-            body = response.json()
-        except ValueError:
-            body = _snippet(response.content)
+            body = json.loads(content)
+        except (ValueError, RecursionError):
+            body = _snippet(content, MAX_TEXT)
         message = f"HTTP {response.status_code}"
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             detail = body["error"].get("message")
-            if detail:
+            if isinstance(detail, str) and detail:
                 message += f": {detail}"
         elif isinstance(body, str) and body:
             message += f": {body}"
@@ -265,7 +314,11 @@ class LlamaCppServer(OpenAICompatible):
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date.
+
+    A negative, non-finite or unparsable hint is ignored (None); a date in the past is 0.
+    Huge hints are returned as sent: the retry layer fails over past ``max_retry_after`` and
+    the rate limiter caps its pause at ``RateLimit.max_pause``."""
     ms = headers.get("retry-after-ms")
     if ms is not None:
         try:
@@ -283,15 +336,97 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when is None:
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds or seconds == float("inf"):
+    else:
+        if seconds < 0:
+            return None  # a negative number of seconds is nonsense, not "now"
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None
     return max(0.0, seconds)
 
 
-def _snippet(content: bytes) -> str:
-    return shorten(content.decode("utf-8", "replace").strip())
+def _snippet(content: bytes, limit: int = 200) -> str:
+    return shorten(content[: limit * 4].decode("utf-8", "replace").strip(), limit)
+
+
+def _encode(request: ChatRequest, model: str) -> bytes:
+    """The JSON body. Validation proved the request is plain JSON, so a failure here is the
+    caller's input (``InvalidRequestError``), never a provider failure."""
+    try:
+        return json.dumps(request.to_wire(model), allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidRequestError(
+            f"invalid request: cannot encode it as JSON ({type(exc).__name__})"
+        ) from exc
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """``ConfigurationError`` for a wrong option of ``OpenAICompatible`` (its ``locals()``)."""
+    name = options["name"]
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"name must be a non-empty str, got {name!r}")
+    check_base_url(options["base_url"], name)
+    model = options["model"]
+    if not isinstance(model, str) or not model:
+        raise ConfigurationError(f"{name}: model is required (a non-empty str), got {model!r}")
+    for label in ("read_timeout", "connect_timeout"):
+        check_positive(options[label], label, name, optional=False)
+    for label in ("attempt_timeout", "first_token_timeout"):
+        check_positive(options[label], label, name, optional=True)
+    check_positive(options["keepalive_expiry"], "keepalive_expiry", name, optional=False)
+    check_count(options["max_connections"], "max_connections", name, minimum=1)
+    check_count(options["max_keepalive_connections"], "max_keepalive_connections", name, minimum=0)
+    check_count(options["max_response_bytes"], "max_response_bytes", name, minimum=1024)
+    check_count(options["max_event_bytes"], "max_event_bytes", name, minimum=1024)
+    for label, kind in (("retry", Retry), ("breaker", CircuitBreaker), ("rate_limit", RateLimit)):
+        value = options[label]
+        if value is not None and not isinstance(value, kind):
+            raise ConfigurationError(
+                f"{name}: {label} must be a {kind.__name__}(...) or None, "
+                f"got {type(value).__name__}"
+            )
+    headers = options["headers"]
+    if headers is not None:
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ConfigurationError(f"{name}: headers must be a mapping of str to str")
+        for key, value in headers.items():
+            if key.lower() in ("authorization", "api-key", "x-api-key"):
+                register_secret(value.split()[-1] if value.split() else value)
+
+
+async def decoded_pieces(response: httpx2.Response, provider: str) -> AsyncIterator[bytes]:
+    """The response body decoded, in pieces of at most ``_PIECE`` bytes. gzip and deflate
+    are inflated here with a bounded output per step, so a decompression bomb never costs
+    more than one piece of memory; other encodings go through httpx2's decoders."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        async for piece in response.aiter_bytes():
+            yield piece
+        return
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    first = True
+    try:
+        async for raw in response.aiter_raw():
+            if first and encoding == "deflate" and raw and (raw[0] & 0x0F) != 8:
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header
+            first = False
+            data = raw
+            while data:
+                piece = inflater.decompress(data, _PIECE)
+                data = inflater.unconsumed_tail
+                if piece:
+                    yield piece
+        tail = inflater.flush()
+        if tail:
+            yield tail
+    except zlib.error as exc:
+        raise InvalidResponseError(
+            f"body is not valid {encoding}: {exc}", provider=provider
+        ) from exc
