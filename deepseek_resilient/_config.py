@@ -22,6 +22,8 @@ class _Checked:
     def __post_init__(self) -> None:
         name = type(self).__name__
         for f in fields(self):  # type: ignore[arg-type]
+            _check_type(name, f.name, str(f.type), getattr(self, f.name))
+        for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if value is None or isinstance(value, (str, Path)):
                 continue
@@ -35,6 +37,38 @@ class _Checked:
                 raise ConfigurationError(f"{name}.{f.name} must be >= 0, got {value!r}")
             if f.name in self._fraction and not 0 <= value <= 1:
                 raise ConfigurationError(f"{name}.{f.name} must be within [0, 1], got {value!r}")
+
+
+#: The largest int a count may be (a window of 10**20 calls is a typo, not a plan).
+_MAX_INT = 2**31 - 1
+
+
+def _check_type(owner: str, field: str, annotation: str, value: object) -> None:
+    """``ConfigurationError`` when ``value`` does not match the field's annotation
+    (``int``, ``float``, ``... | None``, ``str | Path``): ``Retry(attempts="3")`` fails here."""
+    kinds = {part.strip() for part in annotation.split("|")}
+    if value is None:
+        if "None" in kinds:
+            return
+        raise ConfigurationError(f"{owner}.{field} may not be None")
+    if kinds & {"str", "Path"} and isinstance(value, (str, Path)):
+        return
+    if isinstance(value, bool):
+        pass  # True is an int to Python, never a count or a number of seconds here
+    elif "int" in kinds and isinstance(value, int):
+        if abs(value) > _MAX_INT:
+            raise ConfigurationError(f"{owner}.{field} is too large: {value!r}")
+        return
+    elif "float" in kinds and isinstance(value, (int, float)):
+        return
+    wanted = " or ".join(sorted(kinds - {"None"}))
+    raise ConfigurationError(
+        f"{owner}.{field} must be {wanted}, got {type(value).__name__} {value!r}: "
+        f"pass e.g. {owner}({field}={_EXAMPLES.get(wanted, 1)!r})"
+    )
+
+
+_EXAMPLES: dict[str, object] = {"float": 1.0, "int": 3, "Path or str": "/path/to/dir"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +85,8 @@ class Retry(_Checked):
     base: float = 0.5
     cap: float = 8.0
     max_retry_after: float = 30.0
+    """The longest server hint (Retry-After / retry-after-ms) slept on; a longer one fails
+    over at once."""
 
     _positive = ("attempts", "cap")
     _non_negative = ("base", "max_retry_after")
@@ -107,6 +143,8 @@ class RateLimit(_Checked):
     """The effective rates never fall below this fraction of the configured ones."""
     low_priority_headroom: float = 0.2
     """Fraction of every bucket and of ``max_concurrency`` that low-priority calls leave free."""
+    max_pause: float = 60.0
+    """The longest a 429's Retry-After pauses the provider (a larger hint is cut to this)."""
 
     _positive = (
         "requests_per_second",
@@ -115,6 +153,7 @@ class RateLimit(_Checked):
         "burst",
         "max_concurrency",
         "min_factor",
+        "max_pause",
     )
     _non_negative = ("increase_step",)
     _fraction = ("decrease_factor", "min_factor", "low_priority_headroom")

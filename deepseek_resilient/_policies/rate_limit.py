@@ -227,6 +227,7 @@ class ProviderRateLimiter:
         provider for ``retry_after`` seconds (None: no pause)."""
         now = self._clock.now()
         if retry_after is not None and retry_after > 0:
+            retry_after = min(retry_after, self.config.max_pause)  # an absurd hint is capped
             self._paused_until = max(self._paused_until, now + retry_after)
         if now - self._last_decrease >= _DECREASE_COOLDOWN:
             self._last_decrease = now

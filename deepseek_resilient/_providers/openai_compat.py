@@ -405,6 +405,9 @@ async def decoded_pieces(response: httpx2.Response, provider: str) -> AsyncItera
     are inflated here with a bounded output per step, so a decompression bomb never costs
     more than one piece of memory; other encodings go through httpx2's decoders."""
     encoding = response.headers.get("content-encoding", "").strip().lower()
+    if response.is_stream_consumed:  # read already (a MockTransport response built from bytes)
+        yield response.content
+        return
     if encoding not in ("gzip", "x-gzip", "deflate"):
         async for piece in response.aiter_bytes():
             yield piece

@@ -13,6 +13,7 @@ from ._clients import (
 )
 from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider, Hang
+from ._hostile import DeepJson, GzipBomb, HugeBody, HugeError, HugeEvent, LongStream
 from ._server import (
     Chaos,
     CutStream,
@@ -34,12 +35,18 @@ __all__ = [
     "TESTING_RETRY",
     "Chaos",
     "CutStream",
+    "DeepJson",
     "Echo",
     "FakeClock",
     "FakeProvider",
     "FaultServer",
+    "GzipBomb",
     "Hang",
+    "HugeBody",
+    "HugeError",
+    "HugeEvent",
     "InstantClock",
+    "LongStream",
     "NotJson",
     "Ok",
     "RecordedRequest",
