@@ -208,6 +208,15 @@ def _secure_directory(path: Path) -> bool:
     return True
 
 
+def _writable(path: Path) -> bool:
+    """The directory, and its database files when they exist, can be written by us: a
+    read-only cache is "not writable", never mistaken for a corrupt one."""
+    files = [path / f"cache.db{suffix}" for suffix in ("", "-wal", "-shm")]
+    return os.access(path, os.W_OK | os.X_OK) and all(
+        os.access(f, os.R_OK | os.W_OK) for f in files if f.exists()
+    )
+
+
 class ResponseCache:
     """Answers on disk, keyed by a hash of the normalised request and the provider chain.
 
@@ -261,6 +270,10 @@ class ResponseCache:
 
     def _open_locked(self) -> diskcache.Cache | None:
         if not _secure_directory(self._directory):
+            self._disabled = True
+            return None
+        if not _writable(self._directory):
+            logger.warning("cache disabled: %s is not writable", self._directory)
             self._disabled = True
             return None
         settings: dict[str, Any] = {
