@@ -39,8 +39,9 @@ class _Checked:
                 raise ConfigurationError(f"{name}.{f.name} must be within [0, 1], got {value!r}")
 
 
-#: The largest int a count may be (a window of 10**20 calls is a typo, not a plan).
-_MAX_INT = 2**31 - 1
+#: The largest int a count may be (a window of 10**20 calls is a typo, not a plan; it would
+#: overflow a C ssize_t). Large byte sizes such as ``Cache.size_limit`` stay well below it.
+_MAX_INT = 2**62
 
 
 def _check_type(owner: str, field: str, annotation: str, value: object) -> None:

@@ -92,7 +92,7 @@ def test_good_config_still_builds() -> None:
     Retry(attempts=1, base=0, cap=1, max_retry_after=0)
     CircuitBreaker(window=10, slow_call=2, min_calls=1)
     RateLimit(max_concurrency=2, requests_per_second=1.5, max_pause=1)
-    Cache(directory=Path("/tmp/x"), ttl=1)
+    Cache(directory=Path("/tmp/x"), ttl=1, size_limit=10 * 2**30)  # 10 GiB is a size, not a typo
     _oc(attempt_timeout=1, first_token_timeout=0.5, max_connections=1, headers={"X-A": "b"})
     _oc(base_url="https://[::1]:8443/v1")
     _client(retry=Retry(), breaker=None, cache=None, rate_limit=RateLimit(), timeout=5)
