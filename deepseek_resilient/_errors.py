@@ -26,7 +26,9 @@
     └── AllProvidersFailed                  every provider failed (``.errors``)
 
 Third-party exceptions (httpx2, pybreaker, tenacity, llama.cpp, torch) never reach the caller:
-they are translated at the boundary with ``raise ... from exc``.
+they are translated at the boundary with ``raise ... from exc``. Every message is redacted
+(configured API keys, ``Bearer`` tokens, ``sk-...`` keys) and a ``ProviderError``'s text,
+often the server's, is cut to 2,000 characters (see docs/security.md).
 """
 
 from __future__ import annotations

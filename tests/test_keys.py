@@ -52,11 +52,19 @@ async def test_surrounding_whitespace_is_stripped(key: str) -> None:
     assert seen == [f"Bearer {KEY}"]
 
 
-async def test_a_key_read_from_a_file_works_over_a_real_socket(llm_server: FaultServer) -> None:
+async def test_a_key_read_from_a_file_works_over_a_real_socket(
+    llm_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, httpcore2's header tracing included
     llm_server.default = Ok("answered")
     async with AsyncClient([_provider(llm_server.base_url, KEY + "\n")]) as client:
         resp = await client.chat.completions.create(messages=USER)
+        async with await client.chat.completions.create(messages=USER, stream=True) as stream:
+            async for _ in stream:
+                pass
     assert resp.choices[0].message.content == "answered"
+    assert any(r.name.startswith("httpcore") for r in caplog.records)
+    assert not _leaks(caplog.text)
 
 
 @pytest.mark.parametrize(
