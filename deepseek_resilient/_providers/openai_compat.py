@@ -151,7 +151,9 @@ class OpenAICompatible(Provider):
         except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
-    def _completion(self, response: httpx2.Response, body: bytes) -> ChatCompletion:
+    def _completion(self, response: httpx2.Response, body: bytes | None = None) -> ChatCompletion:
+        if body is None:  # a response read whole elsewhere
+            body = response.content
         try:
             return ChatCompletion.model_validate_json(body)
         except ValidationError as exc:
