@@ -80,6 +80,13 @@ class DeepSeekResilientError(Exception):
         # No configured key, bearer token or sk-... key in any text we raise.
         super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
+    def __copy__(self) -> DeepSeekResilientError:
+        # Exception's copy calls cls(*args), which keyword-only fields (status_code) break.
+        new = type(self).__new__(type(self))
+        new.args = self.args
+        new.__dict__.update(self.__dict__)
+        return new
+
 
 class ConfigurationError(DeepSeekResilientError, ValueError):
     """The client or a policy was configured wrongly, or no provider can serve."""

@@ -117,3 +117,38 @@ async def test_an_error_while_building_a_request_is_neutral_for_the_breaker() ->
     assert health.state == "closed" and health.failure_rate == 0.0
     assert primary.calls == 10  # not retried
     assert fallback.calls == 0  # the request is wrong everywhere: no fail over
+
+
+async def test_coalesced_waiters_of_a_refused_request_each_get_the_typed_error() -> None:
+    """A 400 shared by merged identical requests reaches every waiter as a BadRequestError
+    (copying an error with keyword-only fields used to raise TypeError)."""
+    import anyio
+
+    from deepseek_resilient import BadRequestError
+
+    gate = anyio.Event()
+
+    class Refusing(FakeProvider):
+        async def complete(self, request, *, idle_timeout):  # type: ignore[no-untyped-def]
+            self.requests.append(request)
+            await gate.wait()
+            raise BadRequestError("HTTP 400: bad", status_code=400, provider=self.name)
+
+    provider = Refusing("p")
+    caught: list[BaseException] = []
+    async with AsyncClient([provider], clock=FakeClock()) as client:
+
+        async def one() -> None:
+            try:
+                await client.chat.completions.create(messages=USER, temperature=0)
+            except BaseException as exc:
+                caught.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            gate.set()
+    assert provider.calls == 1
+    assert [type(e) for e in caught] == [BadRequestError] * 3
+    assert all(getattr(e, "status_code", None) == 400 for e in caught)
