@@ -43,6 +43,8 @@ T = TypeVar("T")
 MessageInput = ChatMessage | Mapping[str, Any]
 _DEFAULT_BREAKER = CircuitBreaker()
 _DEFAULT_BUDGET = RetryBudget()
+#: Request ids for events: unique in the process, so one hook can serve many clients.
+_REQUEST_IDS = itertools.count(1)
 
 
 class AsyncClient:
@@ -111,7 +113,6 @@ class AsyncClient:
         self._user_hooks = tuple(hooks)
         self._stats = StatsHook(self.clock, [p.name for p in providers]) if stats else None
         self._hooks = Hooks([*([self._stats] if self._stats else []), *self._user_hooks])
-        self._ids = itertools.count(1)
         if breaker_listeners:
             warnings.warn(
                 "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "
@@ -200,7 +201,7 @@ class AsyncClient:
             cache_mode=_cache_mode(cache_opt, cacheable),
             coalesce=self.coalesce and (cacheable if coalesce_opt is None else coalesce_opt),
             priority=priority,
-            id=next(self._ids),
+            id=next(_REQUEST_IDS),
             hooks=self._hooks,
             model=request.model or self.providers[0].model,
         )

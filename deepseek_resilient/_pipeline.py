@@ -281,6 +281,7 @@ class Pipeline:
             hooks.emit(RateLimitRefused(call.id, name))
         if hooks.wants(AttemptFinished):
             model, address = self._attempt_labels[index]
+            model = call.request.model or model
             hooks.emit(
                 AttemptFinished(
                     call.id, name, model, "skipped", 0.0, type(exc).__name__, None, address
@@ -384,7 +385,7 @@ class Pipeline:
         (the provider's ``attempt_timeout``, its share of the time left and, for a stream,
         its ``first_token_timeout``). Records the attempt in the route."""
         provider, clock = slot.provider, self.clock
-        model, address = _attempt_labels(provider)
+        address = _attempt_labels(provider)[1]
 
         async def timed_send(call: Call) -> Answer:
             # The attempt's own limit applies only when it is shorter than the request's
@@ -399,6 +400,7 @@ class Pipeline:
             idle = max(0.001, budget)
             started = clock.now()
             hooks = call.hooks
+            model = call.request.model or provider.model
             if hooks.wants(AttemptStarted):
                 tries = sum(1 for a in call.route.attempts if a.provider == provider.name) + 1
                 hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
