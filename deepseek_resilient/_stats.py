@@ -219,7 +219,7 @@ class ClientStats:
         ]
         lines.append(
             f"cache: {self.cache_hits} hit, {self.cache_misses} miss, {self.cache_stale} stale; "
-            f"coalesced {self.coalesced}; fallback answered {_pct(self.fallback_rate)}; "
+            f"coalesced {self.coalesced}; fallback answered {_pct(self.fallback_rate)} %; "
             f"window {self.window:g} s"
         )
         return "\n".join(lines)
