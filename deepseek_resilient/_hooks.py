@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pybreaker
 
+from ._errors import ConfigurationError
 from ._events import (
     EVENT_TYPES,
     BreakerStateChanged,
@@ -72,6 +73,8 @@ class Hooks:
     __slots__ = ("_failed", "_finished_ok", "_table", "hooks")
 
     def __init__(self, hooks: Sequence[object] = (), *, builtin: bool = True) -> None:
+        for hook in hooks:
+            _check(hook)
         self.hooks: tuple[object, ...] = ((LoggingHook(),) if builtin else ()) + tuple(hooks)
         table: dict[type[Event], tuple[Callable[[Any], object], ...]] = {}
         for event_type in EVENT_TYPES:
@@ -126,6 +129,27 @@ class Hooks:
     def breaker_listener(self, provider: str) -> pybreaker.CircuitBreakerListener:
         """A pybreaker listener that turns its state changes into ``BreakerStateChanged``."""
         return _BreakerListener(self, provider)
+
+
+_METHODS = frozenset(t.hook_method for t in EVENT_TYPES)
+
+
+def _check(hook: object) -> None:
+    """A hook must receive something, and every ``on_*`` method it has must be one we call
+    (a misspelt method would otherwise never be called, silently)."""
+    if isinstance(hook, type):
+        raise ConfigurationError(f"hooks takes instances, got the class {hook.__name__}")
+    unknown = sorted(
+        name for name in dir(type(hook)) if name.startswith("on_") and name not in _METHODS
+    )
+    if unknown:
+        raise ConfigurationError(
+            f"{type(hook).__name__} has unknown hook methods {unknown}; known: {sorted(_METHODS)}"
+        )
+    if not any(callable(getattr(hook, name, None)) for name in _METHODS):
+        raise ConfigurationError(
+            f"{type(hook).__name__} has none of the hook methods ({', '.join(sorted(_METHODS))})"
+        )
 
 
 class _BreakerListener(pybreaker.CircuitBreakerListener):

@@ -17,6 +17,7 @@ from deepseek_resilient import (
     Cache,
     CircuitBreaker,
     Client,
+    ConfigurationError,
     IncompleteStreamError,
     RateLimit,
     Retry,
@@ -288,3 +289,16 @@ def test_sync_client_forwards_hooks() -> None:
         assert client.hooks == (rec,)
     assert type(rec.events[0]).__name__ == "RequestStarted"
     assert rec.of(events.RequestFinished)[0].outcome == "ok"
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (object(), "none of the hook methods"),
+        (Recorder, "takes instances"),
+        (type("Typo", (), {"on_failovers": lambda self, e: None})(), "unknown hook methods"),
+    ],
+)
+def test_a_hook_that_would_never_be_called_is_refused(hook: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        AsyncClient([FakeProvider("p")], hooks=[hook])
