@@ -23,6 +23,7 @@ from ._events import (
     RequestFinished,
     RetryScheduled,
     StreamCommitted,
+    StreamIncomplete,
 )
 from ._policies.breaker import BreakerHealth
 
@@ -100,7 +101,9 @@ class _ProviderCounts:
 class ProviderStats:
     """One provider's figures. ``attempts`` counts tries that reached it (``skipped`` ones,
     refused by its breaker or rate limiter, apart); ``error_rate`` is failures / (successes +
-    failures); latencies are per attempt, in seconds (None: no sample in the window)."""
+    failures), a stream that broke after its first content counting as a failure; latencies
+    are per attempt (to the first content, for a stream), in seconds (None: no sample in the
+    window)."""
 
     name: str
     attempts: int
@@ -342,6 +345,13 @@ class StatsHook:
         now = self._clock.now()
         self.ttft.add(now, event.ttft)
         self._provider(event.provider).ttft.add(now, event.ttft)
+
+    def on_stream_incomplete(self, event: StreamIncomplete) -> None:
+        # Its attempt counted as a success at the commit; it failed after all (as the
+        # breaker also counts it).
+        p = self._provider(event.provider)
+        p.successes = max(0, p.successes - 1)
+        p.failures[event.error_type] = p.failures.get(event.error_type, 0) + 1
 
     # -- reading
 

@@ -16,12 +16,13 @@ from deepseek_resilient import (
     CircuitBreaker,
     Client,
     ConfigurationError,
+    IncompleteStreamError,
     InternalServerError,
     InvalidRequestError,
     Retry,
 )
 from deepseek_resilient._stats import LatencyWindow
-from deepseek_resilient.testing import FakeClock, FakeProvider, FaultServer, Ok, Status
+from deepseek_resilient.testing import CutStream, FakeClock, FakeProvider, FaultServer, Ok, Status
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +166,19 @@ def test_sync_client_stats_and_opt_out() -> None:
     with Client([FakeProvider("p")], stats=False) as client:
         with pytest.raises(ConfigurationError, match="stats=False"):
             client.stats()
+
+
+async def test_a_stream_that_breaks_after_commit_counts_as_a_failure(
+    llm_server: FaultServer,
+) -> None:
+    llm_server.script(Ok("a b c"), CutStream(after=1))
+    async with AsyncClient([http_provider(llm_server.base_url)], clock=FakeClock()) as client:
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        await stream.until_done()
+        broken = await client.chat.completions.create(messages=USER, stream=True)
+        with pytest.raises(IncompleteStreamError):
+            await broken.until_done()
+        stats = client.stats()
+    p = stats.providers["primary"]
+    assert (p.attempts, p.successes, p.failures) == (2, 1, {"APIConnectionError": 1})
+    assert stats.failures == {"IncompleteStreamError": 1} and stats.successes == 1
