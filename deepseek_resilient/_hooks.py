@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["NO_HOOKS", "Hooks", "LoggingHook", "emit_request_finished", "logger"]
 
 logger = logging.getLogger("deepseek_resilient")
+# A library's logger stays silent until the application configures logging.
+logger.addHandler(logging.NullHandler())
 
 _STATES: dict[str, BreakerStateName] = {
     "closed": "closed",
