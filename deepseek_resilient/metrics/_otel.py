@@ -4,7 +4,8 @@ Per request a CLIENT span ``chat {model}``; per attempt a child CLIENT span with
 ``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
 ``server.address`` and, when it failed, ``error.type``. The request span gets the answering
 provider, ``gen_ai.response.model``, ``gen_ai.usage.input_tokens`` / ``output_tokens`` and our
-own ``deepseek_resilient.*`` attributes (cache, coalesced, attempts, retries, failovers), with
+own ``deepseek_resilient.*`` attributes (attempts; cache, coalesced, retries, failovers and
+outcome when they say something), with
 span events for each retry, failover, skip and stream commit. Metrics:
 ``gen_ai.client.operation.duration`` (s, per attempt) and ``gen_ai.client.token.usage``
 ({token}, per answered request). With ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental``
@@ -96,14 +97,14 @@ class OpenTelemetryMetrics:
     # -- request span
 
     def on_request_started(self, event: RequestStarted) -> None:
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": OPERATION,
+            "gen_ai.request.model": event.model,
+        }
+        if event.stream:
+            attrs["deepseek_resilient.stream"] = True
         span = self._tracer.start_span(
-            f"{OPERATION} {event.model}",
-            kind=self._trace.SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": OPERATION,
-                "gen_ai.request.model": event.model,
-                "deepseek_resilient.stream": event.stream,
-            },
+            f"{OPERATION} {event.model}", kind=self._trace.SpanKind.CLIENT, attributes=attrs
         )
         if len(self._open) >= MAX_OPEN:
             oldest = next(iter(self._open))
@@ -115,14 +116,18 @@ class OpenTelemetryMetrics:
         if state is None:
             return
         span = state.span
-        attrs: dict[str, Any] = {
-            "deepseek_resilient.cache": event.cache,
-            "deepseek_resilient.coalesced": event.coalesced,
-            "deepseek_resilient.attempts": state.attempts,
-            "deepseek_resilient.retries": state.retries,
-            "deepseek_resilient.failovers": state.failovers,
-            "deepseek_resilient.outcome": event.outcome,
-        }
+        # Each attribute costs the SDK a few microseconds: ours only when they say something.
+        attrs: dict[str, Any] = {"deepseek_resilient.attempts": state.attempts}
+        if event.cache != "bypass":
+            attrs["deepseek_resilient.cache"] = event.cache
+        if event.coalesced:
+            attrs["deepseek_resilient.coalesced"] = True
+        if state.retries:
+            attrs["deepseek_resilient.retries"] = state.retries
+        if state.failovers:
+            attrs["deepseek_resilient.failovers"] = state.failovers
+        if event.outcome != "ok":
+            attrs["deepseek_resilient.outcome"] = event.outcome
         if event.provider is not None:
             attrs["gen_ai.provider.name"] = event.provider
         if event.response_model:
@@ -182,7 +187,8 @@ class OpenTelemetryMetrics:
             return
         if state is not None and state.attempt is not None:
             span, state.attempt = state.attempt, None
-            span.set_attribute("deepseek_resilient.outcome", event.outcome)
+            if event.outcome != "ok":
+                span.set_attribute("deepseek_resilient.outcome", event.outcome)
             if event.error_type is not None:
                 span.set_attribute("error.type", event.error_type)
                 span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
