@@ -45,7 +45,7 @@ from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
-from ._stats import ClientStats, ProviderStats
+from ._stats_report import ClientStats, ProviderStats
 from ._streaming import AsyncStream, Stream
 from ._types import (
     Attempt,

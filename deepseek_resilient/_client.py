@@ -33,7 +33,8 @@ from ._policies.cache import CacheMode, ResponseCache
 from ._policies.coalesce import Singleflight
 from ._policies.rate_limit import Priority, ProviderRateLimiter
 from ._providers.base import Provider
-from ._stats import ClientStats, StatsHook
+from ._stats import StatsHook
+from ._stats_report import ClientStats
 from ._streaming import AsyncStream, OpenedStream, Stream
 from ._types import ChatCompletion, ChatMessage, ChatRequest
 
