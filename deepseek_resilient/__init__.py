@@ -10,6 +10,7 @@ resp.choices[0].message.content, resp.route
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import events
 from ._accumulate import accumulate
 from ._client import AsyncClient, Client
 from ._clock import Clock
@@ -44,6 +45,7 @@ from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
+from ._stats_report import ClientStats, ProviderStats
 from ._streaming import AsyncStream, Stream
 from ._types import (
     Attempt,
@@ -104,6 +106,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "Client",
+    "ClientStats",
     "Clock",
     "ConfigurationError",
     "DeadlineExceeded",
@@ -123,6 +126,7 @@ __all__ = [
     "PermissionDeniedError",
     "Provider",
     "ProviderError",
+    "ProviderStats",
     "RateLimit",
     "RateLimitError",
     "RateLimitedLocally",
@@ -137,4 +141,5 @@ __all__ = [
     "Usage",
     "__version__",
     "accumulate",
+    "events",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
@@ -21,6 +23,8 @@ from ._errors import (
     DeepSeekResilientError,
     InvalidRequestError,
 )
+from ._events import RequestStarted
+from ._hooks import Hooks, emit_request_finished
 from ._loop_thread import LoopThread
 from ._pipeline import Call, Pipeline, Policies, ProviderSlot
 from ._policies.breaker import BreakerHealth, ProviderBreaker
@@ -29,6 +33,8 @@ from ._policies.cache import CacheMode, ResponseCache
 from ._policies.coalesce import Singleflight
 from ._policies.rate_limit import Priority, ProviderRateLimiter
 from ._providers.base import Provider
+from ._stats import StatsHook
+from ._stats_report import ClientStats
 from ._streaming import AsyncStream, OpenedStream, Stream
 from ._types import ChatCompletion, ChatMessage, ChatRequest
 from ._validation import check_client_options, check_json
@@ -39,6 +45,8 @@ T = TypeVar("T")
 MessageInput = ChatMessage | Mapping[str, Any]
 _DEFAULT_BREAKER = CircuitBreaker()
 _DEFAULT_BUDGET = RetryBudget()
+#: Request ids for events: unique in the process, so one hook can serve many clients.
+_REQUEST_IDS = itertools.count(1)
 
 
 class AsyncClient:
@@ -57,8 +65,12 @@ class AsyncClient:
     - ``coalesce``: merge identical cacheable requests that are in flight at the same time.
     - ``failover_reserve``: the share of the time left that a provider leaves for the ones
       after it, so a stalled primary can't starve its fallback.
-    - ``breaker_listeners``: ``pybreaker.CircuitBreakerListener`` objects, told of every
-      breaker state change.
+    - ``hooks``: objects told of what happens (requests, attempts, retries, failovers,
+      breaker changes, cache, streams) through ``on_*`` methods: see docs/extending.md.
+      ``deepseek_resilient.metrics`` has Prometheus and OpenTelemetry ones.
+    - ``stats``: keep the figures ``stats()`` returns (a few microseconds per request).
+    - ``breaker_listeners``: deprecated (pybreaker listeners); use a hook with
+      ``on_breaker_state_changed``.
     - ``clock``: time as a seam (``testing.FakeClock`` in tests).
     """
 
@@ -76,6 +88,8 @@ class AsyncClient:
         failover_reserve: float = 0.25,
         breaker_listeners: Sequence[Any] = (),
         clock: Clock | None = None,
+        hooks: Sequence[object] = (),
+        stats: bool = True,
     ) -> None:
         check_client_options(locals())
         if providers is None:
@@ -99,11 +113,27 @@ class AsyncClient:
         self.retry = retry or Retry()
         self.clock: Clock = clock or MonotonicClock()
         self.coalesce = coalesce
+        self._user_hooks = tuple(hooks)
+        self._stats = StatsHook(self.clock, [p.name for p in providers]) if stats else None
+        self._hooks = Hooks([*([self._stats] if self._stats else []), *self._user_hooks])
+        if breaker_listeners:
+            warnings.warn(
+                "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "
+                "in hooks= instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        listeners = list(breaker_listeners)
         slots = [
             ProviderSlot(
                 p,
                 p.retry or self.retry,
-                _breaker(p, p.breaker or breaker, self.clock, breaker_listeners),
+                _breaker(
+                    p,
+                    p.breaker or breaker,
+                    self.clock,
+                    [self._hooks.breaker_listener(p.name), *listeners],
+                ),
                 ProviderRateLimiter(p.name, p.rate_limit or rate_limit or RateLimit(), self.clock),
             )
             for p in self.providers
@@ -141,6 +171,18 @@ class AsyncClient:
         """Each provider's breaker: state, failure rate, time until the next probe."""
         return {s.provider.name: s.breaker.health() for s in self._slots if s.breaker}
 
+    @property
+    def hooks(self) -> tuple[object, ...]:
+        """The hooks given as ``hooks=`` (the built-in logging and stats hooks not included)."""
+        return self._user_hooks
+
+    def stats(self) -> ClientStats:
+        """Counts, error rates, latency percentiles (sliding window), time to first token,
+        breaker states, retries, failovers, cache and tokens: overall and per provider."""
+        if self._stats is None:
+            raise ConfigurationError("stats are off for this client (stats=False)")
+        return self._stats.snapshot(self.health())
+
     async def _create(
         self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
     ) -> ChatCompletion | AsyncStream:
@@ -162,17 +204,28 @@ class AsyncClient:
             cache_mode=_cache_mode(cache_opt, cacheable),
             coalesce=self.coalesce and (cacheable if coalesce_opt is None else coalesce_opt),
             priority=priority,
+            id=next(_REQUEST_IDS),
+            hooks=self._hooks,
+            model=request.model or self.providers[0].model,
         )
+        if self._hooks.wants(RequestStarted):
+            self._hooks.emit(RequestStarted(call.id, call.model, stream))
         try:
             answer = await self._pipeline.run(call)
         except DeepSeekResilientError as exc:
             call.route.elapsed = clock.now() - call.started
             exc.route = call.route
+            emit_request_finished(call, "error", exc)
+            raise
+        except BaseException:
+            call.route.elapsed = clock.now() - call.started
+            emit_request_finished(call, "cancelled")
             raise
         call.route.elapsed = clock.now() - call.started
         if isinstance(answer, OpenedStream):
             return AsyncStream(answer, call)
         answer._route = call.route
+        emit_request_finished(call, "ok", None, answer)
         return answer
 
     async def aclose(self) -> None:
@@ -339,6 +392,15 @@ class Client:
     def health(self) -> dict[str, BreakerHealth]:
         """Each provider's breaker: state, failure rate, time until the next probe."""
         return self._run(_as_async(self._async.health))
+
+    @property
+    def hooks(self) -> tuple[object, ...]:
+        """The hooks given as ``hooks=``."""
+        return self._async.hooks
+
+    def stats(self) -> ClientStats:
+        """A snapshot of the client's figures (see ``AsyncClient.stats``)."""
+        return self._run(_as_async(self._async.stats))
 
     def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
         portal = self._portal

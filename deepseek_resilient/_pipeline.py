@@ -14,6 +14,7 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -32,6 +33,18 @@ from ._errors import (
     RateLimitedLocally,
     RateLimitError,
 )
+from ._events import (
+    AttemptFinished,
+    AttemptStarted,
+    CacheLookup,
+    Coalesced,
+    Failover,
+    RateLimitRefused,
+    RateLimitWaited,
+    RetryScheduled,
+    StreamCommitted,
+)
+from ._hooks import NO_HOOKS, Hooks
 from ._policies.breaker import ProviderBreaker
 from ._policies.budget import RetryBudget
 from ._policies.cache import CacheMode, ResponseCache, mode_reads, mode_writes, request_key
@@ -73,6 +86,11 @@ class Call:
     provider_deadline: float = math.inf
     #: The request's cache / merge key, computed once when a layer first needs it.
     key: str | None = None
+    #: Ties this request's events together; ``hooks`` receive them.
+    id: int = 0
+    hooks: Hooks = NO_HOOKS
+    #: The model asked for, else the first provider's (for events).
+    model: str = ""
 
     @property
     def deadline(self) -> float:
@@ -126,6 +144,8 @@ class Pipeline:
         self.clock = clock
         self.policies = policies
         self._chain_ids = [slot.identity for slot in self.slots]
+        #: (model, server address) per slot, for attempt events.
+        self._attempt_labels = [_attempt_labels(slot.provider) for slot in self.slots]
         self._provider_used = {PROVIDER_LAYERS[-1]}  # filled in as the chains are composed
         self._chains = [self._provider_chain(slot) for slot in self.slots]
         request_layers: dict[str, Layer | None] = {
@@ -165,14 +185,18 @@ class Pipeline:
         key = self.key(call)
         cached = cache.get(key) if mode_reads(mode) else None
         if cached is not None and cached.fresh:
+            _emit_cache(call, "hit")
             return _from_cache(call, cached.completion, "hit")
         call.route.cache = "miss"
         try:
             answer = await next(call)
         except (AllProvidersFailed, DeadlineExceeded):
             if cached is not None:  # stale-if-error: an expired answer beats none
+                _emit_cache(call, "stale")
                 return _from_cache(call, cached.completion, "stale")
+            _emit_cache(call, "miss")
             raise
+        _emit_cache(call, "miss")
         if mode_writes(mode):
             if isinstance(answer, OpenedStream):
                 answer.on_complete.append(functools.partial(cache.set, key))
@@ -191,6 +215,8 @@ class Pipeline:
 
         key = self.key(call)
         joined = flights.waiters(key) > 0
+        if joined and call.hooks.wants(Coalesced):
+            call.hooks.emit(Coalesced(call.id))
         # Each waiter keeps its own deadline; leaving early never cancels the others' call.
         with anyio.move_on_after(max(0.0, call.time_left())):
             try:
@@ -240,13 +266,31 @@ class Pipeline:
                         provider=slot.provider.name, outcome="skipped", error=type(exc).__name__
                     )
                     call.route.attempts.append(skipped)
+                    self._emit_skipped(call, index, exc)
                 call.errors.append(exc)
                 if not exc.failover:
                     raise
+                if index < last and call.hooks.wants(Failover):
+                    to = self.slots[index + 1].provider.name
+                    reason = type(exc).__name__
+                    call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
                 continue
             call.route.provider = slot.provider.name
             return answer
         raise AllProvidersFailed(call.errors)
+
+    def _emit_skipped(self, call: Call, index: int, exc: ProviderError) -> None:
+        hooks, name = call.hooks, self.slots[index].provider.name
+        if isinstance(exc, RateLimitedLocally) and hooks.wants(RateLimitRefused):
+            hooks.emit(RateLimitRefused(call.id, name))
+        if hooks.wants(AttemptFinished):
+            model, address = self._attempt_labels[index]
+            model = call.request.model or model
+            hooks.emit(
+                AttemptFinished(
+                    call.id, name, model, "skipped", 0.0, type(exc).__name__, None, address
+                )
+            )
 
     # -- provider layers
 
@@ -264,9 +308,18 @@ class Pipeline:
         retry, clock, budget = slot.retry, self.clock, self.policies.budget
         may_retry = budget.try_spend if budget is not None else (lambda: True)
 
+        name = slot.provider.name
+
         async def retry_layer(call: Call, next: Handler) -> Answer:
+            on_retry = None
+            if call.hooks.wants(RetryScheduled):
+
+                def on_retry(attempt: int, delay: float, error: BaseException | None) -> None:
+                    kind = type(error).__name__
+                    call.hooks.emit(RetryScheduled(call.id, name, delay, attempt, kind))
+
             return await call_with_retries(
-                lambda: next(call), retry, clock, call.provider_time_left, may_retry
+                lambda: next(call), retry, clock, call.provider_time_left, may_retry, on_retry
             )
 
         return retry_layer
@@ -310,6 +363,8 @@ class Pipeline:
                 max_wait=max(0.0, call.provider_time_left()),
                 priority=call.priority,
             )
+            if permit.waited > 0 and call.hooks.wants(RateLimitWaited):
+                call.hooks.emit(RateLimitWaited(call.id, slot.provider.name, permit.waited))
             try:
                 answer = await next(call)
             except RateLimitError as exc:
@@ -334,6 +389,7 @@ class Pipeline:
         (the provider's ``attempt_timeout``, its share of the time left and, for a stream,
         its ``first_token_timeout``). Records the attempt in the route."""
         provider, clock = slot.provider, self.clock
+        address = _attempt_labels(provider)[1]
 
         async def timed_send(call: Call) -> Answer:
             # The attempt's own limit applies only when it is shorter than the request's
@@ -347,6 +403,11 @@ class Pipeline:
             limit = attempt_limit if first_token is None else min(attempt_limit, first_token)
             idle = max(0.001, budget)
             started = clock.now()
+            hooks = call.hooks
+            model = call.request.model or provider.model
+            if hooks.wants(AttemptStarted):
+                tries = sum(1 for a in call.route.attempts if a.provider == provider.name) + 1
+                hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
             error: ProviderError | None = None
             answer: Answer
             with anyio.move_on_after(max(0.0, limit)) as scope:
@@ -363,6 +424,7 @@ class Pipeline:
                 except anyio.get_cancelled_exc_class():
                     if not scope.cancel_called:
                         _record(call, provider.name, clock.now() - started, None)
+                        _emit_attempt(call, provider.name, model, address, None)
                     raise
                 except Exception as exc:  # a bug in a custom provider: typed, never raw
                     error = ProviderError(f"{type(exc).__name__}: {exc}", provider=provider.name)
@@ -372,6 +434,10 @@ class Pipeline:
                     call.route.attempts.append(
                         Attempt(provider=provider.name, outcome="ok", latency=latency)
                     )
+                    if streaming and hooks.wants(StreamCommitted):
+                        ttft = clock.now() - call.started
+                        hooks.emit(StreamCommitted(call.id, provider.name, ttft))
+                    _emit_attempt(call, provider.name, model, address, None, ok=True)
                     return answer
             if error is None and first_token is not None and first_token < attempt_limit:
                 error = FirstTokenTimeoutError(
@@ -385,6 +451,7 @@ class Pipeline:
                     provider=provider.name,
                 )
             _record(call, provider.name, clock.now() - started, error)
+            _emit_attempt(call, provider.name, model, address, error)
             raise error
 
         return timed_send
@@ -418,5 +485,45 @@ def _record(call: Call, provider: str, latency: float, exc: ProviderError | None
             error=type(exc).__name__ if exc else None,
             status_code=getattr(exc, "status_code", None),
             latency=latency,
+        )
+    )
+
+
+def _attempt_labels(provider: Provider) -> tuple[str, str | None]:
+    """(model, server host) of a provider, for attempt events (never a key or a path)."""
+    base_url = getattr(provider, "base_url", None)
+    host = urlsplit(base_url).hostname if isinstance(base_url, str) else None
+    return provider.model, host
+
+
+def _emit_cache(call: Call, result: Literal["hit", "miss", "stale"]) -> None:
+    if call.hooks.wants(CacheLookup):
+        call.hooks.emit(CacheLookup(call.id, result))
+
+
+def _emit_attempt(
+    call: Call,
+    provider: str,
+    model: str,
+    address: str | None,
+    exc: ProviderError | None,
+    *,
+    ok: bool = False,
+) -> None:
+    """The attempt just recorded in the route, as an ``AttemptFinished`` event."""
+    if not call.hooks.wants(AttemptFinished):
+        return
+    attempt = call.route.attempts[-1]
+    outcome: Literal["ok", "error", "cancelled"] = "ok" if ok else ("error" if exc else "cancelled")
+    call.hooks.emit(
+        AttemptFinished(
+            call.id,
+            provider,
+            model,
+            outcome,
+            attempt.latency,
+            attempt.error,
+            attempt.status_code,
+            address,
         )
     )

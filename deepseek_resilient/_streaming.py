@@ -12,12 +12,14 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
 from ._accumulate import accumulate
 from ._errors import DeadlineExceeded, IncompleteStreamError, ProviderError
+from ._events import StreamIncomplete
+from ._hooks import emit_request_finished
 from ._types import Attempt, ChatCompletion, ChatCompletionChunk, Route
 
 if TYPE_CHECKING:
@@ -146,7 +148,7 @@ class AsyncStream:
             # that could be cached, never a provider failure).
             self._opened.on_complete.clear()
             self._pending.clear()
-            await self._finish(None)
+            await self._finish(None, cancelled=True)
             raise
         if scope.cancelled_caught or failure is None:
             failure = DeadlineExceeded(f"the stream outlasted the {call.timeout:g} s deadline")
@@ -158,6 +160,9 @@ class AsyncStream:
         error.route = call.route
         error.__cause__ = failure  # already visible to the finishers (breaker, limiter)
         self._record_failure(failure)
+        if call.hooks.wants(StreamIncomplete):
+            kind, chars = type(failure).__name__, len(error.partial or "")
+            call.hooks.emit(StreamIncomplete(call.id, self._opened.provider, kind, chars))
         await self._finish(error)
         raise error from failure
 
@@ -176,7 +181,7 @@ class AsyncStream:
             }
         )
 
-    async def _finish(self, error: ProviderError | None) -> None:
+    async def _finish(self, error: ProviderError | None, *, cancelled: bool = False) -> None:
         if self._done:
             return
         self._done = True
@@ -185,6 +190,10 @@ class AsyncStream:
         call.route.elapsed = call.clock.now() - call.started
         for finish in self._opened.finishers:
             finish(error)
+        outcome: Literal["ok", "error", "cancelled"] = (
+            "error" if error else ("cancelled" if cancelled else "ok")
+        )
+        emit_request_finished(call, outcome, error, self._chunks)
         if error is None and not self._pending and self._chunks and self._opened.rest is not None:
             completion = None
             for store in self._opened.on_complete:
@@ -196,7 +205,7 @@ class AsyncStream:
         if not self._done:
             self._opened.on_complete.clear()  # an unfinished answer is never cached
             self._pending.clear()  # iterating a closed stream stops at once
-            await self._finish(None)
+            await self._finish(None, cancelled=True)
 
     aclose = close
 

@@ -2,7 +2,9 @@
 
     deepseek-resilient chat "Why is the sky blue?"      # answer on stdout, route on stderr
     deepseek-resilient chat --stream "Write a haiku"    # tokens as they come
+    deepseek-resilient chat --stats "Hi"                # then the client's stats table
     deepseek-resilient doctor                            # a table: is each provider usable?
+    deepseek-resilient doctor --requests 5               # + 5 one-token calls: latency p50/p99
 
 The chain is DeepSeek when ``DEEPSEEK_API_KEY`` is set, then the embedded local model (when
 installed): with no key and no network the local model answers.
@@ -11,6 +13,7 @@ installed): with no key and no network the local model answers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -20,6 +23,7 @@ from typing import Any, TextIO
 import anyio
 
 from ._client import AsyncClient
+from ._config import Retry
 from ._defaults import default_providers
 from ._errors import DeepSeekResilientError, ProviderError
 from ._providers.base import Provider
@@ -81,6 +85,8 @@ async def _chat(args: argparse.Namespace) -> int:
             resp = await client.chat.completions.create(messages=messages, **params)
             print(resp.choices[0].message.content or "")
             _note(_route_line(resp.route))
+        if args.stats:
+            _note(client.stats().table())
     return 0
 
 
@@ -111,15 +117,15 @@ async def _doctor(args: argparse.Namespace) -> int:
     healthy = bool(providers)
     if providers:
         async with AsyncClient(providers) as client:
-            health = client.health()
             for provider in providers:
                 with anyio.move_on_after(args.timeout) as scope:
                     status, detail = await _check(provider)
                 if scope.cancelled_caught:
                     status, detail = "FAIL", f"no answer within {args.timeout:g} s"
+                if args.requests and status == "ok":
+                    detail += "; " + await _latency(provider, args.requests, args.timeout)
                 healthy = healthy and status == "ok"
-                state = health[provider.name].state if provider.name in health else "-"
-                rows.append((provider.name, state, status, detail))
+                rows.append((provider.name, _breaker_cell(client, provider.name), status, detail))
     widths = [max(len(r[i]) for r in [*rows, _HEADER]) for i in range(4)]
     for row in [_HEADER, *rows]:
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -128,6 +134,34 @@ async def _doctor(args: argparse.Namespace) -> int:
 
 
 _HEADER = ("provider", "breaker", "status", "detail")
+
+
+def _breaker_cell(client: AsyncClient, name: str) -> str:
+    """``closed``, or e.g. ``open 12s`` / ``closed 40% fail`` from the breaker's health."""
+    health = client.health().get(name)
+    if health is None:
+        return "-"
+    cell: str = health.state
+    if health.retry_in is not None:
+        cell += f" {health.retry_in:.0f}s"
+    if health.calls_in_window:
+        cell += f" {health.failure_rate:.0%} fail"
+    return cell
+
+
+async def _latency(provider: Provider, n: int, timeout: float) -> str:
+    """Send ``n`` one-token requests to ``provider`` alone; its latency and errors."""
+    async with AsyncClient(
+        [provider], timeout=timeout, retry=Retry(attempts=1), breaker=None
+    ) as probe:
+        for i in range(n):
+            messages = [{"role": "user", "content": f"Reply with one word. ({i})"}]
+            with contextlib.suppress(DeepSeekResilientError):  # counted in the stats
+                await probe.chat.completions.create(messages=messages, max_tokens=1)
+        stats = probe.stats().providers[provider.name]
+    p50 = "-" if stats.latency_p50 is None else f"{stats.latency_p50 * 1000:.0f}"
+    p99 = "-" if stats.latency_p99 is None else f"{stats.latency_p99 * 1000:.0f}"
+    return f"{n} calls: p50 {p50} ms, p99 {p99} ms, errors {stats.error_rate:.0%}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,8 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-tokens", type=int, default=256)
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--timeout", type=float, default=120.0, help="total deadline, seconds")
+    chat.add_argument("--stats", action="store_true", help="print the stats table after")
     doctor = sub.add_parser("doctor", help="check each provider of the default chain")
     doctor.add_argument("--timeout", type=float, default=60.0, help="per provider, seconds")
+    doctor.add_argument(
+        "--requests", type=int, default=0, help="one-token calls per provider, for latency"
+    )
     return parser
 
 

@@ -36,13 +36,14 @@ async def test_open_breaker_sends_zero_calls_then_one_probe(llm_server: FaultSer
     clock = FakeClock()
     listener = Transitions()
     fallback = FakeProvider("fallback")
-    client = AsyncClient(
-        [http_provider(llm_server.base_url), fallback],
-        retry=Retry(attempts=1),
-        breaker=BREAKER,
-        breaker_listeners=[listener],
-        clock=clock,
-    )
+    with pytest.deprecated_call():  # breaker_listeners still works (use hooks= instead)
+        client = AsyncClient(
+            [http_provider(llm_server.base_url), fallback],
+            retry=Retry(attempts=1),
+            breaker=BREAKER,
+            breaker_listeners=[listener],
+            clock=clock,
+        )
     async with client:
         for _ in range(5):  # 5 failures of 5 calls: trips at min_calls
             await client.chat.completions.create(messages=USER)

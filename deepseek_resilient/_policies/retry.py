@@ -49,10 +49,12 @@ async def call_with_retries(
     clock: Clock,
     time_left: Callable[[], float],
     may_retry: Callable[[], bool] = lambda: True,
+    on_retry: Callable[[int, float, BaseException | None], None] | None = None,
 ) -> T:
     """Run ``attempt`` with retries. Stops (re-raising the last error, so the router fails
     over) when attempts are spent, when the next wait would outlast ``time_left()`` or the
     hint exceeds ``retry.max_retry_after``, or when ``may_retry()`` (the retry budget) says no.
+    ``on_retry(attempt, delay, error)`` is told of each retry before its sleep.
     """
     try:
         return await attempt()
@@ -83,11 +85,17 @@ async def call_with_retries(
             return True
         return not may_retry()
 
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            error = state.outcome.exception() if state.outcome else None
+            on_retry(state.attempt_number, state.upcoming_sleep, error)
+
     retrying = AsyncRetrying(
         retry=retry_if_exception(_is_retryable),
         wait=wait,
         stop=stop,
         sleep=clock.sleep,
+        before_sleep=before_sleep,
         reraise=True,
     )
     return await retrying(replay_then_attempt)

@@ -1,0 +1,47 @@
+"""Names and bucket boundaries shared by the exporters (OpenTelemetry GenAI conventions)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+from .._errors import ConfigurationError
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "OPERATION",
+    "TOKEN_BUCKETS",
+    "TTFT_BUCKETS",
+    "latest_experimental",
+    "require",
+]
+
+#: ``gen_ai.operation.name`` of every call this client makes.
+OPERATION = "chat"
+#: The advised boundaries of ``gen_ai.client.operation.duration`` (seconds).
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+#: The advised boundaries of ``gen_ai.client.token.usage`` (tokens).
+TOKEN_BUCKETS: tuple[float, ...] = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+#: Time to first token (seconds): the duration buckets, with finer steps below 10 ms.
+TTFT_BUCKETS: tuple[float, ...] = (0.001, 0.005, *DURATION_BUCKETS)
+
+
+def latest_experimental() -> bool:
+    """True when ``OTEL_SEMCONV_STABILITY_OPT_IN`` lists ``gen_ai_latest_experimental``."""
+    raw = os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "")
+    return "gen_ai_latest_experimental" in {part.strip() for part in raw.split(",")}
+
+
+def require(module: str, extra: str, what: str) -> ModuleType:
+    """Import ``module`` or raise ``ConfigurationError`` naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{what} needs {module.split('.')[0]}: pip install 'deepseek-resilient[{extra}]'"
+        ) from exc

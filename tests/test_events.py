@@ -1,0 +1,304 @@
+"""The events seam: hooks= receive our frozen events; a raising hook breaks nothing; the
+built-in logging hook; the breaker_listeners deprecation; no events built without hooks."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import pybreaker
+import pytest
+from _support import FAST_RETRY, SECRET, USER, http_provider
+
+from deepseek_resilient import (
+    AllProvidersFailed,
+    AsyncClient,
+    Cache,
+    CircuitBreaker,
+    Client,
+    ConfigurationError,
+    IncompleteStreamError,
+    RateLimit,
+    Retry,
+    events,
+)
+from deepseek_resilient._hooks import Hooks
+from deepseek_resilient.testing import CutStream, FakeClock, FakeProvider, FaultServer, Ok, Status
+
+pytestmark = pytest.mark.anyio
+PROMPT = "tell me about the zebra-walrus-9431"
+
+
+class Recorder:
+    """A hook that keeps every event it is given (implements every method)."""
+
+    def __init__(self) -> None:
+        self.events: list[events.Event] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return self.events.append
+        raise AttributeError(name)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def test_every_event_is_frozen_and_names_its_hook_method() -> None:
+    assert len(events.EVENT_TYPES) == len({t.hook_method for t in events.EVENT_TYPES})
+    for kind in events.EVENT_TYPES:
+        assert dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        assert kind.hook_method.startswith("on_") and kind.__name__ in events.__all__
+
+
+async def test_retries_then_answer(llm_server: FaultServer) -> None:
+    llm_server.script(Status(503), Status(503, retry_after=0.5), Ok("fine"))
+    rec = Recorder()
+    async with AsyncClient(
+        [http_provider(llm_server.base_url)], retry=FAST_RETRY, clock=FakeClock(), hooks=[rec]
+    ) as client:
+        resp = await client.chat.completions.create(messages=USER, temperature=0.5)
+    assert resp.choices[0].message.content == "fine"
+    kinds = [type(e).__name__ for e in rec.events]
+    assert kinds == [
+        "RequestStarted",
+        "AttemptStarted", "AttemptFinished", "RetryScheduled",
+        "AttemptStarted", "AttemptFinished", "RetryScheduled",
+        "AttemptStarted", "AttemptFinished",
+        "RequestFinished",
+    ]  # fmt: skip
+    started = rec.of(events.RequestStarted)[0]
+    assert started.model == "m" and not started.stream
+    attempts = rec.of(events.AttemptFinished)
+    assert [a.outcome for a in attempts] == ["error", "error", "ok"]
+    assert attempts[0].error_type == "ServiceUnavailableError" and attempts[0].status_code == 503
+    assert attempts[0].server_address == "127.0.0.1" and attempts[0].model == "m"
+    assert [a.attempt for a in rec.of(events.AttemptStarted)] == [1, 2, 3]
+    retries = rec.of(events.RetryScheduled)
+    assert [r.attempt for r in retries] == [1, 2] and retries[1].delay == 0.5
+    done = rec.of(events.RequestFinished)[0]
+    assert done.outcome == "ok" and done.provider == "primary" and done.error_type is None
+    assert done.usage == events.TokenUsage(input=5, output=1, cache_hit=0)
+    assert done.response_model == "test-model" and done.route is resp.route
+    assert {e.request_id for e in rec.events} == {started.request_id}
+
+
+async def test_failover_and_give_up_events_and_logs(
+    llm_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.default = Status(503)
+    rec = Recorder()
+    backup = FakeProvider("backup", [events_error("backup")])
+    caplog.set_level(logging.INFO, logger="deepseek_resilient")
+    async with AsyncClient(
+        [http_provider(llm_server.base_url), backup],
+        retry=Retry(attempts=1),
+        clock=FakeClock(),
+        hooks=[rec],
+    ) as client:
+        with pytest.raises(AllProvidersFailed):
+            await client.chat.completions.create(messages=[{"role": "user", "content": PROMPT}])
+    (failover,) = rec.of(events.Failover)
+    assert (failover.from_provider, failover.to_provider) == ("primary", "backup")
+    assert failover.reason == "ServiceUnavailableError"
+    (done,) = rec.of(events.RequestFinished)
+    assert done.outcome == "error" and done.error_type == "AllProvidersFailed"
+    assert done.provider is None and done.usage is None
+    messages = [r.getMessage() for r in caplog.records if r.name == "deepseek_resilient"]
+    assert "failover primary -> backup (ServiceUnavailableError)" in messages
+    gave_up = [m for m in messages if m.startswith("gave up: AllProvidersFailed")]
+    assert gave_up and "primary: ServiceUnavailableError" in gave_up[0]
+    assert all(SECRET not in m and PROMPT not in m for m in messages)
+
+
+def events_error(provider: str) -> Exception:
+    from deepseek_resilient import InternalServerError
+
+    return InternalServerError("boom", provider=provider, status_code=500)
+
+
+async def test_breaker_changes_skips_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    rec = Recorder()
+    primary = FakeProvider("primary", default=events_error("primary"))  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO, logger="deepseek_resilient")
+    async with AsyncClient(
+        [primary, FakeProvider("backup")],
+        retry=Retry(attempts=1),
+        breaker=CircuitBreaker(window=4, min_calls=2, failure_rate=0.5, open_for=10),
+        clock=clock,
+        hooks=[rec],
+    ) as client:
+        for _ in range(3):
+            await client.chat.completions.create(messages=USER)
+        primary.default = "back"
+        clock.advance(10)
+        await client.chat.completions.create(messages=USER)
+    changes = [(e.provider, e.old, e.new) for e in rec.of(events.BreakerStateChanged)]
+    assert changes == [
+        ("primary", "closed", "open"),
+        ("primary", "open", "half-open"),
+        ("primary", "half-open", "closed"),
+    ]
+    skipped = [e for e in rec.of(events.AttemptFinished) if e.outcome == "skipped"]
+    assert len(skipped) == 1 and skipped[0].error_type == "CircuitOpenError"
+    assert [f.reason for f in rec.of(events.Failover)] == [
+        "InternalServerError", "InternalServerError", "CircuitOpenError"
+    ]  # fmt: skip
+    records = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.WARNING, "breaker primary: closed -> open") in records
+    assert (logging.INFO, "breaker primary: half-open -> closed") in records
+
+
+async def test_cache_coalesce_and_stream_events(llm_server: FaultServer, tmp_path: Any) -> None:
+    rec = Recorder()
+    llm_server.default = Ok("one two three")
+    async with AsyncClient(
+        [http_provider(llm_server.base_url)],
+        cache=Cache(directory=tmp_path),
+        clock=FakeClock(),
+        hooks=[rec],
+    ) as client:
+        await client.chat.completions.create(messages=USER, temperature=0)
+        hit = await client.chat.completions.create(messages=USER, temperature=0)
+        assert hit.route is not None and hit.route.cache == "hit"
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        async with stream:
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert text == "one two three"
+        llm_server.script(CutStream(after=1))
+        cut = await client.chat.completions.create(messages=USER, stream=True)
+        with pytest.raises(IncompleteStreamError):
+            async for _ in cut:
+                pass
+    assert [e.result for e in rec.of(events.CacheLookup)] == ["miss", "hit"]
+    finished = rec.of(events.RequestFinished)
+    assert [f.cache for f in finished] == ["miss", "hit", "bypass", "bypass"]
+    assert finished[1].provider == "cache" and finished[1].usage is None
+    assert finished[2].stream and finished[2].outcome == "ok"
+    assert finished[2].usage is not None and finished[2].usage.output == 3
+    assert finished[3].outcome == "error" and finished[3].error_type == "IncompleteStreamError"
+    commits = rec.of(events.StreamCommitted)
+    assert len(commits) == 2 and all(c.provider == "primary" and c.ttft >= 0 for c in commits)
+    (broken,) = rec.of(events.StreamIncomplete)
+    assert broken.provider == "primary" and broken.partial_chars == len("one ")
+
+
+async def test_coalesced_event() -> None:
+    import anyio
+
+    gate = anyio.Event()
+
+    class Gated(FakeProvider):
+        async def complete(self, request, *, idle_timeout):  # type: ignore[no-untyped-def]
+            await gate.wait()
+            return await super().complete(request, idle_timeout=idle_timeout)
+
+    rec = Recorder()
+    async with AsyncClient([Gated("p")], clock=FakeClock(), hooks=[rec]) as client:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(lambda: client.chat.completions.create(messages=USER, temperature=0))
+            await anyio.wait_all_tasks_blocked()
+            gate.set()
+    assert len(rec.of(events.Coalesced)) == 2
+    finished = rec.of(events.RequestFinished)
+    assert sorted(f.coalesced for f in finished) == [False, True, True]
+    assert [f.usage is None for f in finished if f.coalesced] == [True, True]
+
+
+async def test_rate_limit_wait_and_refusal() -> None:
+    clock = FakeClock()
+    rec = Recorder()
+    async with AsyncClient(
+        [FakeProvider("p"), FakeProvider("q")],
+        rate_limit=RateLimit(requests_per_second=1, burst=1),
+        clock=clock,
+        timeout=10,
+        hooks=[rec],
+    ) as client:
+        await client.chat.completions.create(messages=USER)
+        await client.chat.completions.create(messages=USER)  # waits ~1 s for p's bucket
+        await client.chat.completions.create(messages=USER, timeout=0.1)  # p refuses: q
+    waits = rec.of(events.RateLimitWaited)
+    assert waits and waits[0].provider == "p" and waits[0].waited == pytest.approx(1.0, abs=0.05)
+    refused = rec.of(events.RateLimitRefused)
+    assert [r.provider for r in refused] == ["p"]
+
+
+async def test_a_raising_hook_is_logged_once_and_breaks_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def on_request_finished(self, event: events.RequestFinished) -> None:
+            raise RuntimeError("hook bug")
+
+        def on_attempt_started(self, event: events.AttemptStarted) -> None:
+            raise ValueError("another")
+
+    rec = Recorder()
+    async with AsyncClient([FakeProvider("p")], hooks=[Broken(), rec]) as client:
+        for _ in range(3):
+            resp = await client.chat.completions.create(messages=USER)
+            assert resp.choices[0].message.content == "fake answer"
+    logged = [r for r in caplog.records if "raised" in r.getMessage()]
+    assert sorted(r.getMessage().split()[1] for r in logged) == [
+        "Broken.on_attempt_started", "Broken.on_request_finished"
+    ]  # fmt: skip
+    assert len(rec.of(events.RequestFinished)) == 3  # later hooks still get every event
+
+
+async def test_no_hooks_builds_no_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    emitted: list[object] = []
+    real = Hooks.emit
+    monkeypatch.setattr(Hooks, "emit", lambda self, e: (emitted.append(e), real(self, e)))
+    async with AsyncClient([FakeProvider("p")], stats=False) as client:
+        for _ in range(3):
+            await client.chat.completions.create(messages=USER)
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        await stream.until_done()
+    assert emitted == []
+
+
+def test_breaker_listeners_are_deprecated_but_still_told() -> None:
+    seen: list[str] = []
+
+    class Listener(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+        def state_change(self, cb: object, old: object, new: object) -> None:
+            seen.append(str(getattr(new, "name", new)))
+
+    with pytest.deprecated_call(match="breaker_listeners"):
+        client = Client(
+            [FakeProvider("p", default=events_error("p")), FakeProvider("q")],  # type: ignore[arg-type]
+            retry=Retry(attempts=1),
+            breaker=CircuitBreaker(window=2, min_calls=2, failure_rate=0.5),
+            breaker_listeners=[Listener()],
+        )
+    with client:
+        for _ in range(2):
+            client.chat.completions.create(messages=USER)
+        assert client.hooks == ()
+    assert seen == ["open"]
+
+
+def test_sync_client_forwards_hooks() -> None:
+    rec = Recorder()
+    with Client([FakeProvider("p")], hooks=[rec]) as client:
+        client.chat.completions.create(messages=USER)
+        assert client.hooks == (rec,)
+    assert type(rec.events[0]).__name__ == "RequestStarted"
+    assert rec.of(events.RequestFinished)[0].outcome == "ok"
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (object(), "none of the hook methods"),
+        (Recorder, "takes instances"),
+        (type("Typo", (), {"on_failovers": lambda self, e: None})(), "unknown hook methods"),
+    ],
+)
+def test_a_hook_that_would_never_be_called_is_refused(hook: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        AsyncClient([FakeProvider("p")], hooks=[hook])
