@@ -11,9 +11,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._accumulate import accumulate
-from ._client import AsyncClient, Client
+from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._clock import Clock
 from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
+from ._dropin import AsyncOpenAI, OpenAI
 from ._errors import (
     AllProvidersFailed,
     APIConnectionError,
@@ -39,23 +40,40 @@ from ._errors import (
     RateLimitError,
     ServiceUnavailableError,
     UnprocessableEntityError,
+    UnsupportedParameterError,
 )
 from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
-from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
+from ._providers.openai_compat import (
+    DeepSeek,
+    LlamaCppServer,
+    OpenAICompatible,
+    RetiredModelWarning,
+)
 from ._streaming import AsyncStream, Stream
 from ._types import (
     Attempt,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChatCompletionMessageToolCall,
     ChatMessage,
     ChatRequest,
     Choice,
     ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChoiceDeltaToolCallFunction,
+    ChoiceLogprobs,
     ChunkChoice,
+    CompletionTokensDetails,
+    Function,
+    Model,
+    ModelList,
+    PromptTokensDetails,
     Route,
+    TokenLogprob,
+    TopLogprob,
     Usage,
 )
 
@@ -86,6 +104,7 @@ __all__ = [
     "APITimeoutError",
     "AllProvidersFailed",
     "AsyncClient",
+    "AsyncOpenAI",
     "AsyncStream",
     "Attempt",
     "AuthenticationError",
@@ -93,23 +112,32 @@ __all__ = [
     "BreakerHealth",
     "Cache",
     "CacheStats",
+    "CallOptions",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
+    "ChatCompletionMessageToolCall",
     "ChatMessage",
     "ChatRequest",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
     "ChunkChoice",
     "CircuitBreaker",
     "CircuitOpenError",
     "Client",
+    "ClientOptions",
     "Clock",
+    "CompletionTokensDetails",
     "ConfigurationError",
+    "CreateParams",
     "DeadlineExceeded",
     "DeepSeek",
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
+    "Function",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -118,22 +146,30 @@ __all__ = [
     "LlamaCpp",
     "LlamaCppServer",
     "LocalModelError",
+    "Model",
+    "ModelList",
     "NotFoundError",
+    "OpenAI",
     "OpenAICompatible",
     "PermissionDeniedError",
+    "PromptTokensDetails",
     "Provider",
     "ProviderError",
     "RateLimit",
     "RateLimitError",
     "RateLimitedLocally",
     "ResponseCache",
+    "RetiredModelWarning",
     "Retry",
     "RetryBudget",
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "TokenLogprob",
+    "TopLogprob",
     "Transformers",
     "UnprocessableEntityError",
+    "UnsupportedParameterError",
     "Usage",
     "__version__",
     "accumulate",
