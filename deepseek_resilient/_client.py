@@ -164,8 +164,13 @@ class AsyncClient:
                 value = {**merged.get(key, {}), **value}
             merged[key] = value
         clone._call_defaults = merged  # type: ignore[assignment]
-        if options.get("timeout") is not None:
-            clone.timeout = _check_timeout(options["timeout"])  # type: ignore[arg-type]
+        timeout = options.get("timeout")
+        if timeout is not None:
+            if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+                raise ConfigurationError(
+                    f"timeout must be a positive number of seconds: {timeout!r}"
+                )
+            clone.timeout = float(timeout)
         clone.chat = _AsyncChat(clone)
         clone.models = _AsyncModels(clone)
         return clone
