@@ -3,7 +3,10 @@ build a resilient chain (the endpoint, then the embedded local model)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -169,3 +172,15 @@ async def test_async_openai(server: FaultServer, local: FakeProvider) -> None:
         assert text == "remote answer"
         listed = await client.models.list()
         assert [m.id for m in listed] == ["test-model", "fake-model"]
+
+
+def test_the_dropin_example_runs() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "openai_dropin.py"
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answered by deepseek" in done.stdout and "ServiceUnavailableError" in done.stdout
+    assert "tool call: weather {'city': 'Paris'}" in done.stdout
+    assert "reasoning sent back: True" in done.stdout
+    assert "answer: It is sunny in Paris." in done.stdout
