@@ -134,7 +134,7 @@ class AsyncClient:
         )
         self._slots = slots
         self._pipeline = Pipeline(slots, self.clock, policies)
-        self._call_defaults: CallOptions = {}
+        self._call_defaults: dict[str, Any] = {}  # with_options(): defaults for each call
         self.chat = _AsyncChat(self)
         self.models = _AsyncModels(self)
 
@@ -157,19 +157,14 @@ class AsyncClient:
         cache and connections (as openai-python's ``with_options``). Closing either closes
         the shared parts."""
         _check_call_options(options)
-        clone = copy.copy(self)
-        merged: dict[str, Any] = dict(self._call_defaults)
-        for key, value in options.items():
-            if key.startswith("extra_") and isinstance(value, dict):
-                value = {**merged.get(key, {}), **value}
-            merged[key] = value
-        clone._call_defaults = merged  # type: ignore[assignment]
         timeout = options.get("timeout")
+        if timeout is not None and not (
+            isinstance(timeout, (int, float)) and 0 < timeout < math.inf
+        ):
+            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
+        clone = copy.copy(self)
+        clone._call_defaults = _with_defaults(self._call_defaults, dict(options))
         if timeout is not None:
-            if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
-                raise ConfigurationError(
-                    f"timeout must be a positive number of seconds: {timeout!r}"
-                )
             clone.timeout = float(timeout)
         clone.chat = _AsyncChat(clone)
         clone.models = _AsyncModels(clone)

@@ -314,6 +314,19 @@ def test_local_backend_accepts_plain_requests(params: dict[str, Any]) -> None:
     assert resp.choices[0].message.content == "local answer"
 
 
+def test_refusal_when_streaming_and_after_a_failed_remote(llm_server: FaultServer) -> None:
+    llm_server.default = Status(503)
+    local = _LocalLike()
+    with Client([preset(llm_server), local], clock=InstantClock()) as client:
+        with pytest.raises(UnsupportedParameterError) as info:
+            client.chat.completions.create(messages=USER, stream=True, n=3)
+        health = client.health()["local"]
+    assert info.value.parameter == "n"
+    route = info.value.route
+    assert route is not None and [a.provider for a in route.attempts][-1] == "local"
+    assert health.calls_in_window == 0 or health.failure_rate == 0.0
+
+
 def test_llama_cpp_honours_penalties_and_json_mode_transformers_does_not() -> None:
     from deepseek_resilient._providers import llama_cpp
 
