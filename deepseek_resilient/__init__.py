@@ -14,7 +14,7 @@ from ._accumulate import accumulate
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._clock import Clock
 from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
-from ._dropin import AsyncOpenAI, OpenAI
+from ._dropin import AsyncOpenAI, OpenAI, OpenAIOptions
 from ._errors import (
     AllProvidersFailed,
     APIConnectionError,
@@ -151,6 +151,7 @@ __all__ = [
     "NotFoundError",
     "OpenAI",
     "OpenAICompatible",
+    "OpenAIOptions",
     "PermissionDeniedError",
     "PromptTokensDetails",
     "Provider",

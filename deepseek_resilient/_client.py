@@ -299,12 +299,9 @@ class CallOptions(TypedDict, total=False):
     extra_body: dict[str, Any] | None
 
 
-class ClientOptions(TypedDict, total=False):
-    """The keyword arguments of ``Client(...)`` (the same as ``AsyncClient``'s), typed so
-    that a type checker catches a misspelt or foreign one such as ``max_retries``."""
+class PolicyOptions(TypedDict, total=False):
+    """The client's resilience options (shared by ``Client`` and the drop-in ``OpenAI``)."""
 
-    timeout: float
-    retry: Retry | None
     breaker: CircuitBreaker | None
     rate_limit: RateLimit | None
     retry_budget: RetryBudget | None
@@ -313,6 +310,14 @@ class ClientOptions(TypedDict, total=False):
     failover_reserve: float
     breaker_listeners: Sequence[Any]
     clock: Clock | None
+
+
+class ClientOptions(PolicyOptions, total=False):
+    """The keyword arguments of ``Client(...)`` (the same as ``AsyncClient``'s), typed so
+    that a type checker catches a misspelt or foreign one such as ``max_retries``."""
+
+    timeout: float
+    retry: Retry | None
 
 
 def _check_call_options(options: Mapping[str, Any]) -> None:

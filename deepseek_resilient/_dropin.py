@@ -12,21 +12,20 @@ when it is installed. Answers carry ``route`` as with any client of this library
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
-from ._client import AsyncClient, Client
-from ._clock import Clock
-from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
+from ._client import AsyncClient, Client, PolicyOptions
+from ._config import Retry
 from ._errors import ConfigurationError
 from ._providers.base import Provider
 from ._providers.openai_compat import DeepSeek, OpenAICompatible
 
-__all__ = ["AsyncOpenAI", "OpenAI"]
+__all__ = ["AsyncOpenAI", "OpenAI", "OpenAIOptions"]
 
 #: openai-python's default total timeout (10 minutes) and retry count.
 DEFAULT_TIMEOUT = 600.0
@@ -35,19 +34,6 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 #: The model sent when neither the call nor the constructor names one (openai-python code
 #: always passes ``model=``; OpenAI-compatible local servers ignore it).
 DEFAULT_MODEL = "default"
-
-
-class ResilienceOptions(TypedDict, total=False):
-    """This library's client options accepted by ``OpenAI`` / ``AsyncOpenAI`` as well."""
-
-    breaker: CircuitBreaker | None
-    rate_limit: RateLimit | None
-    retry_budget: RetryBudget | None
-    cache: Cache | None
-    coalesce: bool
-    failover_reserve: float
-    breaker_listeners: Sequence[Any]
-    clock: Clock | None
 
 
 def _is_deepseek(base_url: str) -> bool:
@@ -128,59 +114,68 @@ def build_chain(
     return chain
 
 
-def _client_options(
-    timeout: float | httpx2.Timeout | None,
-    max_retries: int,
-    options: Mapping[str, Any],
-) -> tuple[dict[str, Any], dict[str, float]]:
+class OpenAIOptions(PolicyOptions, total=False):
+    """The constructor of ``OpenAI`` / ``AsyncOpenAI``: openai-python's arguments, then
+    ``model`` (the endpoint's default model), ``local`` (False: no embedded model) and this
+    library's own options (``cache=``, ``breaker=``, ``rate_limit=``...)."""
+
+    api_key: str | None
+    organization: str | None
+    project: str | None
+    base_url: str | None
+    #: The total deadline of a request (600 s by default, as in openai-python); an
+    #: ``httpx2.Timeout`` also sets the provider's read and connect limits.
+    timeout: float | httpx2.Timeout | None
+    #: Retries per provider (2 by default, as in openai-python).
+    max_retries: int
+    default_headers: Mapping[str, str] | None
+    #: Query parameters added to every call.
+    default_query: Mapping[str, object] | None
+    #: Must be an ``httpx2.AsyncClient`` (requests run on an event loop, also for ``OpenAI``).
+    http_client: httpx2.AsyncClient | None
+    model: str | None
+    local: bool
+
+
+_OPENAI_KEYS = set(OpenAIOptions.__annotations__) - set(PolicyOptions.__annotations__)
+
+
+def _prepare(kwargs: Mapping[str, Any]) -> tuple[list[Provider], dict[str, Any]]:
+    """The chain and the client options from the drop-in constructor's arguments."""
+    args: dict[str, Any] = {k: v for k, v in kwargs.items() if k in _OPENAI_KEYS}
+    options = {k: v for k, v in kwargs.items() if k not in _OPENAI_KEYS}
+    max_retries = args.get("max_retries", DEFAULT_MAX_RETRIES)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-    total, provider_timeouts = _timeouts(timeout)
-    return {
-        **options,
-        "timeout": total,
-        "retry": Retry(attempts=max_retries + 1),
-    }, provider_timeouts
+    total, provider_timeouts = _timeouts(args.get("timeout"))
+    providers = build_chain(
+        api_key=args.get("api_key"),
+        base_url=args.get("base_url"),
+        model=args.get("model"),
+        organization=args.get("organization"),
+        project=args.get("project"),
+        default_headers=args.get("default_headers"),
+        http_client=_async_http_client(args.get("http_client")),
+        provider_timeouts=provider_timeouts,
+        local=args.get("local", True),
+    )
+    options.update(timeout=total, retry=Retry(attempts=max_retries + 1))
+    return providers, options
+
+
+def _default_query(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    query = kwargs.get("default_query")
+    return {"extra_query": dict(query)} if query else {}
 
 
 class AsyncOpenAI(AsyncClient):
-    """openai-python's ``AsyncOpenAI`` constructor over a resilient chain (see the module
-    docstring). ``timeout`` is the total deadline of a request (an ``httpx2.Timeout`` also sets
-    the per-phase limits); ``max_retries`` retries per provider; ``default_query`` is added
-    to every call. ``model`` names the provider's default model; ``local=False`` leaves the
-    embedded model out. This library's own options (``cache=``, ``breaker=``...) also apply."""
+    """openai-python's ``AsyncOpenAI`` constructor (keyword arguments: ``OpenAIOptions``)
+    over a resilient chain: the endpoint, then the embedded local model (module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        organization: str | None = None,
-        project: str | None = None,
-        base_url: str | None = None,
-        timeout: float | httpx2.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str] | None = None,
-        default_query: Mapping[str, object] | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        model: str | None = None,
-        local: bool = True,
-        **options: Unpack[ResilienceOptions],
-    ) -> None:
-        client_options, provider_timeouts = _client_options(timeout, max_retries, options)
-        providers = build_chain(
-            api_key=api_key,
-            base_url=base_url,
-            model=model,
-            organization=organization,
-            project=project,
-            default_headers=default_headers,
-            http_client=_async_http_client(http_client),
-            provider_timeouts=provider_timeouts,
-            local=local,
-        )
-        super().__init__(providers, **client_options)
-        if default_query:
-            self._call_defaults = {"extra_query": dict(default_query)}
+    def __init__(self, **kwargs: Unpack[OpenAIOptions]) -> None:
+        providers, options = _prepare(kwargs)
+        super().__init__(providers, **options)
+        self._call_defaults = _default_query(kwargs)
 
     @property
     def base_url(self) -> str:
@@ -189,41 +184,12 @@ class AsyncOpenAI(AsyncClient):
 
 
 class OpenAI(Client):
-    """openai-python's ``OpenAI`` constructor over a resilient chain; the sync twin of
-    ``AsyncOpenAI`` (same arguments). ``http_client`` must be an ``httpx2.AsyncClient``: the
-    sync client runs its requests on a private event-loop thread."""
+    """openai-python's ``OpenAI`` constructor; the sync twin of ``AsyncOpenAI``."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        organization: str | None = None,
-        project: str | None = None,
-        base_url: str | None = None,
-        timeout: float | httpx2.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str] | None = None,
-        default_query: Mapping[str, object] | None = None,
-        http_client: httpx2.AsyncClient | None = None,
-        model: str | None = None,
-        local: bool = True,
-        **options: Unpack[ResilienceOptions],
-    ) -> None:
-        client_options, provider_timeouts = _client_options(timeout, max_retries, options)
-        providers = build_chain(
-            api_key=api_key,
-            base_url=base_url,
-            model=model,
-            organization=organization,
-            project=project,
-            default_headers=default_headers,
-            http_client=_async_http_client(http_client),
-            provider_timeouts=provider_timeouts,
-            local=local,
-        )
-        super().__init__(providers, **client_options)
-        if default_query:
-            self._async._call_defaults = {"extra_query": dict(default_query)}
+    def __init__(self, **kwargs: Unpack[OpenAIOptions]) -> None:
+        providers, options = _prepare(kwargs)
+        super().__init__(providers, **options)
+        self._async._call_defaults = _default_query(kwargs)
 
     @property
     def base_url(self) -> str:
