@@ -253,14 +253,12 @@ class RetiredModelWarning(UserWarning):
     """A retired model name was configured, as in ``DeepSeek(model="deepseek-chat")``."""
 
 
-#: DeepSeek's current models (``deepseek-v4-flash`` is still accepted for ``deepseek-flash``).
-DEEPSEEK_MODELS = ("deepseek-flash", "deepseek-v4-pro")
 #: Names DeepSeek retired on 2026-07-24, with what to use instead.
 RETIRED_MODELS: dict[str, str] = {
     "deepseek-chat": "deepseek-flash",
     "deepseek-reasoner": "deepseek-v4-pro",
 }
-_USE_INSTEAD = "use model='deepseek-flash' (or 'deepseek-v4-pro' for the deepest reasoning)"
+_USE_INSTEAD = "use model='deepseek-flash' (or 'deepseek-v4-pro' in place of deepseek-reasoner)"
 
 
 class DeepSeek(OpenAICompatible):
