@@ -249,13 +249,6 @@ class _Answer(_Wire):
         )
 
 
-def _set_defaults(data: Any, **defaults: Any) -> Any:
-    """Count constant fields (``object``, ``role``) as set, so ``to_dict()`` shows them."""
-    if isinstance(data, dict) and any(key not in data for key in defaults):
-        return {**defaults, **data}
-    return data
-
-
 class CompletionTokensDetails(_Answer):
     reasoning_tokens: int | None = None
     accepted_prediction_tokens: int | None = None
@@ -319,10 +312,8 @@ class ChatCompletionMessage(_Answer):
     reasoning_content: str | None = None
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _role_set(cls, data: Any) -> Any:
-        return _set_defaults(data, role="assistant")
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("role")  # so to_dict() shows it
 
 
 class Choice(_Answer):
@@ -350,10 +341,8 @@ class ChatCompletion(_Routed):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _object_set(cls, data: Any) -> Any:
-        return _set_defaults(data, object="chat.completion")
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
 
 
 class ChoiceDeltaToolCallFunction(_Answer):
@@ -393,10 +382,8 @@ class ChatCompletionChunk(_Answer):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _object_set(cls, data: Any) -> Any:
-        return _set_defaults(data, object="chat.completion.chunk")
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
 
     @property
     def has_content(self) -> bool:
