@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import events
 from ._accumulate import accumulate
-from ._client import AsyncClient, Client
+from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._clock import Clock
 from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
+from ._dropin import AsyncOpenAI, OpenAI, OpenAIOptions
 from ._errors import (
     AllProvidersFailed,
     APIConnectionError,
@@ -40,11 +41,17 @@ from ._errors import (
     RateLimitError,
     ServiceUnavailableError,
     UnprocessableEntityError,
+    UnsupportedParameterError,
 )
 from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
-from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
+from ._providers.openai_compat import (
+    DeepSeek,
+    LlamaCppServer,
+    OpenAICompatible,
+    RetiredModelWarning,
+)
 from ._stats_report import ClientStats, ProviderStats
 from ._streaming import AsyncStream, Stream
 from ._types import (
@@ -52,12 +59,23 @@ from ._types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChatCompletionMessageToolCall,
     ChatMessage,
     ChatRequest,
     Choice,
     ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChoiceDeltaToolCallFunction,
+    ChoiceLogprobs,
     ChunkChoice,
+    CompletionTokensDetails,
+    Function,
+    Model,
+    ModelList,
+    PromptTokensDetails,
     Route,
+    TokenLogprob,
+    TopLogprob,
     Usage,
 )
 
@@ -88,6 +106,7 @@ __all__ = [
     "APITimeoutError",
     "AllProvidersFailed",
     "AsyncClient",
+    "AsyncOpenAI",
     "AsyncStream",
     "Attempt",
     "AuthenticationError",
@@ -95,24 +114,33 @@ __all__ = [
     "BreakerHealth",
     "Cache",
     "CacheStats",
+    "CallOptions",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
+    "ChatCompletionMessageToolCall",
     "ChatMessage",
     "ChatRequest",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
     "ChunkChoice",
     "CircuitBreaker",
     "CircuitOpenError",
     "Client",
+    "ClientOptions",
     "ClientStats",
     "Clock",
+    "CompletionTokensDetails",
     "ConfigurationError",
+    "CreateParams",
     "DeadlineExceeded",
     "DeepSeek",
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
+    "Function",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -121,9 +149,14 @@ __all__ = [
     "LlamaCpp",
     "LlamaCppServer",
     "LocalModelError",
+    "Model",
+    "ModelList",
     "NotFoundError",
+    "OpenAI",
     "OpenAICompatible",
+    "OpenAIOptions",
     "PermissionDeniedError",
+    "PromptTokensDetails",
     "Provider",
     "ProviderError",
     "ProviderStats",
@@ -131,13 +164,17 @@ __all__ = [
     "RateLimitError",
     "RateLimitedLocally",
     "ResponseCache",
+    "RetiredModelWarning",
     "Retry",
     "RetryBudget",
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "TokenLogprob",
+    "TopLogprob",
     "Transformers",
     "UnprocessableEntityError",
+    "UnsupportedParameterError",
     "Usage",
     "__version__",
     "accumulate",

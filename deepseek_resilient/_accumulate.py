@@ -41,8 +41,11 @@ from ._types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChatCompletionMessageToolCall,
     Choice,
     ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChoiceLogprobs,
     ChunkChoice,
 )
 
@@ -146,17 +149,21 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.reasoning.append(delta.reasoning_content)
     if delta.tool_calls:
         for call in delta.tool_calls:
-            _merge_tool_call(state, call)
+            _merge_tool_call(state, call.model_dump(exclude_unset=True))
     if choice.finish_reason is not None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
-        _merge_logprobs(state, choice.logprobs)
+        _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
     _merge_extra(state.delta_extra, delta.__pydantic_extra__, concat=True)
     _merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
 def _build_choice(index: int, state: _ChoiceState) -> Choice:
-    tool_calls = [state.tool_calls[i] for i in sorted(state.tool_calls)] or None
+    calls = [
+        ChatCompletionMessageToolCall.model_validate(state.tool_calls[i])
+        for i in sorted(state.tool_calls)
+    ]
+    tool_calls = calls or None
     message = ChatCompletionMessage(
         role="assistant",
         content=None if state.content is None else "".join(state.content),
@@ -168,7 +175,7 @@ def _build_choice(index: int, state: _ChoiceState) -> Choice:
         index=index,
         message=message,
         finish_reason=state.finish_reason,
-        logprobs=state.logprobs,
+        logprobs=None if state.logprobs is None else ChoiceLogprobs.model_validate(state.logprobs),
         **_unknown(state.choice_extra, Choice),
     )
 
@@ -251,7 +258,10 @@ def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk
         if msg.content is not None:
             emit(ChunkChoice(index=index, delta=ChoiceDelta(content=msg.content)))
         if msg.tool_calls:
-            calls = [{**copy.deepcopy(c), "index": i} for i, c in enumerate(msg.tool_calls)]
+            calls = [
+                ChoiceDeltaToolCall.model_validate({**c.model_dump(exclude_unset=True), "index": i})
+                for i, c in enumerate(msg.tool_calls)
+            ]
             emit(ChunkChoice(index=index, delta=ChoiceDelta(tool_calls=calls)))
         emit(
             ChunkChoice(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import itertools
 import math
@@ -19,9 +20,11 @@ from typing_extensions import TypedDict, Unpack
 from ._clock import Clock, MonotonicClock
 from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._errors import (
+    AllProvidersFailed,
     ConfigurationError,
     DeepSeekResilientError,
     InvalidRequestError,
+    ProviderError,
 )
 from ._events import RequestStarted
 from ._hooks import Hooks, emit_request_finished
@@ -36,13 +39,20 @@ from ._providers.base import Provider
 from ._stats import StatsHook
 from ._stats_report import ClientStats
 from ._streaming import AsyncStream, OpenedStream, Stream
-from ._types import ChatCompletion, ChatMessage, ChatRequest
+from ._types import (
+    ChatCompletion,
+    ChatCompletionMessage,
+    ChatMessage,
+    ChatRequest,
+    Model,
+    ModelList,
+)
 from ._validation import check_client_options, check_json
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "CallOptions", "Client", "ClientOptions", "CreateParams"]
 
 T = TypeVar("T")
-MessageInput = ChatMessage | Mapping[str, Any]
+MessageInput = ChatMessage | ChatCompletionMessage | Mapping[str, Any]
 _DEFAULT_BREAKER = CircuitBreaker()
 _DEFAULT_BUDGET = RetryBudget()
 #: Request ids for events: unique in the process, so one hook can serve many clients.
@@ -156,7 +166,9 @@ class AsyncClient:
         )
         self._slots = slots
         self._pipeline = Pipeline(slots, self.clock, policies)
+        self._call_defaults: dict[str, Any] = {}  # with_options(): defaults for each call
         self.chat = _AsyncChat(self)
+        self.models = _AsyncModels(self)
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
@@ -183,9 +195,30 @@ class AsyncClient:
             raise ConfigurationError("stats are off for this client (stats=False)")
         return self._stats.snapshot(self.health())
 
+    def with_options(self, **options: Unpack[CallOptions]) -> AsyncClient:
+        """A client with other per-call defaults (``timeout``, ``cache``, ``priority``,
+        ``extra_headers``...) that shares this one's providers, breakers, rate limiters,
+        cache and connections (as openai-python's ``with_options``). Closing either closes
+        the shared parts."""
+        _check_call_options(options)
+        timeout = options.get("timeout")
+        if timeout is not None and not (
+            isinstance(timeout, (int, float)) and 0 < timeout < math.inf
+        ):
+            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
+        clone = copy.copy(self)
+        clone._call_defaults = _with_defaults(self._call_defaults, dict(options))
+        if timeout is not None:
+            clone.timeout = float(timeout)
+        clone.chat = _AsyncChat(clone)
+        clone.models = _AsyncModels(clone)
+        return clone
+
     async def _create(
         self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
     ) -> ChatCompletion | AsyncStream:
+        if self._call_defaults:
+            params = _with_defaults(self._call_defaults, params)
         timeout = params.pop("timeout", None)
         cache_opt = params.pop("cache", None)
         coalesce_opt = params.pop("coalesce", None)
@@ -242,25 +275,60 @@ class AsyncClient:
         await self.aclose()
 
 
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra"]
+
+
 class CreateParams(TypedDict, total=False):
-    """Keyword arguments of ``create`` besides ``messages`` and ``stream`` (the OpenAI ones,
-    then this library's per-call options)."""
+    """Keyword arguments of ``create`` besides ``messages`` and ``stream``: every parameter of
+    the OpenAI chat API (openai-python 3.57), DeepSeek's ``thinking`` and ``user_id``, the
+    per-call ``extra_headers`` / ``extra_query`` / ``extra_body``, then this library's
+    per-call options. OpenAI-compatible providers get them all; a local backend that cannot
+    honour one raises ``UnsupportedParameterError``."""
 
     model: str | None
     temperature: float | None
     top_p: float | None
     max_tokens: int | None
+    max_completion_tokens: int | None
     stop: str | list[str] | None
     seed: int | None
+    n: int | None
     tools: list[dict[str, Any]] | None
     tool_choice: str | dict[str, Any] | None
+    parallel_tool_calls: bool | None
+    functions: list[dict[str, Any]] | None
+    function_call: str | dict[str, Any] | None
     response_format: dict[str, Any] | None
     frequency_penalty: float | None
     presence_penalty: float | None
+    logit_bias: dict[str, int] | None
     logprobs: bool | None
     top_logprobs: int | None
+    reasoning_effort: ReasoningEffort | None
+    verbosity: Literal["low", "medium", "high"] | None
     user: str | None
+    safety_identifier: str | None
+    metadata: dict[str, str] | None
+    store: bool | None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None
+    prediction: dict[str, Any] | None
+    modalities: list[Literal["text", "audio"]] | None
+    audio: dict[str, Any] | None
+    web_search_options: dict[str, Any] | None
+    moderation: dict[str, Any] | None
+    prompt_cache_key: str | None
+    prompt_cache_options: dict[str, Any] | None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None
     stream_options: dict[str, Any] | None
+    #: DeepSeek thinking mode: ``{"type": "enabled" | "disabled"}``, or True / False.
+    thinking: dict[str, Any] | bool | None
+    #: DeepSeek: isolates content safety, KV cache and scheduling per end user.
+    user_id: str | None
+    #: Headers added to this call's HTTP request (OpenAI-compatible providers).
+    extra_headers: dict[str, str] | None
+    #: Query parameters added to this call's URL (OpenAI-compatible providers).
+    extra_query: dict[str, Any] | None
+    #: Fields merged into this call's JSON body (provider-specific parameters).
     extra_body: dict[str, Any] | None
     #: This call's total deadline in seconds (default: the client's ``timeout``).
     timeout: float | None
@@ -272,6 +340,61 @@ class CreateParams(TypedDict, total=False):
     coalesce: bool | None
     #: Under client-side rate limiting: "high" is admitted first, "low" is shed first.
     priority: Priority
+
+
+class CallOptions(TypedDict, total=False):
+    """Per-call defaults that ``with_options`` sets (a call's own arguments win)."""
+
+    timeout: float | None
+    cache: CacheMode | bool | None
+    coalesce: bool | None
+    priority: Priority
+    extra_headers: dict[str, str] | None
+    extra_query: dict[str, Any] | None
+    extra_body: dict[str, Any] | None
+
+
+class PolicyOptions(TypedDict, total=False):
+    """The client's resilience options (shared by ``Client`` and the drop-in ``OpenAI``)."""
+
+    breaker: CircuitBreaker | None
+    rate_limit: RateLimit | None
+    retry_budget: RetryBudget | None
+    cache: Cache | None
+    coalesce: bool
+    failover_reserve: float
+    breaker_listeners: Sequence[Any]
+    clock: Clock | None
+    hooks: Sequence[object]
+    stats: bool
+
+
+class ClientOptions(PolicyOptions, total=False):
+    """The keyword arguments of ``Client(...)`` (the same as ``AsyncClient``'s), typed so
+    that a type checker catches a misspelt or foreign one such as ``max_retries``."""
+
+    timeout: float
+    retry: Retry | None
+
+
+def _check_call_options(options: Mapping[str, Any]) -> None:
+    unknown = sorted(set(options) - set(CallOptions.__annotations__))
+    if unknown:
+        allowed = ", ".join(CallOptions.__annotations__)
+        raise ConfigurationError(
+            f"with_options() got {', '.join(unknown)}; it takes {allowed} (retries and the "
+            "other policies are set on the client or its providers)"
+        )
+
+
+def _with_defaults(defaults: Mapping[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A call's parameters over ``with_options`` defaults (``extra_*`` dicts merged)."""
+    out = dict(defaults)
+    for key, value in params.items():
+        if key.startswith("extra_") and isinstance(value, dict) and isinstance(out.get(key), dict):
+            value = {**out[key], **value}
+        out[key] = value
+    return out
 
 
 class _AsyncCompletions:
@@ -313,6 +436,37 @@ class _AsyncChat:
         self.completions = _AsyncCompletions(client)
 
 
+class _AsyncModels:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self) -> ModelList:
+        """The models of the whole chain, in priority order: what each remote provider's
+        ``/models`` lists, and each local provider's model. A provider that fails to list
+        is left out; ``AllProvidersFailed`` when none could."""
+        client = self._client
+        models: list[Model] = []
+        errors: list[ProviderError] = []
+        for provider in client.providers:
+            name, lister = provider.name, getattr(provider, "models", None)
+            if provider.local or not callable(lister):
+                models.append(Model(id=provider.model, owned_by=provider.name, provider=name))
+                continue
+            try:
+                with anyio.fail_after(client.timeout):
+                    ids = await lister(timeout=client.timeout)
+            except ProviderError as exc:
+                errors.append(exc)
+                continue
+            except TimeoutError:
+                errors.append(ProviderError("listing the models timed out", provider=provider.name))
+                continue
+            models += [Model(id=i, owned_by=name, provider=name) for i in ids]
+        if not models and errors:
+            raise AllProvidersFailed(errors)
+        return ModelList(data=models)
+
+
 def _validate(messages: object, stream: bool, params: dict[str, Any]) -> ChatRequest:
     try:
         if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
@@ -323,14 +477,23 @@ def _validate(messages: object, stream: bool, params: dict[str, Any]) -> ChatReq
         return request
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
+            _problem(err) for err in exc.errors(include_url=False, include_input=False)
         )
         raise InvalidRequestError(f"invalid request: {problems}") from exc
     except (TypeError, ValueError, RecursionError) as exc:
         if isinstance(exc, InvalidRequestError):
             raise
         raise InvalidRequestError(f"invalid request: {type(exc).__name__}: {exc}") from exc
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+        return (
+            f"unknown parameter {where!r}: a provider-specific field goes in "
+            f"extra_body={{{where!r}: ...}}"
+        )
+    return f"{where or 'request'}: {err['msg']}"
 
 
 def _cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:
@@ -364,13 +527,26 @@ class Client:
     """The sync client: the same pipeline as ``AsyncClient``, run on one private event-loop
     thread. Thread-safe: share one ``Client`` between threads. Ctrl-C cancels the call."""
 
-    def __init__(self, providers: Sequence[Provider] | None = None, **options: Any) -> None:
+    def __init__(
+        self, providers: Sequence[Provider] | None = None, **options: Unpack[ClientOptions]
+    ) -> None:
         self._async = AsyncClient(providers, **options)
         self._loop = LoopThread()
         self._portal: BlockingPortal | None = self._loop.portal
         # A Client that is dropped without close() still stops its loop thread.
         self._finalizer = weakref.finalize(self, self._loop.stop)
+        self._root = self  # with_options() clones share their root's loop thread
         self.chat = _Chat(self)
+        self.models = _Models(self)
+
+    def with_options(self, **options: Unpack[CallOptions]) -> Client:
+        """A client with other per-call defaults sharing this one's providers, state and
+        loop thread (see ``AsyncClient.with_options``). Closing either closes both."""
+        clone = copy.copy(self)
+        clone._async = self._async.with_options(**options)
+        clone.chat = _Chat(clone)
+        clone.models = _Models(clone)
+        return clone
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncClient", "Client", 1)
@@ -403,7 +579,7 @@ class Client:
         return self._run(_as_async(self._async.stats))
 
     def _run(self, fn: Callable[[], Awaitable[T]]) -> T:
-        portal = self._portal
+        portal = self._root._portal
         if portal is None:
             raise ConfigurationError("this Client is closed")
         # A Ctrl-C may land at any moment, even while the task is being scheduled: the flag
@@ -434,13 +610,14 @@ class Client:
 
     def close(self) -> None:
         """Close connections and stop the loop thread. Idempotent."""
-        if self._portal is None:
+        root = self._root
+        if root._portal is None:
             return
         try:
-            self._portal.call(self._async.aclose)
+            root._portal.call(self._async.aclose)
         finally:
-            self._portal = None
-            self._finalizer()
+            root._portal = None
+            root._finalizer()
 
     def __enter__(self) -> Client:
         return self
@@ -500,3 +677,12 @@ class _Completions:
 class _Chat:
     def __init__(self, client: Client) -> None:
         self.completions = _Completions(client)
+
+
+class _Models:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self) -> ModelList:
+        """The models of the whole chain (see ``AsyncClient.models.list``)."""
+        return self._client._run(self._client._async.models.list)

@@ -12,7 +12,8 @@ __all__ = ["default_providers"]
 
 
 def _local_provider() -> Provider | None:
-    """The embedded model on the first local engine installed (llama.cpp, then transformers)."""
+    """The embedded model on the first local engine installed (llama.cpp, then transformers).
+    Also the fallback of the drop-in ``OpenAI`` / ``AsyncOpenAI`` clients."""
     from ._providers._embedded import embedded_model_path
 
     try:

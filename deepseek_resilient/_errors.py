@@ -21,7 +21,9 @@
     │   ├── IncompleteStreamError           stream broke after its first content (``.partial``)
     │   ├── CircuitOpenError                provider skipped: its breaker is open
     │   ├── RateLimitedLocally              provider skipped: our own limiter can't admit in time
-    │   └── LocalModelError                 local backend can't load (missing extra, bad path)
+    │   ├── LocalModelError                 local backend can't load (missing extra, bad path)
+    │   └── UnsupportedParameterError       a local backend can't honour a parameter: NO fail
+    │                                       over, breaker-neutral (also an InvalidRequestError)
     ├── DeadlineExceeded (TimeoutError)     the request's one total deadline passed
     └── AllProvidersFailed                  every provider failed (``.errors``)
 
@@ -66,6 +68,7 @@ __all__ = [
     "RateLimitedLocally",
     "ServiceUnavailableError",
     "UnprocessableEntityError",
+    "UnsupportedParameterError",
     "status_error",
 ]
 
@@ -247,6 +250,19 @@ class RateLimitedLocally(ProviderError):
 
 class LocalModelError(ProviderError):
     """A local backend cannot run: a missing extra, a bad model path, a failed load."""
+
+
+class UnsupportedParameterError(ProviderError, InvalidRequestError):
+    """A provider (a local backend) cannot honour a parameter of the request (``n=2``,
+    ``logprobs``, ...). The caller's request, not the provider's health: no retry, no fail
+    over, nothing counted against its breaker. ``parameter`` names it."""
+
+    failover = False
+    breaker_neutral = True
+
+    def __init__(self, message: str, *, provider: str | None = None, parameter: str) -> None:
+        super().__init__(message, provider=provider)
+        self.parameter = parameter
 
 
 class DeadlineExceeded(DeepSeekResilientError, TimeoutError):

@@ -6,21 +6,34 @@ Response models keep every field a provider sends (DeepSeek's ``reasoning_conten
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "Attempt",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
+    "ChatCompletionMessageToolCall",
     "ChatMessage",
     "ChatRequest",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
     "ChunkChoice",
+    "CompletionTokensDetails",
+    "Function",
+    "Model",
+    "ModelList",
+    "PromptTokensDetails",
     "Route",
+    "TokenLogprob",
+    "TopLogprob",
     "Usage",
 ]
 
@@ -47,6 +60,15 @@ class ChatMessage(_Wire):
     tool_call_id: str | None = None
     reasoning_content: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_answer(cls, data: Any) -> Any:
+        # An answer's message sent back as is (``messages.append(resp.choices[0].message)``):
+        # its reasoning_content and tool_calls go with it.
+        if isinstance(data, BaseModel) and not isinstance(data, ChatMessage):
+            return data.model_dump(exclude_none=True)
+        return data
+
     @model_validator(mode="after")
     def _check_role_fields(self) -> ChatMessage:
         if self.role == "tool" and not self.tool_call_id:
@@ -60,7 +82,9 @@ class ChatMessage(_Wire):
 
 
 class ChatRequest(BaseModel):
-    """A validated chat request. Unknown parameters go in ``extra_body``."""
+    """A validated chat request: every parameter of the OpenAI chat API, DeepSeek's
+    ``thinking`` and ``user_id``, and per-call ``extra_headers`` / ``extra_query`` /
+    ``extra_body``. Unknown parameters are refused: put them in ``extra_body``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -69,19 +93,61 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, gt=0)
+    max_completion_tokens: int | None = Field(default=None, gt=0)
     stop: str | list[str] | None = None
     seed: int | None = None
+    n: int | None = Field(default=None, ge=1, le=128)
     stream: bool = False
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, int] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
     user: str | None = None
+    safety_identifier: str | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    prediction: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    prompt_cache_retention: str | None = None
     stream_options: dict[str, Any] | None = None
+    #: DeepSeek: ``{"type": "enabled" | "disabled"}`` (``True`` / ``False`` for short).
+    thinking: dict[str, Any] | None = None
+    #: DeepSeek: isolates content safety, KV cache and scheduling per end user.
+    user_id: str | None = None
+    extra_headers: dict[str, str] | None = Field(default=None, repr=False)
+    extra_query: dict[str, Any] | None = None
     extra_body: dict[str, Any] | None = None
+
+    @field_validator("thinking", mode="before")
+    @classmethod
+    def _thinking(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {"type": "enabled" if value else "disabled"}
+        if isinstance(value, dict) and value.get("type") in ("enabled", "disabled"):
+            return value
+        if value is None:
+            return None
+        raise ValueError("thinking must be True, False or {'type': 'enabled' | 'disabled'}")
+
+    @property
+    def output_limit(self) -> int | None:
+        """The cap on generated tokens: ``max_completion_tokens``, else ``max_tokens``."""
+        return self.max_completion_tokens or self.max_tokens
 
     @property
     def deterministic(self) -> bool:
@@ -90,7 +156,7 @@ class ChatRequest(BaseModel):
 
     def to_wire(self, model: str) -> dict[str, Any]:
         """The JSON body for an OpenAI-compatible endpoint, with the provider's model."""
-        body = self.model_dump(exclude_none=True, exclude={"extra_body", "model", "stream"})
+        body = self.model_dump(exclude_none=True, exclude=_NOT_IN_BODY)
         body["model"] = self.model or model
         if self.stream:
             body["stream"] = True
@@ -107,6 +173,9 @@ class ChatRequest(BaseModel):
             elif m.content:
                 parts.extend(str(p.get("text", "")) for p in m.content)
         return "\n".join(parts)
+
+
+_NOT_IN_BODY = {"extra_body", "extra_headers", "extra_query", "model", "stream"}
 
 
 # ----------------------------------------------------------------------------- route
@@ -158,29 +227,103 @@ class Route(BaseModel):
 # ----------------------------------------------------------------------------- response
 
 
-class Usage(_Wire):
+class _Answer(_Wire):
+    """Response-side models: ``to_dict()`` / ``to_json()`` as in openai-python."""
+
+    def to_dict(
+        self,
+        *,
+        mode: Literal["json", "python"] = "python",
+        exclude_unset: bool = True,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """The model as a dict; by default only the fields that were set (the wire shape)."""
+        return self.model_dump(mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none)
+
+    def to_json(
+        self, *, indent: int | None = 2, exclude_unset: bool = True, exclude_none: bool = False
+    ) -> str:
+        """The model as a JSON string (see ``to_dict``)."""
+        return self.model_dump_json(
+            indent=indent, exclude_unset=exclude_unset, exclude_none=exclude_none
+        )
+
+
+class CompletionTokensDetails(_Answer):
+    reasoning_tokens: int | None = None
+    accepted_prediction_tokens: int | None = None
+    rejected_prediction_tokens: int | None = None
+    audio_tokens: int | None = None
+
+
+class PromptTokensDetails(_Answer):
+    cached_tokens: int | None = None
+    audio_tokens: int | None = None
+
+
+class Usage(_Answer):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     prompt_cache_hit_tokens: int | None = None
     prompt_cache_miss_tokens: int | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
-class ChatCompletionMessage(_Wire):
+class TopLogprob(_Answer):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(_Answer):
+    """One output token's log probability, with the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(_Answer):
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
+
+
+class Function(_Answer):
+    """The function a tool call invokes: ``arguments`` is a JSON string."""
+
+    name: str = ""
+    arguments: str = ""
+
+
+class ChatCompletionMessageToolCall(_Answer):
+    """A tool call in an assistant message (``function`` is None for non-function tools)."""
+
+    id: str = ""
+    type: str = "function"
+    function: Function | None = None
+
+
+class ChatCompletionMessage(_Answer):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     reasoning_content: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("role")  # so to_dict() shows it
 
 
-class Choice(_Wire):
+class Choice(_Answer):
     index: int = 0
     message: ChatCompletionMessage
     finish_reason: str | None = None
-    logprobs: dict[str, Any] | None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
-class _Routed(_Wire):
+class _Routed(_Answer):
     _route: Route | None = PrivateAttr(default=None)
 
     @property
@@ -198,22 +341,39 @@ class ChatCompletion(_Routed):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
 
-class ChoiceDelta(_Wire):
+
+class ChoiceDeltaToolCallFunction(_Answer):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ChoiceDeltaToolCall(_Answer):
+    """A piece of a tool call in a stream: pieces with the same ``index`` make one call."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: ChoiceDeltaToolCallFunction | None = None
+
+
+class ChoiceDelta(_Answer):
     role: str | None = None
     content: str | None = None
     reasoning_content: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
 
 
-class ChunkChoice(_Wire):
+class ChunkChoice(_Answer):
     index: int = 0
     delta: ChoiceDelta = Field(default_factory=ChoiceDelta)
     finish_reason: str | None = None
-    logprobs: dict[str, Any] | None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletionChunk(_Wire):
+class ChatCompletionChunk(_Answer):
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int = 0
@@ -222,9 +382,39 @@ class ChatCompletionChunk(_Wire):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
+
     @property
     def has_content(self) -> bool:
         """True when the chunk carries output (content, reasoning or a tool call)."""
         return any(
             c.delta.content or c.delta.reasoning_content or c.delta.tool_calls for c in self.choices
         )
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class Model(_Answer):
+    """A model the chain can answer with; ``provider`` names the provider that serves it."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = ""
+    provider: str = ""
+
+
+@dataclass
+class ModelList:
+    """``client.models.list()``: iterate it, or read ``data``."""
+
+    data: list[Model] = field(default_factory=list)
+    object: Literal["list"] = "list"
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)

@@ -76,7 +76,8 @@ def test_tool_calls_merged_by_index_interleaved_and_set_once_fields() -> None:
     ]
     msg = accumulate(chunks).choices[0].message
     assert msg.content == ""
-    assert msg.tool_calls == [
+    assert msg.tool_calls is not None
+    assert [c.to_dict() for c in msg.tool_calls] == [
         {
             "id": "call_a",
             "type": "function",
@@ -93,7 +94,8 @@ def test_tool_call_deltas_without_index() -> None:
         chunk(ch(tool_calls=[{"id": "b", "function": {"name": "g", "arguments": "[]"}}])),
     ]
     calls = accumulate(chunks).choices[0].message.tool_calls
-    assert calls == [
+    assert calls is not None
+    assert [c.to_dict() for c in calls] == [
         {"id": "a", "function": {"name": "f", "arguments": "{}"}},
         {"id": "b", "function": {"name": "g", "arguments": "[]"}},
     ]
@@ -131,7 +133,9 @@ def test_logprobs_lists_concatenated() -> None:
         chunk({"index": 0, "delta": {"content": "a"}, "logprobs": {"content": [a]}}),
         chunk({"index": 0, "delta": {"content": "b"}, "logprobs": {"content": [b]}}),
     ]
-    assert accumulate(chunks).choices[0].logprobs == {"content": [a, b]}
+    logprobs = accumulate(chunks).choices[0].logprobs
+    assert logprobs is not None
+    assert logprobs.to_dict() == {"content": [a, b]}
 
 
 def test_unknown_fields_are_kept() -> None:
@@ -165,7 +169,7 @@ def test_accumulate_does_not_share_state_with_chunks() -> None:
     call = {"index": 0, "id": "a", "function": fn}
     first = chunk(ch(tool_calls=[call]))
     accumulate([first, chunk(ch(tool_calls=[{"index": 0, "function": {"arguments": "}"}}]))])
-    assert first.choices[0].delta.tool_calls == [call]
+    assert [c.to_dict() for c in first.choices[0].delta.tool_calls or []] == [call]
     assert fn["arguments"] == "{"  # pydantic keeps nested dicts by reference: not mutated
 
 

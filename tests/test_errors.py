@@ -144,7 +144,7 @@ def test_deepseek_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
         DeepSeek()
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-env")
     ds = DeepSeek()
-    assert ds.base_url == "https://api.deepseek.com" and ds.model == "deepseek-chat"
+    assert ds.base_url == "https://api.deepseek.com" and ds.model == "deepseek-flash"
     assert "sk-env" not in repr(ds)
 
 

@@ -1,14 +1,70 @@
-"""Small helpers shared by the local providers: messages to plain dicts, stop strings."""
+"""Small helpers shared by the local providers: messages to plain dicts, stop strings, and
+the check that a request asks for nothing the backend cannot honour."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Collection
 from typing import Any
 
+from .._errors import UnsupportedParameterError
 from .._types import ChatRequest
 
-__all__ = ["StopScanner", "completion_id", "now_seconds", "plain_messages", "stop_list"]
+__all__ = [
+    "LOCAL_BASE",
+    "StopScanner",
+    "check_supported",
+    "completion_id",
+    "now_seconds",
+    "plain_messages",
+    "stop_list",
+]
+
+#: Parameters every local backend honours, or may ignore without changing what the caller
+#: can rely on: hints (``reasoning_effort``, ``thinking``, ``prediction``, ``verbosity``),
+#: bookkeeping for a remote service (``user``, ``metadata``, ``store``, ``service_tier``,
+#: prompt caching) and the HTTP-only ``extra_*`` options.
+LOCAL_BASE: frozenset[str] = frozenset(
+    {"messages", "model", "stream", "stream_options", "temperature", "top_p", "max_tokens",
+     "max_completion_tokens", "stop", "seed", "user", "user_id", "safety_identifier",
+     "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_options",
+     "prompt_cache_retention", "reasoning_effort", "thinking", "verbosity", "prediction",
+     "parallel_tool_calls", "tools", "functions", "extra_body", "extra_headers", "extra_query"}
+)  # fmt: skip
+
+#: Values that ask for nothing beyond a plain text answer (so any backend honours them).
+_PLAIN: dict[str, Callable[[Any], bool]] = {
+    "n": lambda v: v == 1,
+    "logprobs": lambda v: v is False,
+    "modalities": lambda v: list(v) == ["text"],
+    "tool_choice": lambda v: v in ("auto", "none"),
+    "function_call": lambda v: v in ("auto", "none"),
+    "response_format": lambda v: isinstance(v, dict) and v.get("type") == "text",
+    "logit_bias": lambda v: not v,
+}
+
+
+def check_supported(
+    request: ChatRequest, provider: str, honoured: Collection[str] = LOCAL_BASE
+) -> None:
+    """Raise ``UnsupportedParameterError`` when ``request`` sets a parameter this backend
+    cannot honour (``honoured``: the ones it can), so the caller never gets an answer that
+    silently lacks what was asked (``n=2``, ``logprobs``, a forced tool call, audio...)."""
+    for name in request.model_fields_set:
+        value = getattr(request, name)
+        if value is None or name in honoured or _PLAIN.get(name, _never)(value):
+            continue
+        raise UnsupportedParameterError(
+            f"{name}={value!r} is not supported by this local backend; remove it, or put "
+            "a provider that supports it ahead of this one in the chain",
+            provider=provider,
+            parameter=name,
+        )
+
+
+def _never(value: Any) -> bool:
+    return False
 
 
 def plain_messages(request: ChatRequest) -> list[dict[str, Any]]:

@@ -38,7 +38,14 @@ from .._types import (
 from ._batcher import MicroBatcher
 from ._embedded import embedded_model_path
 from ._local_worker import Emit, PerLoop, stream_from_worker
-from ._messages import StopScanner, completion_id, now_seconds, plain_messages, stop_list
+from ._messages import (
+    StopScanner,
+    check_supported,
+    completion_id,
+    now_seconds,
+    plain_messages,
+    stop_list,
+)
 from .base import Provider
 
 __all__ = ["Transformers"]
@@ -295,7 +302,7 @@ class Transformers(Provider):
             ) from exc
         return _Job(
             prompt=str(prompt),
-            max_tokens=request.max_tokens or self.max_new_tokens_default,
+            max_tokens=request.output_limit or self.max_new_tokens_default,
             do_sample=do_sample,
             temperature=float(temperature or 0.0),
             top_p=request.top_p,
@@ -405,6 +412,7 @@ class Transformers(Provider):
 
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
         """Answer ``request``, sharing one ``generate`` with concurrent compatible requests."""
+        check_supported(request, self.name)
         await self._ensure_loaded()
         job = self._job(request)
         try:
@@ -435,6 +443,7 @@ class Transformers(Provider):
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncIterator[ChatCompletionChunk]:
         """Stream one request token by token; closing the iterator stops generation."""
+        check_supported(request, self.name)
         await self._ensure_loaded()
         job = self._job(request)
         include_usage = bool((request.stream_options or {}).get("include_usage"))

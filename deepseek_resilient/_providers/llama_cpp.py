@@ -23,10 +23,14 @@ from .._errors import LocalModelError
 from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ._embedded import INSTALL_HINT, embedded_model_path
 from ._local_worker import Emit, PerLoop, run_in_worker, stream_from_worker
-from ._messages import plain_messages, stop_list
+from ._messages import LOCAL_BASE, check_supported, plain_messages, stop_list
 from .base import Provider
 
 __all__ = ["LlamaCpp"]
+
+_HONOURED = LOCAL_BASE | {"frequency_penalty", "presence_penalty", "response_format"}
+"""The request parameters llama.cpp honours (see ``check_supported``)."""
+
 
 _EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 
@@ -148,7 +152,7 @@ class LlamaCpp(Provider):
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "messages": plain_messages(request),
-            "max_tokens": request.max_tokens or self.max_tokens_default,
+            "max_tokens": request.output_limit or self.max_tokens_default,
         }
         if request.temperature is not None:
             kw["temperature"] = request.temperature
@@ -179,6 +183,7 @@ class LlamaCpp(Provider):
 
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
         """Generate the whole answer in a worker thread (one at a time per model)."""
+        check_supported(request, self.name, _HONOURED)
         llm = await self._ensure_loaded()
         kwargs = self._kwargs(request)
 
@@ -221,6 +226,7 @@ class LlamaCpp(Provider):
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncIterator[ChatCompletionChunk]:
         """Stream the answer token by token; closing the iterator stops the generation."""
+        check_supported(request, self.name, _HONOURED)
         llm = await self._ensure_loaded()
         kwargs = self._kwargs(request)
         include_usage = bool((request.stream_options or {}).get("include_usage"))

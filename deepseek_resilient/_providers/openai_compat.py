@@ -6,6 +6,7 @@ import email.utils
 import json
 import os
 import time
+import warnings
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -17,10 +18,12 @@ from .._accumulate import completion_to_chunks
 from .._config import CircuitBreaker, RateLimit, Retry
 from .._errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     ConfigurationError,
     InvalidRequestError,
     InvalidResponseError,
+    NotFoundError,
     ProviderError,
     status_error,
 )
@@ -30,7 +33,13 @@ from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
 from .._validation import check_api_key, check_base_url, check_count, check_positive
 from .base import Provider
 
-__all__ = ["DeepSeek", "LlamaCppServer", "OpenAICompatible", "parse_retry_after"]
+__all__ = [
+    "DeepSeek",
+    "LlamaCppServer",
+    "OpenAICompatible",
+    "RetiredModelWarning",
+    "parse_retry_after",
+]
 
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 #: Default cap on a decoded completion body: no real chat answer comes near it.
@@ -135,14 +144,25 @@ class OpenAICompatible(Provider):
             http, self._http = self._http, None
             await http.aclose()
 
+    def _body(self, request: ChatRequest) -> bytes:
+        """The JSON body sent for ``request`` (presets add their defaults here)."""
+        return _encode(request.to_wire(self.model))
+
+    def _call_headers(self, request: ChatRequest) -> dict[str, str] | None:
+        """This call's headers: the provider's (with a caller's client), then ``extra_headers``."""
+        if not request.extra_headers:
+            return self._request_headers
+        return {**(self._request_headers or {}), **request.extra_headers}
+
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
-        content = _encode(request, self.model)
+        content = self._body(request)
         try:
             async with self._client().stream(
                 "POST",
                 self._url,
                 content=content,
-                headers=self._request_headers,
+                headers=self._call_headers(request),
+                params=request.extra_query,
                 timeout=self._timeout(idle_timeout),
             ) as response:
                 if response.status_code >= 400:
@@ -193,7 +213,7 @@ class OpenAICompatible(Provider):
     async def stream(
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncIterator[ChatCompletionChunk]:
-        content = _encode(request, self.model)
+        content = self._body(request)
         http = self._client()
         try:
             async with http.stream(
@@ -201,7 +221,8 @@ class OpenAICompatible(Provider):
                 self._url,
                 content=content,
                 timeout=self._timeout(idle_timeout),
-                headers={**(self._request_headers or {}), "Accept": "text/event-stream"},
+                headers={**(self._call_headers(request) or {}), "Accept": "text/event-stream"},
+                params=request.extra_query,
             ) as response:
                 if response.status_code >= 400:
                     raise self._status_error(response, await self._read_error(response))
@@ -279,17 +300,40 @@ class OpenAICompatible(Provider):
         )
 
 
+class RetiredModelWarning(UserWarning):
+    """A retired model name was configured, as in ``DeepSeek(model="deepseek-chat")``."""
+
+
+#: Names DeepSeek retired on 2026-07-24, with what to use instead.
+RETIRED_MODELS: dict[str, str] = {
+    "deepseek-chat": "deepseek-flash",
+    "deepseek-reasoner": "deepseek-v4-pro",
+}
+_USE_INSTEAD = "use model='deepseek-flash' (or 'deepseek-v4-pro' in place of deepseek-reasoner)"
+
+
 class DeepSeek(OpenAICompatible):
     """DeepSeek's API. The key comes from ``api_key`` or ``$DEEPSEEK_API_KEY``; the base URL
-    from ``base_url``, ``$DEEPSEEK_BASE_URL`` (a proxy, a test server) or the public API."""
+    from ``base_url``, ``$DEEPSEEK_BASE_URL`` (a proxy, a test server) or the public API.
+
+    ``thinking`` (``True`` / ``False`` or ``{"type": "enabled" | "disabled"}``) and
+    ``reasoning_effort`` are defaults for every request this provider sends; a request's own
+    value wins. Unset, DeepSeek's default applies (thinking on, effort ``high``). A retired
+    model name warns (``RetiredModelWarning``); DeepSeek's "model does not exist" answer
+    becomes a ``NotFoundError`` that names the model to use. In JSON mode
+    (``response_format={"type": "json_object"}``) an empty answer is asked again once.
+    See docs/deepseek.md.
+    """
 
     def __init__(
         self,
-        model: str = "deepseek-chat",
+        model: str = "deepseek-flash",
         *,
         api_key: str | SecretStr | None = None,
         base_url: str | None = None,
         name: str = "deepseek",
+        thinking: bool | Mapping[str, Any] | None = None,
+        reasoning_effort: str | None = None,
         **options: Any,
     ) -> None:
         base_url = base_url or os.environ.get("DEEPSEEK_BASE_URL") or DEEPSEEK_BASE_URL
@@ -298,7 +342,92 @@ class DeepSeek(OpenAICompatible):
             raise ConfigurationError(
                 "DeepSeek needs an API key: pass DeepSeek(api_key=...) or set DEEPSEEK_API_KEY"
             )
+        if model in RETIRED_MODELS:
+            warnings.warn(
+                RetiredModelWarning(
+                    f"DeepSeek retired {model!r} on 2026-07-24: requests with it fail; "
+                    f"use model={RETIRED_MODELS[model]!r}"
+                ),
+                stacklevel=2,
+            )
+        try:
+            self.thinking: dict[str, Any] | None = ChatRequest._thinking(
+                dict(thinking) if isinstance(thinking, Mapping) else thinking
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
+        if reasoning_effort is not None and not isinstance(reasoning_effort, str):
+            raise ConfigurationError(f"{name}: reasoning_effort must be a string")
+        self.reasoning_effort = reasoning_effort
         super().__init__(base_url=base_url, model=model, name=name, api_key=key, **options)
+
+    @property
+    def identity(self) -> str:
+        """The base identity plus the thinking defaults, which change the answers."""
+        return f"{super().identity}|{self.thinking}|{self.reasoning_effort}"
+
+    def _body(self, request: ChatRequest) -> bytes:
+        body = request.to_wire(self.model)
+        if self.thinking is not None:
+            body.setdefault("thinking", self.thinking)
+        if self.reasoning_effort is not None:
+            body.setdefault("reasoning_effort", self.reasoning_effort)
+        return _encode(body)
+
+    async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
+        answer = await super().complete(request, idle_timeout=idle_timeout)
+        if _json_mode(request) and _blank(answer):
+            # DeepSeek documents that JSON mode may answer with empty content: ask once more.
+            try:
+                return await super().complete(request, idle_timeout=idle_timeout)
+            except ProviderError:
+                return answer
+        return answer
+
+    def _status_error(
+        self, response: httpx2.Response, content: bytes | None = None
+    ) -> ProviderError:
+        error = super()._status_error(response, content)
+        code = response.status_code
+        if code in (400, 404, 422) and _says_no_such_model(error.message):
+            model = _sent_model(response) or self.model
+            retired = " (retired on 2026-07-24)" if model in RETIRED_MODELS else ""
+            assert isinstance(error, APIStatusError)
+            return NotFoundError(
+                f"HTTP {code}: model {model!r} is unknown to DeepSeek{retired}; {_USE_INSTEAD}",
+                provider=self.name,
+                status_code=code,
+                body=error.body,
+                request_id=error.request_id,
+            )
+        return error
+
+
+def _json_mode(request: ChatRequest) -> bool:
+    return bool(request.response_format and request.response_format.get("type") == "json_object")
+
+
+def _blank(answer: ChatCompletion) -> bool:
+    return all(
+        not (c.message.content or "").strip() and not c.message.tool_calls for c in answer.choices
+    )
+
+
+def _says_no_such_model(message: str) -> bool:
+    text = message.lower()
+    return (
+        "model not exist" in text
+        or "model not found" in text
+        or ("model" in text and "does not exist" in text)
+    )
+
+
+def _sent_model(response: httpx2.Response) -> str | None:
+    try:
+        model = json.loads(response.request.content).get("model")
+    except (ValueError, AttributeError, RuntimeError):
+        return None
+    return model if isinstance(model, str) else None
 
 
 class LlamaCppServer(OpenAICompatible):
@@ -355,11 +484,11 @@ def _snippet(content: bytes, limit: int = 200) -> str:
     return shorten(content[: limit * 4].decode("utf-8", "replace").strip(), limit)
 
 
-def _encode(request: ChatRequest, model: str) -> bytes:
+def _encode(body: dict[str, Any]) -> bytes:
     """The JSON body. Validation proved the request is plain JSON, so a failure here is the
     caller's input (``InvalidRequestError``), never a provider failure."""
     try:
-        return json.dumps(request.to_wire(model), allow_nan=False).encode()
+        return json.dumps(body, allow_nan=False).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidRequestError(
             f"invalid request: cannot encode it as JSON ({type(exc).__name__})"

@@ -398,8 +398,9 @@ class FaultServer:
 
     def _handle(self, conn: socket.socket, path: str, headers: dict[str, str], raw: bytes) -> bool:
         """Answer one request; False when the connection must close."""
-        if not path.rstrip("/").endswith("/chat/completions"):
-            if path.rstrip("/").endswith("/models"):
+        route = path.partition("?")[0].rstrip("/")  # a query string doesn't change the route
+        if not route.endswith("/chat/completions"):
+            if route.endswith("/models"):
                 _send_json(conn, 200, {"object": "list", "data": [{"id": "test-model"}]})
                 return True
             _send_json(conn, 404, {"error": {"message": f"no route {path}", "type": "not_found"}})
