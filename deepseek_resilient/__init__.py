@@ -44,6 +44,7 @@ from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.openai_compat import DeepSeek, LlamaCppServer, OpenAICompatible
+from ._state.redis import RedisState
 from ._streaming import AsyncStream, Stream
 from ._types import (
     Attempt,
@@ -126,6 +127,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitedLocally",
+    "RedisState",
     "ResponseCache",
     "Retry",
     "RetryBudget",

@@ -23,12 +23,14 @@ from ._errors import (
 )
 from ._loop_thread import LoopThread
 from ._pipeline import Call, Pipeline, Policies, ProviderSlot
-from ._policies.breaker import BreakerHealth, ProviderBreaker
-from ._policies.budget import RetryBudget as BudgetPolicy
+from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheMode, ResponseCache
 from ._policies.coalesce import Singleflight
-from ._policies.rate_limit import Priority, ProviderRateLimiter
+from ._policies.rate_limit import Priority
 from ._providers.base import Provider
+from ._state.base import BreakerStore, StateStore
+from ._state.memory import DiskCacheStore, MemoryState
+from ._state.redis import RedisState
 from ._streaming import AsyncStream, OpenedStream, Stream
 from ._types import ChatCompletion, ChatMessage, ChatRequest
 
@@ -59,6 +61,9 @@ class AsyncClient:
     - ``breaker_listeners``: ``pybreaker.CircuitBreakerListener`` objects, told of every
       breaker state change.
     - ``clock``: time as a seam (``testing.FakeClock`` in tests).
+    - ``state``: where breakers, rate limits, the cache and merging keep their state: None,
+      this process (and the disk cache); ``RedisState(url)``, shared by every client on the
+      same Redis and namespace (see docs/scaling.md).
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class AsyncClient:
         failover_reserve: float = 0.25,
         breaker_listeners: Sequence[Any] = (),
         clock: Clock | None = None,
+        state: RedisState | None = None,
     ) -> None:
         if providers is None:
             from ._defaults import default_providers
@@ -97,28 +103,28 @@ class AsyncClient:
         self.retry = retry or Retry()
         self.clock: Clock = clock or MonotonicClock()
         self.coalesce = coalesce
+        if state is not None and not isinstance(state, RedisState):
+            raise ConfigurationError(f"state must be a RedisState or None, got {state!r}")
+        store: StateStore = state.bind() if state is not None else MemoryState()
+        self._store = store
         slots = [
             ProviderSlot(
                 p,
                 p.retry or self.retry,
-                _breaker(p, p.breaker or breaker, self.clock, breaker_listeners),
-                ProviderRateLimiter(p.name, p.rate_limit or rate_limit or RateLimit(), self.clock),
+                _breaker(store, p, p.breaker or breaker, self.clock, breaker_listeners),
+                store.limiter(p.name, p.rate_limit or rate_limit or RateLimit(), self.clock),
             )
             for p in self.providers
         ]
-        budget = None
-        if retry_budget is not None:
-            budget = BudgetPolicy(
-                self.clock,
-                ratio=retry_budget.ratio,
-                min_per_second=retry_budget.min_per_second,
-                window=retry_budget.window,
-            )
+        budget = None if retry_budget is None else store.budget(retry_budget, self.clock)
         # Cache entries outlive the process: they use wall time unless a test injects a clock.
-        self.cache = None if cache is None else ResponseCache(cache, clock)
+        self._cache_store = None if cache is None else store.cache(cache, clock)
+        cs = self._cache_store
+        self.cache = cs.disk if isinstance(cs, DiskCacheStore) else None
         policies = Policies(
-            cache=self.cache,
+            cache=self._cache_store,
             singleflight=Singleflight(),
+            flights=store.flights(),
             budget=budget,
             failover_reserve=failover_reserve,
         )
@@ -177,8 +183,9 @@ class AsyncClient:
         """Close every provider's connections and the cache. Idempotent."""
         for provider in self.providers:
             await provider.aclose()
-        if self.cache is not None:
-            self.cache.close()
+        if self._cache_store is not None:
+            self._cache_store.close()
+        await self._store.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -287,9 +294,13 @@ def _cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:
 
 
 def _breaker(
-    provider: Provider, config: CircuitBreaker | None, clock: Clock, listeners: Sequence[Any]
-) -> ProviderBreaker | None:
-    return None if config is None else ProviderBreaker(provider.name, config, clock, listeners)
+    store: StateStore,
+    provider: Provider,
+    config: CircuitBreaker | None,
+    clock: Clock,
+    listeners: Sequence[Any],
+) -> BreakerStore | None:
+    return None if config is None else store.breaker(provider.name, config, clock, listeners)
 
 
 def _check_timeout(timeout: float) -> float:

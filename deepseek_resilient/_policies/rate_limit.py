@@ -186,9 +186,15 @@ class ProviderRateLimiter:
     # ------------------------------------------------------------------ public
 
     async def acquire(
-        self, *, tokens: int, max_wait: float, priority: Priority = "normal"
+        self,
+        *,
+        tokens: int,
+        max_wait: float,
+        priority: Priority = "normal",
+        hold_for: float | None = None,
     ) -> Permit:
         """Wait (at most ``max_wait`` seconds) for admission and return a ``Permit``.
+        (``hold_for``, the longest the call may run, matters only to a shared store.)
 
         Raises ``RateLimitedLocally`` at once, without waiting, when admission is projected
         later than ``max_wait``; or when waiting is cut short because higher-priority work,
@@ -240,6 +246,10 @@ class ProviderRateLimiter:
         if self._factor < 1.0:
             self._set_factor(min(1.0, self._factor + self.config.increase_step))
             self._reschedule(self._clock.now())
+
+    def snapshot_factor(self) -> float:
+        """The AIMD factor now (1.0: the configured limits)."""
+        return self._factor
 
     def snapshot(self) -> dict[str, float]:
         """Current effective limits and state (``inf``: unlimited)."""
@@ -391,6 +401,11 @@ class ProviderRateLimiter:
             tb.level = min(tb.capacity, tb.level + permit.tokens - max(0, used_tokens))
         if self._queue:
             self._reschedule(now)
+
+    def undo(self, permit: Permit) -> None:
+        """Give back everything ``permit`` took: its call never went out."""
+        if not permit._released:
+            self._undo(permit)
 
     def _undo(self, permit: Permit) -> None:
         """Give back everything a permit took: its call never went out."""
