@@ -20,6 +20,7 @@ __all__ = [
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local function num(x) return string.format('%.4f', x) end
 """
 
 
@@ -57,7 +58,8 @@ for i = 1, n do
   local need = tonumber(ARGV[b + 5])
   local lvl = tonumber(redis.call('HGET', KEYS[1], 'l:' .. name))
   local stamp = tonumber(redis.call('HGET', KEYS[1], 's:' .. name))
-  if not lvl or not stamp or stamp > now then lvl = cap; stamp = now end
+  if not lvl or not stamp then lvl = cap; stamp = now end
+  if stamp > now then stamp = now end
   lvl = math.min(cap, lvl + (now - stamp) * rate)
   levels[i] = lvl
   if lvl < need then
@@ -66,11 +68,11 @@ for i = 1, n do
   end
   if cap / rate > longest then longest = cap / rate end
 end
-if wait > maxwait then return {0, tostring(wait)} end
+if wait > maxwait then return {0, num(wait)} end
 for i = 1, n do
   local b = 5 + (i - 1) * 5
-  redis.call('HSET', KEYS[1], 'l:' .. ARGV[b + 1], tostring(levels[i] - tonumber(ARGV[b + 4])),
-             's:' .. ARGV[b + 1], tostring(now))
+  redis.call('HSET', KEYS[1], 'l:' .. ARGV[b + 1], num(levels[i] - tonumber(ARGV[b + 4])),
+             's:' .. ARGV[b + 1], num(now))
 end
 redis.call('PEXPIRE', KEYS[1], math.ceil(longest + wait + 60000))
 if limit > 0 then
@@ -80,7 +82,7 @@ if limit > 0 then
     redis.call('PEXPIRE', KEYS[2], math.ceil(wait + ttl + 1000))
   end
 end
-return {1, tostring(wait)}
+return {1, num(wait)}
 """
 )
 
@@ -95,7 +97,8 @@ if ARGV[2] ~= '' then
   local f = 'l:' .. ARGV[2]
   local lvl = tonumber(redis.call('HGET', KEYS[1], f))
   if lvl then
-    redis.call('HSET', KEYS[1], f, tostring(math.min(tonumber(ARGV[4]), lvl + tonumber(ARGV[3]))))
+    local v = math.min(tonumber(ARGV[4]), lvl + tonumber(ARGV[3]))
+    redis.call('HSET', KEYS[1], f, string.format('%.4f', v))
   end
 end
 return 1
@@ -109,7 +112,7 @@ LIMIT_PAUSE = (
     + """
 local untill = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('HGET', KEYS[1], 'pause'))
-if not cur or cur < untill then redis.call('HSET', KEYS[1], 'pause', tostring(untill)) end
+if not cur or cur < untill then redis.call('HSET', KEYS[1], 'pause', num(untill)) end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) + 60000))
 end
@@ -133,12 +136,12 @@ end
 local reopens = tonumber(s[3]) or 0
 if state == 'open' then
   local untill = tonumber(s[2]) or 0
-  if now < untill then return {'open', tostring(untill - now), tostring(reopens)} end
+  if now < untill then return {'open', num(untill - now), tostring(reopens)} end
 else
   local pu = tonumber(s[4]) or 0
-  if now < pu then return {'busy', tostring(pu - now), tostring(reopens)} end
+  if now < pu then return {'busy', num(pu - now), tostring(reopens)} end
 end
-redis.call('HSET', KEYS[1], 'state', 'half-open', 'probe_until', tostring(now + tonumber(ARGV[1])))
+redis.call('HSET', KEYS[1], 'state', 'half-open', 'probe_until', num(now + tonumber(ARGV[1])))
 return {'probe', '0', tostring(reopens)}
 """
 )
@@ -151,7 +154,7 @@ BREAKER_WRITE = (
     + """
 local op = ARGV[1]
 if op == 'open' then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', tostring(now + tonumber(ARGV[2])),
+  redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', num(now + tonumber(ARGV[2])),
              'reopens', ARGV[3], 'probe_until', '0')
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) + 86400000))
 elseif op == 'closed' then
