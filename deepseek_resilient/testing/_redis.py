@@ -64,6 +64,11 @@ class RedisServer:
         return f"redis://{self.host}:{self.port}/0"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

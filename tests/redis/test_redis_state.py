@@ -221,3 +221,20 @@ async def test_corrupt_values_are_repaired_not_raised(server: FaultServer, redis
     assert r.type(f"{NS}:rl:primary:leases") != b"string"  # replaced (and emptied on release)
     assert float(r.hget(f"{NS}:rl:primary", "l:rps") or "nan") < 100
     assert r.get(cache_key) != b"\x80not json{"
+
+
+def test_sync_clients_share_the_cache(server: FaultServer, redis_url: str) -> None:
+    from deepseek_resilient import Client
+
+    def build() -> Client:
+        return Client([provider(server)], cache=Cache(ttl=60),
+                      state=RedisState(redis_url, namespace=NS))
+
+    with build() as one:
+        first = one.chat.completions.create(**ask("sync", temperature=0))
+        assert one.cache is None  # no disk cache: the answers live in Redis
+    with build() as two:
+        second = two.chat.completions.create(**ask("sync", temperature=0))
+    assert first.route is not None and first.route.cache == "miss"
+    assert second.route is not None and second.route.cache == "hit"
+    assert server.calls == 1
