@@ -178,6 +178,7 @@ class ProviderRateLimiter:
         self._in_flight = 0
         self._limited = bool(self._buckets) or self._max_concurrency is not None
         self._factor = 1.0
+        self._share = 1.0  # the part of the limits this process enforces (see set_share)
         self._last_decrease = -math.inf
         self._paused_until = -math.inf
         self._queue: list[_Waiter] = []
@@ -383,14 +384,25 @@ class ProviderRateLimiter:
 
     # ------------------------------------------------------------------ AIMD and release
 
+    def set_share(self, share: float) -> None:
+        """Enforce only ``share`` (0 < share <= 1) of the limits: this process's part of a
+        quota it normally shares with others (a shared store's fallback while it is out)."""
+        share = min(1.0, max(1e-6, share))
+        if share != self._share:
+            self._share = share
+            self._set_factor(self._factor)
+            if self._queue:
+                self._reschedule(self._clock.now())
+
     def _set_factor(self, factor: float) -> None:
         now = self._clock.now()
+        scale = factor * self._share
         for b in self._buckets:
             b.refill(now)
-            b.scale(factor)
+            b.scale(scale)
         self._factor = factor
         if self._max_concurrency is not None:
-            self._concurrency = max(1, math.floor(self._max_concurrency * factor + _EPS))
+            self._concurrency = max(1, math.floor(self._max_concurrency * scale + _EPS))
 
     def _release(self, permit: Permit, used_tokens: int | None) -> None:
         self._in_flight -= 1

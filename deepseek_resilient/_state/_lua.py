@@ -31,22 +31,28 @@ if ty{index} ~= 'none' and ty{index} ~= '{kind}' then redis.call('DEL', KEYS[{in
 """
 
 
-#: KEYS: bucket hash, lease zset. ARGV: lease id ('' = no concurrency limit), concurrency
-#: limit, lease ttl, max wait, bucket count, then per bucket: name, rate per ms, capacity,
-#: debit, level needed. Reply {admitted 0|1, wait ms}: admitted with wait > 0 is a
-#: reservation (sleep, then go); refused with wait -1 means no concurrency slot is free.
+#: KEYS: bucket hash, lease zset, peer zset. ARGV: lease id ('' = no concurrency limit),
+#: concurrency limit, lease ttl, max wait, bucket count, then per bucket: name, rate per ms,
+#: capacity, debit, level needed; then the client's id. Reply {admitted 0|1, wait ms, peers}:
+#: admitted with wait > 0 is a reservation (sleep, then go); refused with wait -1 means no
+#: concurrency slot is free; peers counts the clients that used this limit in the last 30 s.
 LIMIT_ACQUIRE = (
     _NOW
     + _own(1, "hash")
     + _own(2, "zset")
+    + _own(3, "zset")
     + """
+local n = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[3], now, ARGV[6 + n * 5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 30000)
+redis.call('PEXPIRE', KEYS[3], 60000)
+local peers = tostring(redis.call('ZCARD', KEYS[3]))
 local limit = tonumber(ARGV[2])
 if limit > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= limit then return {0, '-1'} end
+  if redis.call('ZCARD', KEYS[2]) >= limit then return {0, '-1', peers} end
 end
 local maxwait = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
 local wait = 0
 local pause = tonumber(redis.call('HGET', KEYS[1], 'pause'))
 if pause and pause > now then wait = pause - now end
@@ -68,7 +74,7 @@ for i = 1, n do
   end
   if cap / rate > longest then longest = cap / rate end
 end
-if wait > maxwait then return {0, num(wait)} end
+if wait > maxwait then return {0, num(wait), peers} end
 for i = 1, n do
   local b = 5 + (i - 1) * 5
   redis.call('HSET', KEYS[1], 'l:' .. ARGV[b + 1], num(levels[i] - tonumber(ARGV[b + 4])),
@@ -82,7 +88,7 @@ if limit > 0 then
     redis.call('PEXPIRE', KEYS[2], math.ceil(wait + ttl + 1000))
   end
 end
-return {1, num(wait)}
+return {1, num(wait), peers}
 """
 )
 

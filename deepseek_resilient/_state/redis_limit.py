@@ -2,7 +2,9 @@
 
 Admission has two steps. First this process's own ``ProviderRateLimiter`` (priority queue,
 AIMD, pauses, the local concurrency count): it orders this process's callers exactly as
-without Redis, and it is the whole limiter while Redis is unusable. Then one Lua round trip
+without Redis, and it is the whole limiter while Redis is unusable: then it enforces
+``1/N`` of the limits, N being the clients seen sharing them in the last 30 s (so N processes
+stay within the quota during an outage). Then one Lua round trip
 takes the shared buckets (requests/s, requests/min, tokens/min) and a concurrency lease.
 
 The shared buckets *reserve*: when the next token is ``w`` seconds away and ``w`` fits the
@@ -75,7 +77,13 @@ class SharedRateLimiter:
         self.config = config
         self.local = ProviderRateLimiter(provider, config, clock)
         self._link = link
-        self._keys = [link.key("rl", provider), link.key("rl", provider, "leases")]
+        self._keys = [
+            link.key("rl", provider),
+            link.key("rl", provider, "leases"),
+            link.key("rl", provider, "peers"),
+        ]
+        self._id = uuid.uuid4().hex
+        self._peers = 1  # clients sharing this limit, as last seen
         self._shared = any(
             v is not None
             for v in (
@@ -118,6 +126,8 @@ class SharedRateLimiter:
         hold_for: float | None = None,
     ) -> Permit | SharedPermit:
         started = time.monotonic()
+        if self._shared:  # while Redis is out, this process takes only its share
+            self.local.set_share(1.0 if self._link.up else 1.0 / self._peers)
         permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
         if not self._shared or not self._link.up:
             return permit
@@ -129,14 +139,14 @@ class SharedRateLimiter:
             while True:
                 left = max(0.0, max_wait - (time.monotonic() - started))
                 args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0)]
-                args += self._buckets(permit.tokens, priority)
+                args += [*self._buckets(permit.tokens, priority), self._id]
                 reply = await self._link.run("rate limit", _eval(_lua.LIMIT_ACQUIRE, self._link,
                                                                  self._keys, args))
-                if reply is None:  # Redis unusable: this process's admission stands
+                admitted, wait_ms, peers = _parse_limit(reply, self._link)
+                if admitted is None:  # Redis unusable: this process's admission stands
+                    self.local.set_share(1.0 / self._peers)
                     return permit
-                admitted, wait_ms = _parse_limit(reply, self._link)
-                if admitted is None:
-                    return permit
+                self._peers = peers
                 if admitted:
                     if wait_ms > 0:
                         await anyio.sleep(wait_ms / 1000.0)
@@ -188,7 +198,7 @@ class SharedRateLimiter:
             return
         args = [lease, refund, repr(give), repr(cap)]
         self._link.spawn("rate-limit release", _eval(_lua.LIMIT_RELEASE, self._link,
-                                                      self._keys, args))
+                                                      self._keys[:2], args))
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
@@ -203,11 +213,13 @@ def _eval(source: str, link: RedisLink, keys: list[str], args: list[str]) -> Any
     return run
 
 
-def _parse_limit(reply: Any, link: RedisLink) -> tuple[bool | None, float]:
+def _parse_limit(reply: Any, link: RedisLink) -> tuple[bool | None, float, int]:
+    if reply is None:  # the link already logged why
+        return None, 0.0, 1
     try:
-        if not isinstance(reply, list) or len(reply) != 2:
+        if not isinstance(reply, list) or len(reply) != 3:
             raise Garbage(f"rate-limit reply {reply!r:.60}")
-        return bool(int(reply[0])), float(reply[1])
+        return bool(int(reply[0])), float(reply[1]), max(1, int(reply[2]))
     except (Garbage, ValueError, TypeError) as exc:
         link.failed("rate limit", exc)
-        return None, 0.0
+        return None, 0.0, 1

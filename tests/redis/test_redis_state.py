@@ -179,6 +179,33 @@ async def test_killed_redis_fails_no_request_and_warns_once(
 
 
 @pytest.mark.anyio
+async def test_during_an_outage_each_process_takes_its_share_of_the_limit(
+    server: FaultServer, own_redis: RedisServer
+) -> None:
+    from deepseek_resilient._state.redis_limit import SharedRateLimiter
+
+    rate = RateLimit(requests_per_second=40, max_concurrency=8)
+    a = client(server, own_redis.url, rate_limit=rate)
+    b = client(server, own_redis.url, rate_limit=rate)
+    async with a, b:
+        for c in (a, b, a, b):  # each has now seen the other
+            await c.chat.completions.create(**ask("share", temperature=0.7))
+        own_redis.kill()
+        for c in (a, b):
+            await c.chat.completions.create(**ask("share", temperature=0.7))  # Redis fails
+            await c.chat.completions.create(**ask("share", temperature=0.7))  # its share
+            limiter = c._slots[0].limiter
+            assert isinstance(limiter, SharedRateLimiter)
+            snap = limiter.snapshot()
+            assert snap["requests_per_second"] == 20 and snap["concurrency"] == 4
+        own_redis.start()
+        with anyio.fail_after(10):  # back: the whole limit again (bounded polling)
+            while limiter.snapshot()["requests_per_second"] != 40:
+                await b.chat.completions.create(**ask("share", temperature=0.7))
+                await anyio.sleep(0.02)
+
+
+@pytest.mark.anyio
 async def test_frozen_redis_costs_one_timeout_not_a_failure(
     server: FaultServer, own_redis: RedisServer
 ) -> None:
