@@ -265,3 +265,19 @@ def test_sync_clients_share_the_cache(server: FaultServer, redis_url: str) -> No
     assert first.route is not None and first.route.cache == "miss"
     assert second.route is not None and second.route.cache == "hit"
     assert server.calls == 1
+
+
+def test_under_trio_the_client_keeps_its_state_in_process(
+    server: FaultServer, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="deepseek_resilient")
+    rate = RateLimit(requests_per_second=100)
+
+    async def main() -> str | None:
+        async with client(server, redis_url, cache=Cache(ttl=60), rate_limit=rate) as c:
+            resp = await c.chat.completions.create(**ask("trio", temperature=0))
+            return resp.choices[0].message.content
+
+    assert anyio.run(main, backend="trio") == "hello"
+    assert any("needs asyncio" in r.getMessage() for r in caplog.records)
+    assert redis_py.Redis.from_url(redis_url).keys("*") == []
