@@ -102,6 +102,17 @@ class RedisLink:
             script = self._scripts[source] = self._redis().register_script(source)
         return script
 
+    def call(
+        self, source: str, keys: list[str], args: list[str]
+    ) -> Callable[[Redis], Awaitable[Any]]:
+        """An operation for ``run`` / ``spawn``: the Lua script ``source`` on ``keys``."""
+        script = self.script(source)
+
+        async def evaluate(redis: Redis) -> Any:
+            return await script(keys=keys, args=args, client=redis)
+
+        return evaluate
+
     async def run(self, what: str, fn: Callable[[Redis], Awaitable[T]]) -> T | None:
         """``fn(redis)`` within the per-op timeout; None (and the link down) on any failure."""
         if not self.up:

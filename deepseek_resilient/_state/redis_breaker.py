@@ -22,7 +22,6 @@ from .._errors import CircuitOpenError
 from .._policies.breaker import ProviderBreaker
 from . import _lua
 from ._link import Garbage, RedisLink
-from .redis_limit import _eval
 
 __all__ = ["SharedBreaker"]
 
@@ -54,7 +53,7 @@ class SharedBreaker(ProviderBreaker):
             self.before_call()
             return
         reply = await self._link.run(
-            "breaker", _eval(_lua.BREAKER_ADMIT, self._link, self._key, [self._probe_ms])
+            "breaker", self._link.call(_lua.BREAKER_ADMIT, self._key, [self._probe_ms])
         )
         parsed = self._parse(reply) if reply is not None else None
         if parsed is None:
@@ -121,8 +120,7 @@ class SharedBreaker(ProviderBreaker):
         self._write("closed")
 
     def _write(self, *args: str) -> None:
-        self._link.spawn("breaker write", _eval(_lua.BREAKER_WRITE, self._link, self._key,
-                                                list(args)))
+        self._link.spawn("breaker write", self._link.call(_lua.BREAKER_WRITE, self._key, [*args]))
 
     def __repr__(self) -> str:
         return super().__repr__().replace("ProviderBreaker", "SharedBreaker", 1)

@@ -28,7 +28,6 @@ from .._types import ChatCompletion
 from . import _lua
 from ._link import RedisLink
 from .base import Compute
-from .redis_limit import _eval
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -57,6 +56,7 @@ class RedisFlights:
         self._lease_ms = str(max(100, int(lease_ttl * 1000)))
         self._lease_ttl = lease_ttl
         self._result_ms = str(max(100, int(result_ttl * 1000)))
+        self._beats: set[asyncio.Task[None]] = set()
 
     async def run(self, key: str, compute: Compute) -> tuple[ChatCompletion, str | None, bool]:
         link = self._link
@@ -65,7 +65,7 @@ class RedisFlights:
         poll = _POLL_FIRST
         while True:
             reply = await link.run(
-                "merge", _eval(_lua.FLIGHT_CLAIM, link, keys, [token, self._lease_ms])
+                "merge", link.call(_lua.FLIGHT_CLAIM, keys, [token, self._lease_ms])
             )
             kind, payload = _kind(reply)
             if kind == "result":
@@ -87,7 +87,10 @@ class RedisFlights:
         self, keys: list[str], token: str, compute: Compute
     ) -> tuple[ChatCompletion, str | None]:
         link = self._link
-        heartbeat = asyncio.get_running_loop().create_task(self._keep(keys[0], token))
+        running = [True]
+        heartbeat = asyncio.get_running_loop().create_task(self._keep(keys[0], token, running))
+        self._beats.add(heartbeat)  # asyncio keeps only a weak reference
+        heartbeat.add_done_callback(self._beats.discard)
         result = ""
         try:
             completion, provider = await compute()
@@ -95,21 +98,24 @@ class RedisFlights:
             result = doc.model_dump_json()
             return completion, provider
         finally:
+            # Stop the heartbeat without waiting for it: it only ever sleeps or renews.
+            running[0] = False
             heartbeat.cancel()
-            with contextlib.suppress(BaseException):
-                await heartbeat
             link.spawn(
                 "merge publish",
-                _eval(_lua.FLIGHT_END, link, keys, [token, result, self._result_ms]),
+                link.call(_lua.FLIGHT_END, keys, [token, result, self._result_ms]),
             )
 
-    async def _keep(self, lease: str, token: str) -> None:
-        while True:
-            await anyio.sleep(self._lease_ttl / 3.0)
-            await self._link.run(
-                "merge lease", _eval(_lua.FLIGHT_EXTEND, self._link, [lease], [token,
-                                                                                self._lease_ms])
-            )
+    async def _keep(self, lease: str, token: str, running: list[bool]) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while running[0]:
+                await asyncio.sleep(self._lease_ttl / 3.0)
+                if not running[0]:
+                    return
+                await self._link.run(
+                    "merge lease",
+                    self._link.call(_lua.FLIGHT_EXTEND, [lease], [token, self._lease_ms]),
+                )
 
     def _drop_result(self, rkey: str) -> None:
         async def delete(redis: Redis) -> object:

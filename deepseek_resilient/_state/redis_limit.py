@@ -19,10 +19,9 @@ call's deadline is past. A full set is polled (up to every 100 ms) until ``max_w
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -33,12 +32,7 @@ from .._policies.rate_limit import Permit, Priority, ProviderRateLimiter
 from . import _lua
 from ._link import Garbage, RedisLink
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
 __all__ = ["SharedRateLimiter"]
-
-logger = logging.getLogger("deepseek_resilient")
 
 #: Seconds a concurrency lease outlives the call's own deadline.
 LEASE_MARGIN = 5.0
@@ -140,8 +134,8 @@ class SharedRateLimiter:
                 left = max(0.0, max_wait - (time.monotonic() - started))
                 args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0)]
                 args += [*self._buckets(permit.tokens, priority), self._id]
-                reply = await self._link.run("rate limit", _eval(_lua.LIMIT_ACQUIRE, self._link,
-                                                                 self._keys, args))
+                acquire = self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
+                reply = await self._link.run("rate limit", acquire)
                 admitted, wait_ms, peers = _parse_limit(reply, self._link)
                 if admitted is None:  # Redis unusable: this process's admission stands
                     self.local.set_share(1.0 / self._peers)
@@ -171,13 +165,9 @@ class SharedRateLimiter:
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.local.on_rate_limited(retry_after)
-        if retry_after is not None and retry_after > 0 and self._shared_pause_ok():
-            ms = repr(retry_after * 1000.0)
-            self._link.spawn("rate-limit pause", _eval(_lua.LIMIT_PAUSE, self._link,
-                                                        self._keys[:1], [ms]))
-
-    def _shared_pause_ok(self) -> bool:
-        return self._link.up
+        if retry_after is not None and retry_after > 0:  # every process pauses
+            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(retry_after * 1e3)])
+            self._link.spawn("rate-limit pause", pause)
 
     def on_success(self) -> None:
         self.local.on_success()
@@ -197,20 +187,11 @@ class SharedRateLimiter:
         if not lease and not refund:
             return
         args = [lease, refund, repr(give), repr(cap)]
-        self._link.spawn("rate-limit release", _eval(_lua.LIMIT_RELEASE, self._link,
-                                                      self._keys[:2], args))
+        release = self._link.call(_lua.LIMIT_RELEASE, self._keys[:2], args)
+        self._link.spawn("rate-limit release", release)
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
-
-
-def _eval(source: str, link: RedisLink, keys: list[str], args: list[str]) -> Any:
-    script = link.script(source)
-
-    async def run(redis: Redis) -> Any:
-        return await script(keys=keys, args=args, client=redis)
-
-    return run
 
 
 def _parse_limit(reply: Any, link: RedisLink) -> tuple[bool | None, float, int]:
