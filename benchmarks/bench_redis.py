@@ -61,7 +61,7 @@ def _redis_cpu(pid: int) -> float:
 
 
 async def overhead_worker(kind: str, base_url: str, redis_url: str, calls: int,
-                          concurrency: int) -> dict[str, float]:
+                          concurrency: int, op_timeout: float) -> dict[str, float]:
     from deepseek_resilient import (
         AsyncClient,
         Cache,
@@ -79,7 +79,9 @@ async def overhead_worker(kind: str, base_url: str, redis_url: str, calls: int,
         OpenAICompatible(name="backup", base_url=base_url, model="ok", api_key="sk-bench"),
     ]
     with TemporaryDirectory() as tmp:
-        state = RedisState(redis_url, namespace=f"bench-{tag}") if kind == "redis" else None
+        state = None
+        if kind == "redis":
+            state = RedisState(redis_url, namespace=f"bench-{tag}", op_timeout=op_timeout)
         client = AsyncClient(
             providers,
             timeout=60.0,
@@ -103,11 +105,13 @@ async def overhead_worker(kind: str, base_url: str, redis_url: str, calls: int,
             await run_concurrently(WARMUP, concurrency, lambda i: one(-1 - i))
             with Stopwatch() as sw:
                 await run_concurrently(calls, concurrency, one)
-    return {"cpu": sw.cpu / calls, "wall": sw.wall / calls}
+            link = getattr(client._store, "link", None)
+            outages = float(link.outages) if link is not None else 0.0
+    return {"cpu": sw.cpu / calls, "wall": sw.wall / calls, "outages": outages}
 
 
 def measure_overhead(base_url: str, redis_url: str, redis_pid: int, calls: int,
-                     concurrency: int, repeats: int) -> dict[str, Any]:
+                     concurrency: int, repeats: int, op_timeout: float) -> dict[str, Any]:
     out: dict[str, list[dict[str, float]]] = {"memory": [], "redis": []}
     redis_cpu: list[float] = []
     for _ in range(repeats):
@@ -116,13 +120,16 @@ def measure_overhead(base_url: str, redis_url: str, redis_pid: int, calls: int,
             out[kind].append(run_json(["-m", "benchmarks.bench_redis", "--worker", "overhead",
                                        "--kind", kind, "--base-url", base_url, "--redis-url",
                                        redis_url, "--calls", str(calls), "--concurrency",
-                                       str(concurrency)]))
+                                       str(concurrency), "--op-timeout", str(op_timeout)]))
             if kind == "redis":
                 redis_cpu.append((_redis_cpu(redis_pid) - before) / (calls + WARMUP))
     return {
         kind: {m: median([r[m] for r in runs]) for m in ("cpu", "wall")}
         for kind, runs in out.items()
-    } | {"redis_server_cpu": median(redis_cpu)}
+    } | {
+        "redis_server_cpu": median(redis_cpu),
+        "outages": sum(r["outages"] for r in out["redis"]),
+    }
 
 
 # ----------------------------------------------------------------------------- admitted rate
@@ -165,7 +172,8 @@ async def rate_worker(
                     errors += 1
 
         await asyncio.gather(*(caller(i) for i in range(CALLERS)))
-    return {"times": times, "errors": errors}
+    link = getattr(client._store, "link", None)
+    return {"times": times, "errors": errors, "outages": link.outages if link else 0}
 
 
 def measure_rate(base_url: str, redis_url: str, op_timeout: float) -> dict[str, Any]:
@@ -207,6 +215,7 @@ def measure_rate(base_url: str, redis_url: str, op_timeout: float) -> dict[str, 
         "per_process": [len([t for t in r["times"] if t < start + WINDOW]) for r in results],
         "errors": sum(r["errors"] for r in results),
         "op_timeout": op_timeout,
+        "outages": sum(r["outages"] for r in results),
     }
 
 
@@ -249,7 +258,9 @@ def section(over: dict[str, Any], rate: dict[str, Any], calls: int, concurrency:
         ],
         notes=[
             f"failed requests in the rate run: {rate['errors']}",
-            f"rate workers' RedisState op_timeout: {rate['op_timeout']:g} s",
+            f"RedisState op_timeout: {rate['op_timeout']:g} s; Redis outages (fallbacks to "
+            f"in-process state) in the overhead runs: {over['outages']:g}, in the rate run: "
+            f"{rate['outages']}",
         ],
         data={"overhead": over, "rate": rate},
     )
@@ -266,11 +277,11 @@ def main() -> None:
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
     parser.add_argument("--op-timeout", type=float, default=1.0,
-                        help="RedisState op_timeout of the rate workers (s)")
+                        help="RedisState op_timeout of the workers (s)")
     args = parser.parse_args()
     if args.worker == "overhead":
         result = asyncio.run(overhead_worker(args.kind, args.base_url, args.redis_url,
-                                             args.calls, args.concurrency))
+                                             args.calls, args.concurrency, args.op_timeout))
         print(json.dumps(result))
         return
     if args.worker == "rate":
@@ -284,7 +295,7 @@ def main() -> None:
     with server_process() as server, RedisServer() as redis:
         pid = redis.pid or 0
         over = measure_overhead(server.base_url, redis.url, pid, args.calls, args.concurrency,
-                                args.repeats)
+                                args.repeats, args.op_timeout)
         rate = measure_rate(server.base_url, redis.url, args.op_timeout)
     report = section(over, rate, args.calls, args.concurrency, args.repeats)
     print(report.text())

@@ -70,6 +70,8 @@ class RedisLink:
         self._outage = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._not_asyncio_warned = False
+        #: Outages so far (each logged once): for tests and benchmarks.
+        self.outages = 0
 
     def key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -81,18 +83,22 @@ class RedisLink:
 
     def _redis(self) -> Redis:
         if self._client is None:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
 
-            self._client = Redis.from_url(
+            # A blocking pool: past max_connections an operation waits (within its timeout)
+            # for a free connection instead of failing.
+            pool = BlockingConnectionPool.from_url(
                 self.url,
+                max_connections=self._max_connections,
+                timeout=self.op_timeout,
                 socket_timeout=self.op_timeout,
                 socket_connect_timeout=self.op_timeout,
                 retry=Retry(NoBackoff(), 0),
-                max_connections=self._max_connections,
                 decode_responses=False,
             )
+            self._client = Redis(connection_pool=pool)
         return self._client
 
     def script(self, source: str) -> AsyncScript:
@@ -143,6 +149,7 @@ class RedisLink:
         self._down_until = time.monotonic() + self.retry_interval
         if not self._outage:
             self._outage = True
+            self.outages += 1
             reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
             logger.warning(
                 "Redis at %s failed (%s during %s): using in-process state until it answers",
@@ -174,7 +181,7 @@ class RedisLink:
         self._scripts.clear()
         if client is not None:
             try:
-                await client.aclose()
+                await client.aclose(close_connection_pool=True)
             except Exception as exc:  # closing a broken connection: nothing to do
                 logger.debug("closing the Redis client failed (%r)", exc)
 
