@@ -281,3 +281,24 @@ def test_under_trio_the_client_keeps_its_state_in_process(
     assert anyio.run(main, backend="trio") == "hello"
     assert any("needs asyncio" in r.getMessage() for r in caplog.records)
     assert redis_py.Redis.from_url(redis_url).keys("*") == []
+
+
+@pytest.mark.anyio
+async def test_a_follower_takes_over_when_the_leader_died(
+    server: FaultServer, redis_url: str
+) -> None:
+    from deepseek_resilient._client import _validate
+    from deepseek_resilient._policies.cache import request_key
+
+    async with client(server, redis_url) as c:
+        request = _validate([{"role": "user", "content": "orphan"}], False, {"temperature": 0})
+        key = request_key(request, c._pipeline._chain_ids)
+        # A leader that took the lease and died: nobody renews it, nothing is published.
+        r = redis_py.Redis.from_url(redis_url)
+        assert r.set(f"{NS}:flight:{key}", "dead-leader", px=300, nx=True)
+        resp = await c.chat.completions.create(**ask("orphan", temperature=0))
+    assert resp.choices[0].message.content == "hello"
+    assert resp.route is not None and not resp.route.coalesced
+    assert resp.route.elapsed >= 0.1  # it followed the dead leader until its lease lapsed
+    assert server.calls == 1  # the follower made the call itself once the lease lapsed
+    assert r.get(f"{NS}:result:{key}") is not None  # and published it for the others
