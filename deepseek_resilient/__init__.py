@@ -52,6 +52,7 @@ from ._providers.openai_compat import (
     OpenAICompatible,
     RetiredModelWarning,
 )
+from ._state.redis import RedisState
 from ._stats_report import ClientStats, ProviderStats
 from ._streaming import AsyncStream, Stream
 from ._types import (
@@ -163,6 +164,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitedLocally",
+    "RedisState",
     "ResponseCache",
     "RetiredModelWarning",
     "Retry",

@@ -30,12 +30,14 @@ from ._events import RequestStarted
 from ._hooks import Hooks, emit_request_finished
 from ._loop_thread import LoopThread
 from ._pipeline import Call, Pipeline, Policies, ProviderSlot
-from ._policies.breaker import BreakerHealth, ProviderBreaker
-from ._policies.budget import RetryBudget as BudgetPolicy
+from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheMode, ResponseCache
 from ._policies.coalesce import Singleflight
-from ._policies.rate_limit import Priority, ProviderRateLimiter
+from ._policies.rate_limit import Priority
 from ._providers.base import Provider
+from ._state.base import BreakerStore, StateStore
+from ._state.memory import DiskCacheStore, MemoryState
+from ._state.redis import RedisState
 from ._stats import StatsHook
 from ._stats_report import ClientStats
 from ._streaming import AsyncStream, OpenedStream, Stream
@@ -82,6 +84,9 @@ class AsyncClient:
     - ``breaker_listeners``: deprecated (pybreaker listeners); use a hook with
       ``on_breaker_state_changed``.
     - ``clock``: time as a seam (``testing.FakeClock`` in tests).
+    - ``state``: where breakers, rate limits, the cache and merging keep their state: None,
+      this process (and the disk cache); ``RedisState(url)``, shared by every client on the
+      same Redis and namespace (see docs/scaling.md).
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class AsyncClient:
         clock: Clock | None = None,
         hooks: Sequence[object] = (),
         stats: bool = True,
+        state: RedisState | None = None,
     ) -> None:
         check_client_options(locals())
         if providers is None:
@@ -134,33 +140,34 @@ class AsyncClient:
                 stacklevel=2,
             )
         listeners = list(breaker_listeners)
+        if state is not None and not isinstance(state, RedisState):
+            raise ConfigurationError(f"state must be a RedisState or None, got {state!r}")
+        store: StateStore = state.bind() if state is not None else MemoryState()
+        self._store = store
         slots = [
             ProviderSlot(
                 p,
                 p.retry or self.retry,
                 _breaker(
+                    store,
                     p,
                     p.breaker or breaker,
                     self.clock,
                     [self._hooks.breaker_listener(p.name), *listeners],
                 ),
-                ProviderRateLimiter(p.name, p.rate_limit or rate_limit or RateLimit(), self.clock),
+                store.limiter(p.name, p.rate_limit or rate_limit or RateLimit(), self.clock),
             )
             for p in self.providers
         ]
-        budget = None
-        if retry_budget is not None:
-            budget = BudgetPolicy(
-                self.clock,
-                ratio=retry_budget.ratio,
-                min_per_second=retry_budget.min_per_second,
-                window=retry_budget.window,
-            )
+        budget = None if retry_budget is None else store.budget(retry_budget, self.clock)
         # Cache entries outlive the process: they use wall time unless a test injects a clock.
-        self.cache = None if cache is None else ResponseCache(cache, clock)
+        self._cache_store = None if cache is None else store.cache(cache, clock)
+        cs = self._cache_store
+        self.cache = cs.disk if isinstance(cs, DiskCacheStore) else None
         policies = Policies(
-            cache=self.cache,
+            cache=self._cache_store,
             singleflight=Singleflight(),
+            flights=store.flights(),
             budget=budget,
             failover_reserve=failover_reserve,
         )
@@ -265,8 +272,9 @@ class AsyncClient:
         """Close every provider's connections and the cache. Idempotent."""
         for provider in self.providers:
             await provider.aclose()
-        if self.cache is not None:
-            self.cache.close()
+        if self._cache_store is not None:
+            self._cache_store.close()
+        await self._store.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -367,6 +375,7 @@ class PolicyOptions(TypedDict, total=False):
     clock: Clock | None
     hooks: Sequence[object]
     stats: bool
+    state: RedisState | None
 
 
 class ClientOptions(PolicyOptions, total=False):
@@ -509,9 +518,13 @@ def _cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:
 
 
 def _breaker(
-    provider: Provider, config: CircuitBreaker | None, clock: Clock, listeners: Sequence[Any]
-) -> ProviderBreaker | None:
-    return None if config is None else ProviderBreaker(provider.name, config, clock, listeners)
+    store: StateStore,
+    provider: Provider,
+    config: CircuitBreaker | None,
+    clock: Clock,
+    listeners: Sequence[Any],
+) -> BreakerStore | None:
+    return None if config is None else store.breaker(provider.name, config, clock, listeners)
 
 
 def _check_timeout(timeout: float) -> float:

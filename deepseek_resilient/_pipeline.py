@@ -45,13 +45,12 @@ from ._events import (
     StreamCommitted,
 )
 from ._hooks import NO_HOOKS, Hooks
-from ._policies.breaker import ProviderBreaker
-from ._policies.budget import RetryBudget
-from ._policies.cache import CacheMode, ResponseCache, mode_reads, mode_writes, request_key
+from ._policies.cache import CacheMode, mode_reads, mode_writes, request_key
 from ._policies.coalesce import Singleflight
-from ._policies.rate_limit import Priority, ProviderRateLimiter, estimate_tokens
+from ._policies.rate_limit import Priority, estimate_tokens
 from ._policies.retry import call_with_retries
 from ._providers.base import Provider
+from ._state.base import BreakerStore, BudgetStore, CacheStore, FlightStore, RateLimiterStore
 from ._streaming import OpenedStream, open_until_commit
 from ._types import Attempt, ChatCompletion, ChatRequest, Route
 
@@ -109,8 +108,8 @@ class ProviderSlot:
 
     provider: Provider
     retry: Retry
-    breaker: ProviderBreaker | None = None
-    limiter: ProviderRateLimiter | None = None
+    breaker: BreakerStore | None = None
+    limiter: RateLimiterStore | None = None
 
     @property
     def identity(self) -> str:
@@ -123,9 +122,11 @@ class ProviderSlot:
 class Policies:
     """The client-wide parts the request layers use (None: that layer is left out)."""
 
-    cache: ResponseCache | None = None
+    cache: CacheStore | None = None
     singleflight: Singleflight[tuple[Answer, Route]] | None = None
-    budget: RetryBudget | None = None
+    #: Merging across processes (a shared store); None: within this process only.
+    flights: FlightStore | None = None
+    budget: BudgetStore | None = None
     failover_reserve: float = 0.25
 
 
@@ -183,7 +184,7 @@ class Pipeline:
             call.route.cache = "bypass"
             return await next(call)
         key = self.key(call)
-        cached = cache.get(key) if mode_reads(mode) else None
+        cached = await cache.get(key) if mode_reads(mode) else None
         if cached is not None and cached.fresh:
             _emit_cache(call, "hit")
             return _from_cache(call, cached.completion, "hit")
@@ -211,6 +212,8 @@ class Pipeline:
             return await next(call)
 
         async def shared() -> tuple[Answer, Route]:
+            if self.policies.flights is not None:
+                return await _merged(self.policies.flights, key, call, next), call.route
             return await next(call), call.route
 
         key = self.key(call)
@@ -330,7 +333,7 @@ class Pipeline:
             return None
 
         async def breaker_layer(call: Call, next: Handler) -> Answer:
-            breaker.before_call()  # CircuitOpenError: skipped, zero I/O
+            await breaker.admit()  # CircuitOpenError: skipped (in memory: zero I/O)
             started = clock.now()
             try:
                 answer = await next(call)
@@ -362,6 +365,7 @@ class Pipeline:
                 tokens=estimate_tokens(call.request),
                 max_wait=max(0.0, call.provider_time_left()),
                 priority=call.priority,
+                hold_for=max(0.0, call.time_left()),
             )
             if permit.waited > 0 and call.hooks.wants(RateLimitWaited):
                 call.hooks.emit(RateLimitWaited(call.id, slot.provider.name, permit.waited))
@@ -457,7 +461,22 @@ class Pipeline:
         return timed_send
 
 
-def _stream_outcome(breaker: ProviderBreaker, latency: float, error: ProviderError | None) -> None:
+async def _merged(flights: FlightStore, key: str, call: Call, next: Handler) -> ChatCompletion:
+    """One upstream call for identical requests in every process sharing the store."""
+
+    async def compute() -> tuple[ChatCompletion, str | None]:
+        answer = await next(call)
+        assert isinstance(answer, ChatCompletion)  # merging is for completions only
+        return answer, call.route.provider
+
+    completion, provider, elsewhere = await flights.run(key, compute)
+    if elsewhere:
+        call.route.coalesced = True
+        call.route.provider = provider
+    return completion
+
+
+def _stream_outcome(breaker: BreakerStore, latency: float, error: ProviderError | None) -> None:
     """A committed stream ended: fine, or broke. Running out of the caller's own deadline
     while the caller reads is nobody's failure."""
     if error is None:

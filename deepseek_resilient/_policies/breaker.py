@@ -153,6 +153,11 @@ class ProviderBreaker:
             )
         self._probe_since = now
 
+    async def admit(self) -> None:
+        """``before_call`` as the store protocol's awaitable (a shared store makes it a
+        round trip; here it returns at once)."""
+        self.before_call()
+
     # ------------------------------------------------------------------ outcomes
 
     def record_success(self, latency: float) -> None:

@@ -178,6 +178,7 @@ class ProviderRateLimiter:
         self._in_flight = 0
         self._limited = bool(self._buckets) or self._max_concurrency is not None
         self._factor = 1.0
+        self._share = 1.0  # the part of the limits this process enforces (see set_share)
         self._last_decrease = -math.inf
         self._paused_until = -math.inf
         self._queue: list[_Waiter] = []
@@ -186,9 +187,15 @@ class ProviderRateLimiter:
     # ------------------------------------------------------------------ public
 
     async def acquire(
-        self, *, tokens: int, max_wait: float, priority: Priority = "normal"
+        self,
+        *,
+        tokens: int,
+        max_wait: float,
+        priority: Priority = "normal",
+        hold_for: float | None = None,
     ) -> Permit:
         """Wait (at most ``max_wait`` seconds) for admission and return a ``Permit``.
+        (``hold_for``, the longest the call may run, matters only to a shared store.)
 
         Raises ``RateLimitedLocally`` at once, without waiting, when admission is projected
         later than ``max_wait``; or when waiting is cut short because higher-priority work,
@@ -241,6 +248,10 @@ class ProviderRateLimiter:
         if self._factor < 1.0:
             self._set_factor(min(1.0, self._factor + self.config.increase_step))
             self._reschedule(self._clock.now())
+
+    def snapshot_factor(self) -> float:
+        """The AIMD factor now (1.0: the configured limits)."""
+        return self._factor
 
     def snapshot(self) -> dict[str, float]:
         """Current effective limits and state (``inf``: unlimited)."""
@@ -374,14 +385,25 @@ class ProviderRateLimiter:
 
     # ------------------------------------------------------------------ AIMD and release
 
+    def set_share(self, share: float) -> None:
+        """Enforce only ``share`` (0 < share <= 1) of the limits: this process's part of a
+        quota it normally shares with others (a shared store's fallback while it is out)."""
+        share = min(1.0, max(1e-6, share))
+        if share != self._share:
+            self._share = share
+            self._set_factor(self._factor)
+            if self._queue:
+                self._reschedule(self._clock.now())
+
     def _set_factor(self, factor: float) -> None:
         now = self._clock.now()
+        scale = factor * self._share
         for b in self._buckets:
             b.refill(now)
-            b.scale(factor)
+            b.scale(scale)
         self._factor = factor
         if self._max_concurrency is not None:
-            self._concurrency = max(1, math.floor(self._max_concurrency * factor + _EPS))
+            self._concurrency = max(1, math.floor(self._max_concurrency * scale + _EPS))
 
     def _release(self, permit: Permit, used_tokens: int | None) -> None:
         self._in_flight -= 1
@@ -392,6 +414,11 @@ class ProviderRateLimiter:
             tb.level = min(tb.capacity, tb.level + permit.tokens - max(0, used_tokens))
         if self._queue:
             self._reschedule(now)
+
+    def undo(self, permit: Permit) -> None:
+        """Give back everything ``permit`` took: its call never went out."""
+        if not permit._released:
+            self._undo(permit)
 
     def _undo(self, permit: Permit) -> None:
         """Give back everything a permit took: its call never went out."""

@@ -14,6 +14,7 @@ from ._clients import (
 from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider, Hang
 from ._hostile import DeepJson, GzipBomb, HugeBody, HugeError, HugeEvent, LongStream
+from ._redis import RedisServer, find_redis_server
 from ._server import (
     Chaos,
     CutStream,
@@ -50,12 +51,14 @@ __all__ = [
     "NotJson",
     "Ok",
     "RecordedRequest",
+    "RedisServer",
     "Reset",
     "Rule",
     "Stall",
     "Status",
     "Step",
     "StreamError",
+    "find_redis_server",
     "server_provider",
     "testing_async_client",
     "testing_client",

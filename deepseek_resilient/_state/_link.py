@@ -1,0 +1,210 @@
+"""One client's connection to Redis, and what happens when Redis misbehaves.
+
+Every Redis operation goes through :meth:`RedisLink.run`: a short per-operation timeout, no
+retries inside redis-py, and any failure (refused, reset, slow, a reply of the wrong shape)
+turns the link *down* for ``retry_interval`` seconds. While down, the stores use their
+in-process state; the first failure of an outage logs one WARNING on the
+``deepseek_resilient`` logger and the first success after it logs that shared state is back.
+Nothing here ever raises to a caller (cancellation excepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RedisLink", "redacted"]
+
+logger = logging.getLogger("deepseek_resilient")
+
+T = TypeVar("T")
+
+
+def redacted(url: str) -> str:
+    """The URL without its user name and password (for logs and reprs)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        path = parts.path if parts.path not in ("", "/") else ""
+        return f"{parts.scheme}://{host}{port}{path}"
+    except ValueError:
+        return "<unparsable redis url>"
+
+
+class Garbage(Exception):
+    """Redis answered something no store of ours writes."""
+
+
+class RedisLink:
+    """A lazily opened redis-py asyncio client with an outage switch. One per client (its
+    event loop); every key it hands out starts with ``namespace + ":"``."""
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        *,
+        op_timeout: float,
+        retry_interval: float,
+        max_connections: int,
+    ) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.op_timeout = op_timeout
+        self.retry_interval = retry_interval
+        self._max_connections = max_connections
+        self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._down_until = 0.0
+        self._outage = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._not_asyncio_warned = False
+        #: Outages so far (each logged once): for tests and benchmarks.
+        self.outages = 0
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.namespace, *parts))
+
+    @property
+    def up(self) -> bool:
+        """False during an outage's back-off (the stores then skip Redis altogether)."""
+        return time.monotonic() >= self._down_until
+
+    def _redis(self) -> Redis:
+        if self._client is None:
+            from redis.asyncio import BlockingConnectionPool, Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            # A blocking pool: past max_connections an operation waits (within its timeout)
+            # for a free connection instead of failing.
+            pool = BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=self._max_connections,
+                timeout=self.op_timeout,
+                socket_timeout=self.op_timeout,
+                socket_connect_timeout=self.op_timeout,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=False,
+            )
+            self._client = Redis(connection_pool=pool)
+        return self._client
+
+    def script(self, source: str) -> AsyncScript:
+        """A registered Lua script (EVALSHA, loaded again on NOSCRIPT)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._redis().register_script(source)
+        return script
+
+    def call(
+        self, source: str, keys: list[str], args: list[str]
+    ) -> Callable[[Redis], Awaitable[Any]]:
+        """An operation for ``run`` / ``spawn``: the Lua script ``source`` on ``keys``."""
+        script = self.script(source)
+
+        async def evaluate(redis: Redis) -> Any:
+            return await script(keys=keys, args=args, client=redis)
+
+        return evaluate
+
+    async def run(self, what: str, fn: Callable[[Redis], Awaitable[T]]) -> T | None:
+        """``fn(redis)`` within the per-op timeout; None (and the link down) on any failure."""
+        if not self.up:
+            return None
+        if not _on_asyncio():
+            if not self._not_asyncio_warned:
+                self._not_asyncio_warned = True
+                logger.warning("RedisState needs asyncio: using in-process state")
+            self._down_until = float("inf")
+            return None
+        try:
+            with anyio.fail_after(self.op_timeout):
+                result = await fn(self._redis())
+        except Exception as exc:  # redis errors, OSError, TimeoutError, Garbage, bad replies
+            self.failed(what, exc)
+            return None
+        self.ok()
+        return result
+
+    def ok(self) -> None:
+        """An operation succeeded: leave an outage (logged once)."""
+        if self._outage:
+            self._outage = False
+            logger.warning("Redis at %s answers again: shared state resumed", redacted(self.url))
+
+    def failed(self, what: str, exc: BaseException | str) -> None:
+        """Enter (or extend) an outage: in-process state for ``retry_interval`` seconds."""
+        self._down_until = time.monotonic() + self.retry_interval
+        if not self._outage:
+            self._outage = True
+            self.outages += 1
+            reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "Redis at %s failed (%s during %s): using in-process state until it answers",
+                redacted(self.url),
+                _short(reason),
+                what,
+            )
+
+    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> None:
+        """Run ``fn`` in the background (a write the caller must not wait for)."""
+        if not self.up or not _on_asyncio():
+            return
+
+        task = asyncio.get_running_loop().create_task(_guarded(self.run(what, fn)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 2.0) -> None:
+        """Wait (bounded) for the background writes started so far."""
+        tasks = list(self._tasks)
+        if tasks:
+            with anyio.move_on_after(timeout):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        if _on_asyncio():
+            await self.drain()
+        client, self._client = self._client, None
+        self._scripts.clear()
+        if client is not None:
+            try:
+                await client.aclose(close_connection_pool=True)
+            except Exception as exc:  # closing a broken connection: nothing to do
+                logger.debug("closing the Redis client failed (%r)", exc)
+
+    def __repr__(self) -> str:
+        state = "down" if not self.up else "up"
+        return f"RedisLink({redacted(self.url)!r}, namespace={self.namespace!r}, {state})"
+
+
+async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:
+    try:
+        await coro
+    except Exception as exc:  # pragma: no cover - run() already catches everything
+        logger.debug("background Redis write failed (%r)", exc)
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _short(text: object, limit: int = 160) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[: limit - 1] + "…"

@@ -1,0 +1,77 @@
+"""The default store: every policy's state lives in this process (and the cache on disk).
+
+Admission here never awaits anything real: ``admit`` and ``get`` are coroutines that return
+at once, so the hot path costs what it did before the store seam existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._clock import Clock
+from .._config import Cache, CircuitBreaker, RateLimit
+from .._config import RetryBudget as BudgetConfig
+from .._policies.breaker import ProviderBreaker
+from .._policies.budget import RetryBudget
+from .._policies.cache import CachedAnswer, ResponseCache
+from .._policies.rate_limit import ProviderRateLimiter
+from .._types import ChatCompletion
+from .base import FlightStore
+
+__all__ = ["DiskCacheStore", "MemoryState"]
+
+
+class DiskCacheStore:
+    """The disk cache (``ResponseCache``) as a ``CacheStore``."""
+
+    __slots__ = ("disk",)
+
+    def __init__(self, disk: ResponseCache) -> None:
+        self.disk = disk
+
+    async def get(self, key: str) -> CachedAnswer | None:
+        return self.disk.get(key)
+
+    def set(self, key: str, completion: ChatCompletion) -> None:
+        self.disk.set(key, completion)
+
+    def close(self) -> None:
+        self.disk.close()
+
+    def __repr__(self) -> str:
+        return f"DiskCacheStore({self.disk!r})"
+
+
+class MemoryState:
+    """In-process state: breakers, limiters and the budget in memory, answers on disk."""
+
+    def limiter(self, provider: str, config: RateLimit, clock: Clock) -> ProviderRateLimiter:
+        return ProviderRateLimiter(provider, config, clock)
+
+    def breaker(
+        self,
+        provider: str,
+        config: CircuitBreaker,
+        clock: Clock,
+        listeners: Sequence[Any] = (),
+    ) -> ProviderBreaker:
+        return ProviderBreaker(provider, config, clock, listeners)
+
+    def budget(self, config: BudgetConfig, clock: Clock) -> RetryBudget:
+        return RetryBudget(
+            clock, ratio=config.ratio, min_per_second=config.min_per_second, window=config.window
+        )
+
+    def cache(self, config: Cache, clock: Clock | None) -> DiskCacheStore:
+        # Entries outlive the process: wall time unless a test injects a clock.
+        return DiskCacheStore(ResponseCache(config, clock))
+
+    def flights(self) -> FlightStore | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "MemoryState()"

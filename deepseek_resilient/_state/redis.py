@@ -1,0 +1,138 @@
+"""``RedisState``: share quotas, breakers, the cache and in-flight calls through Redis.
+
+``RedisState`` itself is a small frozen description (URL, namespace, timeouts); each client
+binds it to its own event loop and connection pool (``bind``). See docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .._clock import Clock
+from .._config import Cache, CircuitBreaker, RateLimit
+from .._config import RetryBudget as BudgetConfig
+from .._errors import ConfigurationError
+from .._policies.budget import RetryBudget
+from ._link import RedisLink, redacted
+from .redis_breaker import SharedBreaker
+from .redis_cache import RedisCacheStore
+from .redis_flights import RedisFlights
+from .redis_limit import SharedRateLimiter
+
+__all__ = ["RedisState"]
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class RedisState:
+    """Shared state on Redis for every client given the same ``url`` and ``namespace``:
+    rate limits (Lua, atomic), breakers (one cluster-wide probe), the answer cache (an
+    in-process LRU over Redis) and the merging of identical in-flight requests.
+
+    Redis is never a single point of failure: when it is down, slow (``op_timeout`` per
+    operation) or answers garbage, each client goes on with in-process state, logs one
+    WARNING on the ``deepseek_resilient`` logger, and tries Redis again after
+    ``retry_interval`` seconds. Pass it as ``Client(state=RedisState(...))``; it needs the
+    ``redis`` extra (``pip install 'deepseek-resilient[redis]'``) and asyncio.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        namespace: str = "deepseek_resilient",
+        op_timeout: float = 0.25,
+        retry_interval: float = 1.0,
+        l1_size: int = 256,
+        lease_ttl: float = 3.0,
+        result_ttl: float = 10.0,
+        max_connections: int = 64,
+    ) -> None:
+        if importlib.util.find_spec("redis") is None:
+            raise ConfigurationError(
+                "RedisState needs redis-py: pip install 'deepseek-resilient[redis]'"
+            )
+        if not isinstance(url, str) or not url.startswith(_SCHEMES):
+            raise ConfigurationError("RedisState url must start with redis://, rediss:// or unix://")
+        if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+            raise ConfigurationError(
+                "RedisState namespace must be 1-64 characters of letters, digits, _ . -"
+            )
+        for name, value in (
+            ("op_timeout", op_timeout),
+            ("retry_interval", retry_interval),
+            ("lease_ttl", lease_ttl),
+            ("result_ttl", result_ttl),
+        ):
+            if not (isinstance(value, (int, float)) and 0 < value < math.inf):
+                raise ConfigurationError(f"RedisState {name} must be a positive number: {value!r}")
+        for name, count in (("l1_size", l1_size), ("max_connections", max_connections)):
+            if not (isinstance(count, int) and count >= 1):
+                raise ConfigurationError(f"RedisState {name} must be an int >= 1: {count!r}")
+        self.url = url
+        self.namespace = namespace
+        self.op_timeout = float(op_timeout)
+        self.retry_interval = float(retry_interval)
+        self.l1_size = l1_size
+        self.lease_ttl = float(lease_ttl)
+        self.result_ttl = float(result_ttl)
+        self.max_connections = max_connections
+
+    def __repr__(self) -> str:
+        return f"RedisState({redacted(self.url)!r}, namespace={self.namespace!r})"
+
+    def bind(self) -> RedisStore:
+        """A store for one client (its own connection pool, opened on first use)."""
+        link = RedisLink(
+            self.url,
+            self.namespace,
+            op_timeout=self.op_timeout,
+            retry_interval=self.retry_interval,
+            max_connections=self.max_connections,
+        )
+        return RedisStore(self, link)
+
+
+class RedisStore:
+    """One client's ``StateStore`` on Redis."""
+
+    def __init__(self, state: RedisState, link: RedisLink) -> None:
+        self.state = state
+        self.link = link
+
+    def limiter(self, provider: str, config: RateLimit, clock: Clock) -> SharedRateLimiter:
+        return SharedRateLimiter(provider, config, clock, self.link)
+
+    def breaker(
+        self,
+        provider: str,
+        config: CircuitBreaker,
+        clock: Clock,
+        listeners: Sequence[Any] = (),
+    ) -> SharedBreaker:
+        return SharedBreaker(provider, config, clock, self.link, listeners)
+
+    def budget(self, config: BudgetConfig, clock: Clock) -> RetryBudget:
+        # Per process on purpose: it caps the retries this process adds to its own requests.
+        return RetryBudget(
+            clock, ratio=config.ratio, min_per_second=config.min_per_second, window=config.window
+        )
+
+    def cache(self, config: Cache, clock: Clock | None) -> RedisCacheStore:
+        return RedisCacheStore(config, clock, self.link, l1_size=self.state.l1_size)
+
+    def flights(self) -> RedisFlights:
+        return RedisFlights(
+            self.link, lease_ttl=self.state.lease_ttl, result_ttl=self.state.result_ttl
+        )
+
+    async def aclose(self) -> None:
+        await self.link.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.link!r})"

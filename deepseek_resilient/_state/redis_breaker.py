@@ -1,0 +1,128 @@
+"""A provider's breaker whose state lives in Redis.
+
+What is shared: the state (``closed`` / ``open`` / ``half-open``, pybreaker's names), when the
+open period ends, how many probes failed in a row (so the doubling schedule is shared), and
+the one half-open probe. What stays per process: the failure-rate window (each process trips
+on what it saw; the trip itself is shared) and the listeners.
+
+Each admission is one Lua round trip that reads the state and, when the open period is over,
+claims the probe atomically: exactly one caller in the whole cluster probes. Trips, closes
+and freed probes are written in the background right after the outcome. The schedule and
+window logic are ``ProviderBreaker``'s, unchanged; while Redis is unusable it is the breaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._clock import Clock
+from .._config import CircuitBreaker
+from .._errors import CircuitOpenError
+from .._policies.breaker import ProviderBreaker
+from . import _lua
+from ._link import Garbage, RedisLink
+
+__all__ = ["SharedBreaker"]
+
+_KINDS = frozenset({"closed", "open", "busy", "probe"})
+
+
+class SharedBreaker(ProviderBreaker):
+    """The ``BreakerStore`` of one provider on Redis (see the module docstring)."""
+
+    def __init__(
+        self,
+        provider: str,
+        config: CircuitBreaker,
+        clock: Clock,
+        link: RedisLink,
+        listeners: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(provider, config, clock, listeners)
+        self._link = link
+        self._key = [link.key("cb", provider)]
+        self._probe_ms = repr(config.probe_timeout * 1000.0)
+        self._own_probe = False
+
+    async def admit(self) -> None:
+        refused = self.refusal()  # an open period this process knows of: no round trip
+        if refused is not None:
+            raise refused
+        if not self._link.up:
+            self.before_call()
+            return
+        reply = await self._link.run(
+            "breaker", self._link.call(_lua.BREAKER_ADMIT, self._key, [self._probe_ms])
+        )
+        parsed = self._parse(reply) if reply is not None else None
+        if parsed is None:
+            self.before_call()
+            return
+        kind, seconds, reopens = parsed
+        now = self._clock.now()
+        if kind == "closed":
+            if self.state != "closed":  # another process closed it
+                super()._close()
+            return
+        self._reopens = reopens
+        if kind == "probe":
+            if self.state != "half-open":
+                self._cb.half_open()
+            self._probe_since = now
+            self._own_probe = True
+            return
+        self._probe_since = None
+        if kind == "open":
+            self._open_until = now + seconds
+            if self.state != "open":
+                self._cb.open()
+            raise CircuitOpenError(
+                f"circuit open for another {seconds:.1f}s (shared)",
+                provider=self.provider,
+                retry_in=seconds,
+            )
+        if self.state != "half-open":
+            self._cb.half_open()
+        self._open_until = None
+        raise CircuitOpenError(
+            "circuit half-open and its probe is in flight (shared)",
+            provider=self.provider,
+            retry_in=None,
+        )
+
+    def _parse(self, reply: Any) -> tuple[str, float, int] | None:
+        try:
+            if not isinstance(reply, list) or len(reply) != 3:
+                raise Garbage(f"breaker reply {reply!r:.60}")
+            kind = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            if kind not in _KINDS:
+                raise Garbage(f"breaker state {kind!r:.30}")
+            return kind, max(0.0, float(reply[1]) / 1000.0), max(0, int(float(reply[2])))
+        except (Garbage, ValueError, TypeError, UnicodeDecodeError) as exc:
+            self._link.failed("breaker", exc)
+            return None
+
+    def record_neutral(self) -> None:
+        if self.state == "half-open" and self._own_probe:
+            self._own_probe = False
+            self._write("free")
+        super().record_neutral()
+
+    def _trip(self, period: float) -> None:
+        super()._trip(period)
+        self._own_probe = False
+        self._write("open", repr(period * 1000.0), str(self._reopens))
+
+    def _close(self) -> None:
+        super()._close()
+        self._own_probe = False
+        self._write("closed")
+
+    def _write(self, *args: str) -> None:
+        self._link.spawn("breaker write", self._link.call(_lua.BREAKER_WRITE, self._key, [*args]))
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("ProviderBreaker", "SharedBreaker", 1)
+
+

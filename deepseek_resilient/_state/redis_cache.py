@@ -1,0 +1,139 @@
+"""The answer cache on Redis: a small in-process LRU (L1) over Redis (L2).
+
+Entries are the disk cache's JSON (``{"v": 1, "stored_at": …, "completion": …}``) under
+``<namespace>:cache:<sha256 of the request>``, expiring in Redis after ``ttl +
+stale_if_error``. A read tries L1, then (unless L1's copy is fresh) Redis; anything that does
+not parse is a miss and is deleted. A write goes to L1 at once and to Redis in the
+background. While Redis is unusable the cache is L1 alone. Never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from .._clock import Clock
+from .._config import Cache
+from .._policies.cache import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
+from .._types import ChatCompletion
+from ._link import RedisLink
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisCacheStore"]
+
+logger = logging.getLogger("deepseek_resilient")
+
+_CLOCK_SKEW = 60.0
+
+
+class RedisCacheStore:
+    """The ``CacheStore`` on Redis (see the module docstring)."""
+
+    def __init__(
+        self, config: Cache, clock: Clock | None, link: RedisLink, *, l1_size: int
+    ) -> None:
+        self._config = config
+        self._clock: Clock = clock if clock is not None else WallClock()
+        self._link = link
+        self._l1: OrderedDict[str, _Entry] = OrderedDict()
+        self._l1_size = l1_size
+        self._px = max(1, int((config.ttl + config.stale_if_error) * 1000))
+        self.hits = self.stale = self.misses = 0
+
+    def _answer(self, entry: _Entry) -> CachedAnswer | None:
+        age = self._clock.now() - entry.stored_at
+        if age < -_CLOCK_SKEW or age > self._config.ttl + self._config.stale_if_error:
+            return None
+        age = max(age, 0.0)
+        return CachedAnswer(entry.completion, fresh=age <= self._config.ttl, age=age)
+
+    async def get(self, key: str) -> CachedAnswer | None:
+        answer = self._from_l1(key)
+        if (answer is None or not answer.fresh) and self._link.up:
+            remote = await self._from_redis(key)
+            if remote is not None and (answer is None or remote.age < answer.age):
+                answer = remote
+        if answer is None:
+            self.misses += 1
+        elif answer.fresh:
+            self.hits += 1
+        else:
+            self.stale += 1
+        return answer
+
+    def _from_l1(self, key: str) -> CachedAnswer | None:
+        entry = self._l1.get(key)
+        if entry is None:
+            return None
+        answer = self._answer(entry)
+        if answer is None:
+            del self._l1[key]
+            return None
+        self._l1.move_to_end(key)
+        return answer
+
+    async def _from_redis(self, key: str) -> CachedAnswer | None:
+        rkey = self._link.key("cache", key)
+
+        async def read(redis: Redis) -> bytes | None:
+            try:
+                value = await redis.get(rkey)
+            except Exception as exc:
+                if "WRONGTYPE" in str(exc):  # not ours: a miss, and the key is replaced
+                    return b""
+                raise
+            return value.encode() if isinstance(value, str) else value
+
+        raw = await self._link.run("cache read", read)
+        if not raw:
+            if raw == b"":
+                self._delete(rkey)
+            return None
+        try:
+            entry = _Entry.model_validate_json(raw)
+        except (ValidationError, ValueError, TypeError) as exc:
+            logger.debug("shared cache entry invalid (%s): removing it", type(exc).__name__)
+            self._delete(rkey)
+            return None
+        answer = self._answer(entry)
+        if answer is not None:
+            self._remember(key, entry)
+        return answer
+
+    def _remember(self, key: str, entry: _Entry) -> None:
+        self._l1[key] = entry
+        self._l1.move_to_end(key)
+        while len(self._l1) > self._l1_size:
+            self._l1.popitem(last=False)
+
+    def set(self, key: str, completion: ChatCompletion) -> None:
+        try:
+            entry = _Entry(v=ENTRY_VERSION, stored_at=self._clock.now(), completion=completion)
+            data = entry.model_dump_json().encode("utf-8")
+        except Exception as exc:
+            logger.debug("cache write skipped (%r)", exc)
+            return
+        self._remember(key, entry)
+        rkey, px = self._link.key("cache", key), self._px
+
+        async def write(redis: Redis) -> object:
+            return await redis.set(rkey, data, px=px)
+
+        self._link.spawn("cache write", write)
+
+    def _delete(self, rkey: str) -> None:
+        async def delete(redis: Redis) -> object:
+            return await redis.delete(rkey)
+
+        self._link.spawn("cache delete", delete)
+
+    def close(self) -> None:
+        self._l1.clear()
+
+    def __repr__(self) -> str:
+        return f"RedisCacheStore(ttl={self._config.ttl}, l1={len(self._l1)}/{self._l1_size})"

@@ -1,0 +1,210 @@
+"""A provider's rate limit shared through Redis.
+
+Admission has two steps. First this process's own ``ProviderRateLimiter`` (priority queue,
+AIMD, pauses, the local concurrency count): it orders this process's callers exactly as
+without Redis, and it is the whole limiter while Redis is unusable: then it enforces
+``1/N`` of the limits, N being the clients seen sharing them in the last 30 s (so N processes
+stay within the quota during an outage). Then one Lua round trip
+takes the shared buckets (requests/s, requests/min, tokens/min) and a concurrency lease.
+
+The shared buckets *reserve*: when the next token is ``w`` seconds away and ``w`` fits the
+caller's ``max_wait``, the script debits it now (the bucket may go below zero) and the caller
+sleeps ``w`` and goes, with no second round trip; callers behind it see the debt and wait
+longer. When ``w`` does not fit, nothing is taken and the caller spills over
+(``RateLimitedLocally``). A concurrency lease is a member of a sorted set scored by its
+expiry (``hold_for`` plus a margin): a process that dies mid-call frees its slots when the
+call's deadline is past. A full set is polled (up to every 100 ms) until ``max_wait``; a
+``low`` priority caller never waits for a slot.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import anyio
+
+from .._clock import Clock
+from .._config import RateLimit
+from .._errors import RateLimitedLocally
+from .._policies.rate_limit import Permit, Priority, ProviderRateLimiter
+from . import _lua
+from ._link import Garbage, RedisLink
+
+__all__ = ["SharedRateLimiter"]
+
+#: Seconds a concurrency lease outlives the call's own deadline.
+LEASE_MARGIN = 5.0
+_POLL_FIRST = 0.01
+_POLL_MAX = 0.1
+
+
+class SharedPermit:
+    """A permit from both the local limiter and the shared one."""
+
+    __slots__ = ("_lease", "_limiter", "_local", "_released", "waited")
+
+    def __init__(
+        self, limiter: SharedRateLimiter, local: Permit, lease: str, shared_wait: float = 0.0
+    ) -> None:
+        self._limiter = limiter
+        self._local = local
+        self._lease = lease
+        self._released = False
+        #: Seconds this call waited for admission (locally, then for the shared quota).
+        self.waited = local.waited + shared_wait
+
+    @property
+    def tokens(self) -> int:
+        return self._local.tokens
+
+    def release(self, *, used_tokens: int | None = None) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._local.release(used_tokens=used_tokens)
+        self._limiter._release_shared(self._lease, self._local.tokens, used_tokens)
+
+
+class SharedRateLimiter:
+    """The ``RateLimiterStore`` of one provider on Redis (see the module docstring)."""
+
+    def __init__(self, provider: str, config: RateLimit, clock: Clock, link: RedisLink) -> None:
+        self.provider = provider
+        self.config = config
+        self.local = ProviderRateLimiter(provider, config, clock)
+        self._link = link
+        self._keys = [
+            link.key("rl", provider),
+            link.key("rl", provider, "leases"),
+            link.key("rl", provider, "peers"),
+        ]
+        self._id = uuid.uuid4().hex
+        self._peers = 1  # clients sharing this limit, as last seen
+        self._shared = any(
+            v is not None
+            for v in (
+                config.requests_per_second,
+                config.requests_per_minute,
+                config.tokens_per_minute,
+                config.max_concurrency,
+            )
+        )
+
+    def _buckets(self, tokens: int, priority: Priority) -> list[str]:
+        """The script's per-bucket arguments at the local AIMD factor (rates per ms)."""
+        cfg = self.config
+        factor = self.local.snapshot_factor()
+        headroom = cfg.low_priority_headroom if priority == "low" else 0.0
+        specs: list[tuple[str, float, float, float]] = []
+        burst = float(cfg.burst) if cfg.burst is not None else None
+        if cfg.requests_per_second is not None:
+            rps = cfg.requests_per_second
+            specs.append(("rps", rps / 1000.0, burst or max(1.0, rps), 1.0))
+        if cfg.requests_per_minute is not None:
+            rpm = cfg.requests_per_minute
+            specs.append(("rpm", rpm / 60_000.0, burst or max(1.0, rpm), 1.0))
+        if cfg.tokens_per_minute is not None:
+            tpm = cfg.tokens_per_minute
+            specs.append(("tpm", tpm / 60_000.0, tpm, float(tokens)))
+        out: list[str] = [str(len(specs))]
+        for name, rate, cap, debit in specs:
+            cap = max(1.0, cap * factor)
+            need = min(cap, debit + headroom * cap)
+            out += [name, repr(rate * factor), repr(cap), repr(debit), repr(need)]
+        return out
+
+    async def acquire(
+        self,
+        *,
+        tokens: int,
+        max_wait: float,
+        priority: Priority = "normal",
+        hold_for: float | None = None,
+    ) -> Permit | SharedPermit:
+        started = time.monotonic()
+        if self._shared:  # while Redis is out, this process takes only its share
+            self.local.set_share(1.0 if self._link.up else 1.0 / self._peers)
+        permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+        if not self._shared or not self._link.up:
+            return permit
+        concurrency = self.config.max_concurrency or 0
+        lease = uuid.uuid4().hex if concurrency else ""
+        ttl_ms = 1000.0 * ((hold_for if hold_for is not None else max_wait) + LEASE_MARGIN)
+        poll = _POLL_FIRST
+        try:
+            while True:
+                left = max(0.0, max_wait - (time.monotonic() - started))
+                args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0)]
+                args += [*self._buckets(permit.tokens, priority), self._id]
+                acquire = self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
+                reply = await self._link.run("rate limit", acquire)
+                admitted, wait_ms, peers = _parse_limit(reply, self._link)
+                if admitted is None:  # Redis unusable: this process's admission stands
+                    self.local.set_share(1.0 / self._peers)
+                    return permit
+                self._peers = peers
+                if admitted:
+                    if wait_ms > 0:
+                        await anyio.sleep(wait_ms / 1000.0)
+                    return SharedPermit(self, permit, lease, wait_ms / 1000.0)
+                if wait_ms < 0 and priority != "low" and left > 0:
+                    await anyio.sleep(min(poll, left))
+                    poll = min(_POLL_MAX, poll * 2)
+                    continue
+                reason = (
+                    "no shared concurrency slot free"
+                    if wait_ms < 0
+                    else f"shared admission projected in {wait_ms / 1000.0:.2f}s, beyond max_wait"
+                )
+                self.local.undo(permit)
+                raise RateLimitedLocally(reason, provider=self.provider)
+        except BaseException:
+            if not permit.released:  # cancelled while waiting: give everything back
+                self.local.undo(permit)
+                if lease:
+                    self._release_shared(lease, 0, None)
+            raise
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        self.local.on_rate_limited(retry_after)
+        if retry_after is not None and retry_after > 0:  # every process pauses
+            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(retry_after * 1e3)])
+            self._link.spawn("rate-limit pause", pause)
+
+    def on_success(self) -> None:
+        self.local.on_success()
+
+    def snapshot(self) -> dict[str, float]:
+        """This process's view (see ``ProviderRateLimiter.snapshot``)."""
+        return self.local.snapshot()
+
+    def _release_shared(self, lease: str, estimate: int, used: int | None) -> None:
+        refund = ""
+        give = 0.0
+        cap = 0.0
+        tpm = self.config.tokens_per_minute
+        if tpm is not None and used is not None:
+            refund, give = "tpm", float(estimate - max(0, used))
+            cap = max(1.0, tpm * self.local.snapshot_factor())
+        if not lease and not refund:
+            return
+        args = [lease, refund, repr(give), repr(cap)]
+        release = self._link.call(_lua.LIMIT_RELEASE, self._keys[:2], args)
+        self._link.spawn("rate-limit release", release)
+
+    def __repr__(self) -> str:
+        return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
+
+
+def _parse_limit(reply: Any, link: RedisLink) -> tuple[bool | None, float, int]:
+    if reply is None:  # the link already logged why
+        return None, 0.0, 1
+    try:
+        if not isinstance(reply, list) or len(reply) != 3:
+            raise Garbage(f"rate-limit reply {reply!r:.60}")
+        return bool(int(reply[0])), float(reply[1]), max(1, int(reply[2]))
+    except (Garbage, ValueError, TypeError) as exc:
+        link.failed("rate limit", exc)
+        return None, 0.0, 1
