@@ -34,6 +34,10 @@ DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 class OpenAICompatible(Provider):
     """A provider speaking the OpenAI chat-completions API at ``base_url``.
 
+    ``prefix_completion=True`` declares that the server continues a final assistant message
+    (llama-server, vLLM, DeepSeek's beta): a stream broken after its first content is then
+    continued there. ``context_window``: the model's context in tokens, when known.
+
     One ``httpx2.AsyncClient`` per provider (created on first use, inside the running loop) with
     explicit pool limits and keep-alive; or the one passed as ``http_client=`` (proxies, mTLS,
     limits, a ``MockTransport`` in unit tests), which the caller owns and closes. The API key
@@ -59,6 +63,9 @@ class OpenAICompatible(Provider):
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
         http_client: httpx2.AsyncClient | None = None,
+        data_idle_timeout: float | None = None,
+        prefix_completion: bool | None = None,
+        context_window: int | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{name}: base_url must start with http:// or https://")
@@ -79,6 +86,10 @@ class OpenAICompatible(Provider):
         self.breaker = breaker
         self.rate_limit = rate_limit
         self._url = f"{self.base_url}/chat/completions"
+        self.data_idle_timeout = data_idle_timeout
+        if prefix_completion is not None:
+            self.prefix_completion = prefix_completion
+        self.context_window = context_window
         self._extra_headers = dict(headers or {})
         self._limits = httpx2.Limits(
             max_connections=max_connections,
@@ -115,6 +126,22 @@ class OpenAICompatible(Provider):
             self._http = httpx2.AsyncClient(headers=self._headers(), limits=self._limits)
         return self._http
 
+    #: HTTP providers can be asked for a stream even for a non-streamed request.
+    stream_upstream = True
+
+    def _url_for(self, request: ChatRequest) -> str:
+        """Where ``request`` goes: a continuation (a final assistant message with
+        ``"prefix": true``) goes to ``prefix_url``, others to ``{base_url}/chat/completions``."""
+        last = request.messages[-1]
+        if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
+            return self.prefix_url
+        return self._url
+
+    @property
+    def prefix_url(self) -> str:
+        """The endpoint for prefix completion (the chat endpoint unless a preset says else)."""
+        return self._url
+
     def _timeout(self, idle_timeout: float) -> httpx2.Timeout:
         idle = max(0.001, min(self.read_timeout, idle_timeout))
         return httpx2.Timeout(idle, connect=min(self.connect_timeout, idle))
@@ -128,7 +155,7 @@ class OpenAICompatible(Provider):
         content = json.dumps(request.to_wire(self.model)).encode()
         try:
             response = await self._client().post(
-                self._url,
+                self._url_for(request),
                 content=content,
                 headers=self._request_headers,
                 timeout=self._timeout(idle_timeout),
@@ -157,7 +184,7 @@ class OpenAICompatible(Provider):
         try:
             async with http.stream(
                 "POST",
-                self._url,
+                self._url_for(request),
                 content=content,
                 timeout=self._timeout(idle_timeout),
                 headers={**(self._request_headers or {}), "Accept": "text/event-stream"},
@@ -230,7 +257,15 @@ class OpenAICompatible(Provider):
 
 class DeepSeek(OpenAICompatible):
     """DeepSeek's API. The key comes from ``api_key`` or ``$DEEPSEEK_API_KEY``; the base URL
-    from ``base_url``, ``$DEEPSEEK_BASE_URL`` (a proxy, a test server) or the public API."""
+    from ``base_url``, ``$DEEPSEEK_BASE_URL`` (a proxy, a test server) or the public API.
+    Continuations (chat prefix completion) go to the beta endpoint
+    ``{base_url}/beta/chat/completions``."""
+
+    prefix_completion = True
+
+    @property
+    def prefix_url(self) -> str:
+        return f"{self.base_url}/beta/chat/completions"
 
     def __init__(
         self,
@@ -251,7 +286,10 @@ class DeepSeek(OpenAICompatible):
 
 
 class LlamaCppServer(OpenAICompatible):
-    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``)."""
+    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``). It continues
+    a final assistant message, so a broken stream is continued there."""
+
+    prefix_completion = True
 
     def __init__(
         self,
