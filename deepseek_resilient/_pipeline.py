@@ -439,8 +439,10 @@ class Pipeline:
             if provider.attempt_timeout is not None:
                 budget = min(budget, provider.attempt_timeout)
             attempt_limit = budget if budget < call.time_left() else math.inf
-            first_token = _limit(provider.first_token_timeout, call, DEFAULT_FIRST_TOKEN_TIMEOUT)
-            data_idle = _limit(provider.data_idle_timeout, call, DEFAULT_IDLE_TIMEOUT)
+            first_token = _limit(
+                provider.first_token_timeout, provider, call, DEFAULT_FIRST_TOKEN_TIMEOUT
+            )
+            data_idle = _limit(provider.data_idle_timeout, provider, call, DEFAULT_IDLE_TIMEOUT)
             streaming = call.request.stream
             as_stream = not streaming and provider.stream_upstream and first_token < attempt_limit
             if not (streaming or as_stream):
@@ -501,12 +503,13 @@ class Pipeline:
         return timed_send
 
 
-def _limit(option: float | None, call: Call, default: float) -> float:
+def _limit(option: float | None, provider: Provider, call: Call, default: float) -> float:
     """A provider's first-token / idle limit: its own setting, else ``default`` while another
-    provider remains, else none (the last provider keeps the whole time left)."""
+    provider remains, else none (the last provider keeps the whole time left). An in-process
+    model gets no default: it has no queue to hang in, only a model to load."""
     if option is not None:
         return option
-    return default if call.more_providers else math.inf
+    return default if call.more_providers and not provider.local else math.inf
 
 
 def _as_stream(request: ChatRequest) -> ChatRequest:
