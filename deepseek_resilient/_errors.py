@@ -18,7 +18,7 @@
     │   │   ├── RateLimitError              429        retry (``.retry_after``), fail over
     │   │   └── InternalServerError         5xx        retry, fail over
     │   │       └── ServiceUnavailableError 503 ("server busy")
-    │   ├── InvalidResponseError            2xx whose body is not a completion: retry, fail over
+    │   ├── InvalidResponseError            2xx not a completion, or empty: retry, fail over
     │   ├── IncompleteStreamError           stream broke after its first content (``.partial``)
     │   ├── CircuitOpenError                provider skipped: its breaker is open
     │   ├── RateLimitedLocally              provider skipped: our own limiter can't admit in time
