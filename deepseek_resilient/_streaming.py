@@ -56,7 +56,8 @@ How = Literal["continue", "restart"]
 #: ``resume(text, reasoning, failure)``: a committed stream that goes on from where a broken
 #: one stopped, and how; raises ``ProviderError`` when no provider could take over.
 Resume = Callable[[str, str, Exception], Awaitable["tuple[OpenedStream, How]"]]
-#: At most this many splices per stream (a provider that keeps breaking is not chased forever).
+#: At most this many splices in a row that deliver nothing new (a provider that keeps breaking
+#: is not chased forever; splices that make progress are bounded by the answer and deadline).
 MAX_RECOVERIES = 3
 
 
@@ -241,6 +242,8 @@ class AsyncStream:
         self._splice: _Splice | None = None
         #: What first broke the stream (reported if recovery fails, never masked).
         self._broken: Exception | None = None
+        self._spliced_at = -1  # characters delivered at the last splice
+        self._fruitless = 0  # splices in a row with nothing delivered in between
         self._first_id = self._pending[0].id if self._pending else ""
         #: The caller's cache writers, kept across splices (the answer is the whole stream).
         self._on_complete = opened.on_complete
@@ -330,23 +333,23 @@ class AsyncStream:
         opened = self._opened
         rest = opened.rest
         assert rest is not None
-        if opened.idle == math.inf:
-            chunk = await rest.__anext__()
-        else:
-            with anyio.move_on_after(opened.idle) as idle_scope:
-                try:
+        try:
+            if opened.idle == math.inf:  # no idle limit: no cancel scope per chunk
+                chunk = await rest.__anext__()
+            else:
+                with anyio.move_on_after(opened.idle) as idle_scope:
                     chunk = await rest.__anext__()
-                except StopAsyncIteration:
-                    if not (self._acc.finished() or self._pending_finished()):
-                        raise APIConnectionError(
-                            "the stream ended without a finish reason", provider=opened.provider
-                        ) from None
-                    raise
-            if idle_scope.cancelled_caught:
-                raise APITimeoutError(
-                    f"no data for {opened.idle:g} s (the idle limit; keep-alives don't count)",
-                    provider=opened.provider,
-                )
+        except StopAsyncIteration:
+            if not self._acc.finished():
+                raise APIConnectionError(
+                    "the stream ended without a finish reason", provider=opened.provider
+                ) from None
+            raise
+        if opened.idle != math.inf and idle_scope.cancelled_caught:
+            raise APITimeoutError(
+                f"no data for {opened.idle:g} s (the idle limit; keep-alives don't count)",
+                provider=opened.provider,
+            )
         if chunk is SKIPPED_EVENT:
             self._call.route.skipped_events += 1
             return None
@@ -354,24 +357,23 @@ class AsyncStream:
             return self._splice.fit(chunk)
         return chunk
 
-    def _pending_finished(self) -> bool:
-        return any(_finished(c) for c in self._pending)
-
     async def _recover(self, failure: Exception) -> bool:
         """Splice a stream that goes on from the delivered text in place of the broken one.
         False when it cannot be recovered (then ``failure`` is reported)."""
         opened = self._opened
         resumable = not isinstance(failure, ProviderError) or failure.failover
+        text, reasoning = self._acc.text(), self._acc.reasoning()
+        at = len(text) + len(reasoning)
+        fruitless = self._fruitless + 1 if at <= self._spliced_at else 0
         if (
             opened.resume is None
             or not resumable
-            or len(self._call.route.recoveries) >= MAX_RECOVERIES
+            or fruitless >= MAX_RECOVERIES
             or self._acc.has_tool_calls()  # a half-sent tool call cannot be spliced
         ):
             return False
         if self._broken is None:
             self._broken = failure
-        text, reasoning = self._acc.text(), self._acc.reasoning()
         # The broken stream is over: its attempt is a failure (breaker, limiter release).
         error = failure if isinstance(failure, ProviderError) else None
         self._record_failure(failure)
@@ -398,9 +400,10 @@ class AsyncStream:
             return False
         new.buffered = []
         self._call.route.skipped_events += new.skipped
+        self._spliced_at, self._fruitless = at, fruitless
         self._call.route.recoveries.append(
             Recovery(
-                at=len(text) + len(reasoning),
+                at=at,
                 provider=new.provider,
                 how=how,
                 error=type(failure).__name__,
