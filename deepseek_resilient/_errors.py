@@ -117,8 +117,9 @@ class APITimeoutError(APIConnectionError):
 
 
 class FirstTokenTimeoutError(APITimeoutError):
-    """A stream sent no content within the provider's ``first_token_timeout``. Not retried
-    on the same provider (its queue is what's slow): the next provider is tried at once."""
+    """A stream sent no content within the provider's first-token limit (or the attempt's
+    time). Not retried on the same provider (its queue is what's slow): the next provider is
+    tried at once."""
 
     retryable = False
 

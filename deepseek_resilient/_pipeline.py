@@ -451,6 +451,7 @@ class Pipeline:
             idle = max(0.001, min(budget, data_idle))
             started = clock.now()
             call.caller_cut = None
+            committed = False  # some content arrived (a streamed answer's first token)
             error: ProviderError | None = None
             answer: Answer
             with anyio.move_on_after(max(0.0, attempt_limit)) as scope:
@@ -461,6 +462,7 @@ class Pipeline:
                             source = provider.stream(request, idle_timeout=idle)
                             opened = await open_until_commit(source, provider.name)
                             opened.idle = data_idle
+                            committed = True
                         else:
                             reply = await provider.complete(request, idle_timeout=idle)
                     if not first_scope.cancelled_caught:
@@ -491,7 +493,11 @@ class Pipeline:
                 )
             elif error is None:
                 what = "no content" if streaming else "no answer"
-                error = APITimeoutError(
+                # No content at all from a stream: not retried here (its queue is what is
+                # slow), the next provider is tried at once.
+                silent = (streaming or as_stream) and not committed
+                kind = FirstTokenTimeoutError if silent else APITimeoutError
+                error = kind(
                     f"{what} within {min(attempt_limit, budget):.3g} s: attempt abandoned",
                     provider=provider.name,
                 )

@@ -52,7 +52,7 @@ from deepseek_resilient.testing import (
 FULL = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
 FAST = Retry(attempts=3, base=0.0, cap=0.001)
 QUICK = {"first_token_timeout": 0.3, "data_idle_timeout": 0.3}
-IDLE = {"data_idle_timeout": 0.3, "first_token_timeout": 30.0}  # only the idle limit is short
+IDLE = {"data_idle_timeout": 1.0, "first_token_timeout": 30.0}  # only the idle limit is short
 
 
 @pytest.fixture
@@ -246,7 +246,7 @@ async def test_restart_moves_on_to_the_next_provider(
 
 @pytest.mark.anyio
 async def test_stall_after_commit_is_recovered_at_the_idle_limit(llm_server: FaultServer) -> None:
-    """Keep-alives every 50 ms never reset the 0.3 s data-idle limit."""
+    """Keep-alives every 50 ms never reset the 1 s data-idle limit."""
     sent = delivered(3)
     llm_server.script(
         StallAfter(after=3, seconds=20, interval=0.05, content=FULL), Ok(FULL[len(sent) :])
@@ -396,14 +396,18 @@ async def test_a_callers_tight_deadline_is_not_the_providers_fault() -> None:
     that stalls past its own ``attempt_timeout`` does."""
     slow = FakeProvider("primary", default=Hang())
     async with AsyncClient([slow, FakeProvider("fallback")], retry=Retry(attempts=1)) as client:
-        for _ in range(8):
-            try:  # the fallback's quarter of 0.2 s may run out on a busy machine: either way
+        cut = 0
+        for _ in range(30):  # on a busy machine a call may end before the primary's cut
+            try:
                 resp = await client.chat.completions.create(messages=USER, timeout=0.2)
                 route = resp.route
             except DeadlineExceeded as exc:
                 route = exc.route
-            assert route is not None and route.attempts[0].error == "APITimeoutError"
-        assert slow.calls == 8 and client.health()["primary"].state == "closed"
+            assert route is not None
+            cut += [a.error for a in route.attempts[:1]] == ["APITimeoutError"]
+            if cut == 8:
+                break
+        assert cut == 8 and client.health()["primary"].state == "closed"
     stalling = FakeProvider("primary", default=Hang(), attempt_timeout=0.02)
     async with AsyncClient([stalling, FakeProvider("fallback")], retry=Retry(attempts=1)) as c:
         for _ in range(8):
