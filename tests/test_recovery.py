@@ -483,3 +483,102 @@ async def test_a_long_stream_keeps_only_what_the_answer_needs() -> None:
             n += 1
         assert alive() - before <= 2
         assert n == 50_000 and len(stream.partial) == 50_000
+
+
+# ----------------------------------------------------------------------- splicing rules
+
+
+Piece = tuple[str, Any]  # ("content" | "reasoning" | "tool" | "finish", value)
+
+
+class _Scripted(FakeProvider):
+    """Each call streams the next script: pieces, then an exception instance (a break) or the
+    end. Chunk boundaries are exactly the pieces, so a splice can fall mid-chunk."""
+
+    def __init__(self, name: str, *scripts: list[Piece | Exception], prefix: bool = False):
+        super().__init__(name)
+        self.scripts = list(scripts)
+        self.prefix_completion = prefix
+
+    async def stream(self, request: Any, *, idle_timeout: float) -> Any:
+        self.requests.append(request)
+        for piece in self.scripts.pop(0):
+            await anyio.lowlevel.checkpoint()
+            if isinstance(piece, Exception):
+                raise piece
+            kind, value = piece
+            delta: dict[str, Any] = {}
+            finish = None
+            if kind == "content":
+                delta["content"] = value
+            elif kind == "reasoning":
+                delta["reasoning_content"] = value
+            elif kind == "tool":
+                delta["tool_calls"] = [value]
+            else:
+                finish = value
+            yield ChatCompletionChunk.model_validate(
+                {"id": f"{self.name}-{self.calls}", "model": "m",
+                 "choices": [{"delta": delta, "finish_reason": finish}]}
+            )  # fmt: skip
+
+
+def _cut() -> Exception:
+    return APIConnectionError("cut", provider="p")
+
+
+@pytest.mark.anyio
+async def test_a_restart_is_trimmed_even_when_chunks_do_not_line_up() -> None:
+    p = _Scripted(
+        "p",
+        [("content", "al"), ("content", "pha be"), _cut()],
+        [("content", "alpha"), ("content", " beta gam"), ("content", "ma"), ("finish", "stop")],
+    )
+    async with AsyncClient([p], timeout=10) as client:
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        chunks = await collect(stream)
+    assert text(chunks) == "alpha beta gamma"
+    assert [c.choices[0].delta.content for c in chunks] == ["al", "pha be", "ta gam", "ma", None]
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_while_reasoning_restarts_and_keeps_reasoning_whole() -> None:
+    p = _Scripted(
+        "p",
+        [("reasoning", "think "), ("reasoning", "hard"), _cut()],
+        [("reasoning", "think hard"), ("reasoning", "er"), ("content", "42"), ("finish", "stop")],
+        prefix=True,  # no content yet: nothing to continue, so it restarts
+    )
+    async with AsyncClient([p], timeout=10) as client:
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        whole = await stream.until_done()
+    assert whole.choices[0].message.reasoning_content == "think harder"
+    assert whole.choices[0].message.content == "42"
+    assert [r.how for r in stream.route.recoveries] == ["restart"]
+    assert all(r.messages[-1].role == "user" for r in p.requests)
+
+
+@pytest.mark.anyio
+async def test_a_half_sent_tool_call_is_not_spliced() -> None:
+    call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": "{"}}
+    p = _Scripted("p", [("tool", call), _cut()], [("content", "x"), ("finish", "stop")])
+    async with AsyncClient([p], timeout=10) as client:
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        with pytest.raises(IncompleteStreamError) as info:
+            await collect(stream)
+    assert isinstance(info.value.__cause__, APIConnectionError) and p.calls == 1
+
+
+@pytest.mark.anyio
+async def test_a_restart_shorter_than_the_delivered_text_is_an_error() -> None:
+    p = _Scripted(
+        "p",
+        [("content", "alpha beta"), _cut()],
+        [("content", "alpha"), ("finish", "stop")],
+    )
+    async with AsyncClient([p], timeout=10) as client:
+        stream = await client.chat.completions.create(messages=USER, stream=True)
+        with pytest.raises(IncompleteStreamError) as info:
+            await collect(stream)
+    assert info.value.partial == "alpha beta"
+    assert [a.error for a in stream.route.attempts] == ["APIConnectionError", "Diverged"]
