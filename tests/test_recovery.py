@@ -183,6 +183,8 @@ async def test_deepseek_continues_on_its_beta_endpoint(llm_server: FaultServer) 
         stream = await client.chat.completions.create(messages=USER, stream=True)
         assert text(await collect(stream)) == FULL
     assert [r.path for r in llm_server.requests] == ["/chat/completions", "/beta/chat/completions"]
+    with_v1 = DeepSeek(api_key=SECRET, base_url="https://api.deepseek.com/v1")
+    assert with_v1.prefix_url == "https://api.deepseek.com/beta/chat/completions"
 
 
 @pytest.mark.anyio

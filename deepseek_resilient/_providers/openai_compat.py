@@ -265,7 +265,8 @@ class DeepSeek(OpenAICompatible):
 
     @property
     def prefix_url(self) -> str:
-        return f"{self.base_url}/beta/chat/completions"
+        # The beta API sits beside the versioned one: https://api.deepseek.com/beta
+        return f"{self.base_url.removesuffix('/v1')}/beta/chat/completions"
 
     def __init__(
         self,
