@@ -216,6 +216,10 @@ class Accumulator:
         state = self._states.get(index)
         return "".join(state.reasoning) if state is not None and state.reasoning else ""
 
+    def choices(self) -> int:
+        """How many choices (``index`` values) were seen."""
+        return len(self._states)
+
     def has_tool_calls(self) -> bool:
         return any(state.tool_calls for state in self._states.values())
 

@@ -370,6 +370,7 @@ class AsyncStream:
             or not resumable
             or fruitless >= MAX_RECOVERIES
             or self._acc.has_tool_calls()  # a half-sent tool call cannot be spliced
+            or self._acc.choices() > 1  # several answers at once: only one could be checked
         ):
             return False
         if self._broken is None:
