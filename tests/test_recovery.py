@@ -9,6 +9,7 @@ defaults themselves (10 s) are exercised by scaling them down once, and measured
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import anyio.lowlevel
 import pytest
 from _support import SECRET, USER, http_provider
+from hypothesis import given
+from hypothesis import strategies as st
 
 import deepseek_resilient._pipeline as pipeline
 from deepseek_resilient import (
@@ -31,6 +34,7 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
+from deepseek_resilient._streaming import Diverged, _Splice
 from deepseek_resilient.testing import (
     ContentFilter,
     ContextLengthExceeded,
@@ -584,3 +588,46 @@ async def test_a_restart_shorter_than_the_delivered_text_is_an_error() -> None:
             await collect(stream)
     assert info.value.partial == "alpha beta"
     assert [a.error for a in stream.route.attempts] == ["APIConnectionError", "Diverged"]
+
+
+# ----------------------------------------------------------------------- the splice, as a property
+
+
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    return [text[a:b] for a, b in itertools.pairwise(points)]
+
+
+def _chunk(content: str) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {"id": "new", "choices": [{"delta": {"content": content}}]}
+    )
+
+
+@given(st.text(min_size=1, max_size=40), st.integers(0, 40), st.lists(st.integers(0, 40)))
+def test_a_restart_repeating_the_answer_emits_exactly_the_rest(
+    answer: str, at: int, cuts: list[int]
+) -> None:
+    """Whatever the chunking of the new answer, what passes the splice is the delivered text's
+    continuation, once: delivered + emitted == the answer."""
+    delivered = answer[: at % (len(answer) + 1)]
+    splice = _Splice("restart", "first", delivered, "")
+    emitted = []
+    for piece in _pieces(answer, cuts):
+        fitted = splice.fit(_chunk(piece))
+        if fitted is not None:
+            assert fitted.id == "first"
+            emitted.append(fitted.choices[0].delta.content or "")
+    assert delivered + "".join(emitted) == answer
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_a_restart_that_diverges_never_emits_anything(delivered: str, other: str) -> None:
+    if other.startswith(delivered) or delivered.startswith(other):
+        return
+    splice = _Splice("restart", "first", delivered, "")
+    try:
+        for piece in _pieces(other, [3, 7]):
+            assert splice.fit(_chunk(piece)) is None  # only repeats pass silently
+    except Diverged:
+        pass
