@@ -47,9 +47,10 @@ from ._types import (
     ChoiceDeltaToolCall,
     ChoiceLogprobs,
     ChunkChoice,
+    Usage,
 )
 
-__all__ = ["accumulate", "completion_to_chunks"]
+__all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
 
 
 @dataclass
@@ -180,41 +181,96 @@ def _build_choice(index: int, state: _ChoiceState) -> Choice:
     )
 
 
-def accumulate(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:
-    """Merge a stream's chunks into one ``ChatCompletion`` (see the module docstring)."""
-    first: ChatCompletionChunk | None = None
-    states: dict[int, _ChoiceState] = {}
-    usage = None
-    fingerprint: str | None = None
-    top_extra: dict[str, Any] = {}
-    for chunk in chunks:
-        if first is None:
-            first = chunk
+class Accumulator:
+    """``accumulate`` one chunk at a time: keeps only what the answer needs (text pieces,
+    tool-call pieces, usage, finish reasons, the first chunk's ids), never the chunks."""
+
+    __slots__ = ("_fingerprint", "_first", "_states", "_top_extra", "_usage")
+
+    def __init__(self) -> None:
+        self._first: tuple[str, int, str] | None = None  # id, created, model
+        self._states: dict[int, _ChoiceState] = {}
+        self._usage: Usage | None = None
+        self._fingerprint: str | None = None
+        self._top_extra: dict[str, Any] = {}
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        if self._first is None:
+            self._first = (chunk.id, chunk.created, chunk.model)
         for choice in chunk.choices:
-            state = states.get(choice.index)
+            state = self._states.get(choice.index)
             if state is None:
-                state = states[choice.index] = _ChoiceState()
+                state = self._states[choice.index] = _ChoiceState()
             _merge_choice(state, choice)
         if chunk.usage is not None:
-            usage = chunk.usage
-        if fingerprint is None:
-            fingerprint = chunk.system_fingerprint
-        _first_extra(top_extra, chunk.__pydantic_extra__)
-    if first is None:
-        raise InvalidResponseError("the stream had no chunks")
-    if states:
-        choices = [_build_choice(i, states[i]) for i in sorted(states)]
-    else:
-        choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
-    return ChatCompletion(
-        id=first.id,
-        created=first.created,
-        model=first.model,
-        choices=choices,
-        usage=usage.model_copy(deep=True) if usage is not None else None,
-        system_fingerprint=fingerprint,
-        **_unknown(top_extra, ChatCompletion),
-    )
+            self._usage = chunk.usage
+        if self._fingerprint is None:
+            self._fingerprint = chunk.system_fingerprint
+        _first_extra(self._top_extra, chunk.__pydantic_extra__)
+
+    @property
+    def empty(self) -> bool:
+        """No chunk was added."""
+        return self._first is None
+
+    @property
+    def model(self) -> str:
+        """The model the first chunk named ("" before any chunk)."""
+        return self._first[2] if self._first is not None else ""
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage a chunk carried."""
+        return self._usage
+
+    def text(self, index: int = 0) -> str:
+        """The content of choice ``index`` so far."""
+        state = self._states.get(index)
+        return "".join(state.content) if state is not None and state.content else ""
+
+    def reasoning(self, index: int = 0) -> str:
+        """The reasoning content of choice ``index`` so far."""
+        state = self._states.get(index)
+        return "".join(state.reasoning) if state is not None and state.reasoning else ""
+
+    def choices(self) -> int:
+        """How many choices (``index`` values) were seen."""
+        return len(self._states)
+
+    def has_tool_calls(self) -> bool:
+        return any(state.tool_calls for state in self._states.values())
+
+    def finished(self) -> bool:
+        """Some choice has a finish reason."""
+        return any(state.finish_reason is not None for state in self._states.values())
+
+    def result(self) -> ChatCompletion:
+        if self._first is None:
+            raise InvalidResponseError("the stream had no chunks")
+        states = self._states
+        if states:
+            choices = [_build_choice(i, states[i]) for i in sorted(states)]
+        else:
+            choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
+        cid, created, model = self._first
+        usage = self._usage
+        return ChatCompletion(
+            id=cid,
+            created=created,
+            model=model,
+            choices=choices,
+            usage=usage.model_copy(deep=True) if usage is not None else None,
+            system_fingerprint=self._fingerprint,
+            **_unknown(self._top_extra, ChatCompletion),
+        )
+
+
+def accumulate(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:
+    """Merge a stream's chunks into one ``ChatCompletion`` (see the module docstring)."""
+    acc = Accumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    return acc.result()
 
 
 def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk]:

@@ -9,6 +9,7 @@
     │   │       └── FirstTokenTimeoutError      stream: no content in time      fail over
     │   ├── APIStatusError                  HTTP status (``.status_code``, ``.body``)
     │   │   ├── BadRequestError             400        no retry, NO fail over (your request)
+    │   │   │   └── ContextLengthExceededError  400 prompt too long here: no retry, fail over
     │   │   ├── UnprocessableEntityError    422        no retry, NO fail over (your request)
     │   │   ├── AuthenticationError         401        no retry, fail over, breaker opens
     │   │   ├── InsufficientBalanceError    402        no retry, fail over, breaker opens
@@ -17,7 +18,7 @@
     │   │   ├── RateLimitError              429        retry (``.retry_after``), fail over
     │   │   └── InternalServerError         5xx        retry, fail over
     │   │       └── ServiceUnavailableError 503 ("server busy")
-    │   ├── InvalidResponseError            2xx whose body is not a completion: retry, fail over
+    │   ├── InvalidResponseError            2xx not a completion, or empty: retry, fail over
     │   ├── IncompleteStreamError           stream broke after its first content (``.partial``)
     │   ├── CircuitOpenError                provider skipped: its breaker is open
     │   ├── RateLimitedLocally              provider skipped: our own limiter can't admit in time
@@ -52,6 +53,7 @@ __all__ = [
     "BadRequestError",
     "CircuitOpenError",
     "ConfigurationError",
+    "ContextLengthExceededError",
     "DeadlineExceeded",
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
@@ -134,8 +136,9 @@ class APITimeoutError(APIConnectionError):
 
 
 class FirstTokenTimeoutError(APITimeoutError):
-    """A stream sent no content within the provider's ``first_token_timeout``. Not retried
-    on the same provider (its queue is what's slow): the next provider is tried at once."""
+    """A stream sent no content within the provider's first-token limit (or the attempt's
+    time). Not retried on the same provider (its queue is what's slow): the next provider is
+    tried at once."""
 
     retryable = False
 
@@ -169,6 +172,36 @@ class BadRequestError(APIStatusError):
 
     failover = False
     breaker_neutral = True
+
+
+class ContextLengthExceededError(BadRequestError):
+    """400 ``context_length_exceeded``: the request does not fit this provider's context
+    window. Not retried; the next provider (maybe with a larger window) is tried at once.
+    Also raised, without any I/O, when a provider's declared ``context_window`` cannot fit the
+    request's token estimate (the provider is then recorded as skipped)."""
+
+    failover = True
+
+
+#: Codes and message fragments providers use for "the prompt is too long" (OpenAI's
+#: ``context_length_exceeded`` code; DeepSeek's "maximum context length is N tokens" text).
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
+_CONTEXT_TEXTS = ("maximum context length", "context length exceeded", "context_length_exceeded",
+                  "context window", "prompt is too long")  # fmt: skip
+
+
+def _is_context_length(message: str, body: object) -> bool:
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        for key in ("code", "type"):
+            value = err.get(key)
+            if isinstance(value, str) and value.lower() in _CONTEXT_CODES:
+                return True
+        detail = err.get("message")
+        if isinstance(detail, str):
+            message = f"{message} {detail}"
+    lowered = message.lower()
+    return any(text in lowered for text in _CONTEXT_TEXTS)
 
 
 class UnprocessableEntityError(APIStatusError):
@@ -305,6 +338,8 @@ def status_error(
 ) -> APIStatusError:
     """The typed error for an HTTP status. Unknown 4xx are plain APIStatusError (fail over)."""
     cls = _BY_STATUS.get(status_code)
+    if status_code == 400 and _is_context_length(message, body):
+        cls = ContextLengthExceededError
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError
     return cls(

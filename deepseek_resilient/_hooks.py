@@ -27,9 +27,10 @@ from ._events import (
     StateDegraded,
     TokenUsage,
 )
-from ._types import ChatCompletion, ChatCompletionChunk
+from ._types import ChatCompletion
 
 if TYPE_CHECKING:
+    from ._accumulate import Accumulator
     from ._pipeline import Call
 
 __all__ = ["NO_HOOKS", "Hooks", "LoggingHook", "emit_request_finished", "logger"]
@@ -175,10 +176,10 @@ def emit_request_finished(
     call: Call,
     outcome: Literal["ok", "error", "cancelled"],
     error: BaseException | None = None,
-    answer: ChatCompletion | Sequence[ChatCompletionChunk] | None = None,
+    answer: ChatCompletion | Accumulator | None = None,
 ) -> None:
     """Build and emit the ``RequestFinished`` of ``call`` (only when some hook wants it).
-    ``answer``: the completion, or a stream's chunks, for usage and the response model."""
+    ``answer``: the completion, or a stream's accumulator, for usage and the response model."""
     hooks = call.hooks
     if not hooks.wants_finished(outcome != "error"):
         return
@@ -188,13 +189,10 @@ def emit_request_finished(
     if isinstance(answer, ChatCompletion):
         response_model = answer.model or None
         wire = answer.usage
+    elif answer is not None:
+        response_model, wire = answer.model or None, answer.usage
     else:
         wire = None
-        for chunk in reversed(answer or ()):
-            response_model = response_model or chunk.model or None
-            if chunk.usage is not None:
-                wire = chunk.usage
-                break
     if wire is not None and route.cache not in ("hit", "stale") and not route.coalesced:
         usage = TokenUsage(
             wire.prompt_tokens, wire.completion_tokens, wire.prompt_cache_hit_tokens or 0

@@ -9,6 +9,7 @@ limit, no breaker) is left out when the chains are composed, so it costs nothing
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,10 +26,12 @@ from ._errors import (
     AllProvidersFailed,
     APITimeoutError,
     CircuitOpenError,
+    ContextLengthExceededError,
     DeadlineExceeded,
     DeepSeekResilientError,
     FirstTokenTimeoutError,
     InvalidRequestError,
+    InvalidResponseError,
     ProviderError,
     RateLimitedLocally,
     RateLimitError,
@@ -51,16 +54,30 @@ from ._policies.rate_limit import Priority, estimate_tokens
 from ._policies.retry import call_with_retries
 from ._providers.base import Provider
 from ._state.base import BreakerStore, BudgetStore, CacheStore, FlightStore, RateLimiterStore
-from ._streaming import OpenedStream, open_until_commit
-from ._types import Attempt, ChatCompletion, ChatRequest, Route
+from ._streaming import How, OpenedStream, open_until_commit, read_to_end
+from ._types import Attempt, ChatCompletion, ChatMessage, ChatRequest, Route
 
-__all__ = ["PROVIDER_LAYERS", "REQUEST_LAYERS", "Call", "Pipeline", "ProviderSlot"]
+__all__ = [
+    "DEFAULT_FIRST_TOKEN_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "PROVIDER_LAYERS",
+    "REQUEST_LAYERS",
+    "Call",
+    "Pipeline",
+    "ProviderSlot",
+]
 
 #: Outermost first. ``validate`` runs in ``create()`` before the call enters the pipeline.
 REQUEST_LAYERS: tuple[str, ...] = ("validate", "cache", "coalesce", "deadline", "router")
 #: Per provider, outermost first. The breaker sits outside the rate limiter so that an open
 #: breaker skips its provider without taking (or waiting for) rate-limit capacity.
 PROVIDER_LAYERS: tuple[str, ...] = ("retry", "breaker", "rate_limit", "timed_send")
+
+#: While another provider remains after this one: time allowed until the first content (a
+#: silent or queued provider hands over after this), and the longest gap between two data
+#: events (keep-alives don't count). The last provider keeps the whole time left.
+DEFAULT_FIRST_TOKEN_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 10.0
 
 #: A completion, or a stream that has committed (its first output chunk was read).
 Answer = ChatCompletion | OpenedStream
@@ -90,6 +107,12 @@ class Call:
     hooks: Hooks = NO_HOOKS
     #: The model asked for, else the first provider's (for events).
     model: str = ""
+    #: Another provider could still answer after the current one (set by the router): the
+    #: default first-token and idle limits apply.
+    more_providers: bool = False
+    #: The last attempt's timeout when it came from this request's own deadline share, not
+    #: from the provider's limits: neutral for the breaker (the caller's tight budget).
+    caller_cut: ProviderError | None = None
 
     @property
     def deadline(self) -> float:
@@ -254,17 +277,20 @@ class Pipeline:
         last = len(self._chains) - 1
         for index, chain in enumerate(self._chains):
             slot = self.slots[index]
-            # An open breaker skips its provider before any layer runs (the cheap path).
-            refused = slot.breaker.refusal() if slot.breaker is not None else None
+            # An open breaker skips its provider before any layer runs (the cheap path), and
+            # so does a context window the request cannot fit.
+            refused = self._refusal(slot, call.request)
             try:
                 if refused is not None:
                     raise refused
                 left = call.time_left()
-                share = left if index == last else left * (1.0 - self.policies.failover_reserve)
+                more = self._more_after(index, call.request)
+                share = left if not more else left * (1.0 - self.policies.failover_reserve)
                 call.provider_deadline = self.clock.now() + share
+                call.more_providers = more
                 answer = await chain(call)
             except ProviderError as exc:
-                if isinstance(exc, (CircuitOpenError, RateLimitedLocally)):
+                if refused is not None or isinstance(exc, (CircuitOpenError, RateLimitedLocally)):
                     skipped = Attempt(
                         provider=slot.provider.name, outcome="skipped", error=type(exc).__name__
                     )
@@ -279,6 +305,8 @@ class Pipeline:
                     call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
                 continue
             call.route.provider = slot.provider.name
+            if isinstance(answer, OpenedStream) and answer.rest is not None:
+                answer.resume = functools.partial(self._resume, call, index)
             return answer
         raise AllProvidersFailed(call.errors)
 
@@ -294,6 +322,73 @@ class Pipeline:
                     call.id, name, model, "skipped", 0.0, type(exc).__name__, None, address
                 )
             )
+
+    def _refusal(self, slot: ProviderSlot, request: ChatRequest) -> ProviderError | None:
+        """Why ``slot`` is skipped without any I/O (breaker open, context too small), or None."""
+        refused = slot.breaker.refusal() if slot.breaker is not None else None
+        if refused is not None:
+            return refused
+        window = slot.provider.context_window
+        if window is not None:
+            need = estimate_tokens(request)
+            if need > window:
+                return ContextLengthExceededError(
+                    f"the request needs ~{need} tokens; the context window is {window}",
+                    provider=slot.provider.name,
+                    status_code=400,
+                )
+        return None
+
+    def _more_after(self, index: int, request: ChatRequest) -> bool:
+        """Whether a provider after ``index`` could still answer (not skipped right now)."""
+        return any(self._refusal(slot, request) is None for slot in self.slots[index + 1 :])
+
+    async def _resume(
+        self, call: Call, failed: int, text: str, reasoning: str, failure: Exception
+    ) -> tuple[OpenedStream, How]:
+        """A committed stream broke after delivering ``text`` (and ``reasoning``): open a
+        stream that goes on from there. First on providers declaring ``prefix_completion``
+        (the delivered text sent as an assistant prefix), then from scratch (the caller's
+        stream drops what repeats). The broken provider is tried first in each pass, then
+        the others in priority order. Raises the last ``ProviderError`` when none could."""
+        order = [failed, *(i for i in range(len(self.slots)) if i != failed)]
+        plan: list[tuple[int, How]] = []
+        if text:  # a stream cut while only reasoning was sent restarts
+            plan += [(i, "continue") for i in order if self.slots[i].provider.prefix_completion]
+        plan += [(i, "restart") for i in order]
+        continued = _prefix_request(call.request, text)
+        last_error: ProviderError = ProviderError(
+            f"no provider could resume the stream after {type(failure).__name__}"
+        )
+        for step, (index, how) in enumerate(plan):
+            slot = self.slots[index]
+            request = continued if how == "continue" else call.request
+            refused = self._refusal(slot, request)
+            if refused is not None:
+                skipped = type(refused).__name__
+                call.route.attempts.append(
+                    Attempt(provider=slot.provider.name, outcome="skipped", error=skipped)
+                )
+                last_error = refused
+                continue
+            later = [i for i, _ in plan[step + 1 :]]
+            more = any(self._refusal(self.slots[i], request) is None for i in later)
+            sub = dataclasses.replace(call, request=request, more_providers=more)
+            left = sub.time_left()
+            share = left if not more else left * (1.0 - self.policies.failover_reserve)
+            sub.provider_deadline = self.clock.now() + share
+            try:
+                answer = await self._chains[index](sub)
+            except ProviderError as exc:
+                # Even a 400 here (a prefill rejected) is that candidate's limit: it never
+                # masks what broke the stream; the next candidate is tried.
+                last_error = exc
+                continue
+            assert isinstance(answer, OpenedStream)
+            if answer.rest is not None:
+                answer.resume = functools.partial(self._resume, call, index)
+            return answer, how
+        raise last_error
 
     # -- provider layers
 
@@ -338,7 +433,7 @@ class Pipeline:
             try:
                 answer = await next(call)
             except ProviderError as exc:
-                if isinstance(exc, RateLimitedLocally):
+                if isinstance(exc, RateLimitedLocally) or exc is call.caller_cut:
                     breaker.record_neutral()
                 else:
                     breaker.record_failure(exc)
@@ -390,37 +485,61 @@ class Pipeline:
 
     def _sender(self, slot: ProviderSlot) -> Handler:
         """The innermost layer: one attempt at the provider, bounded by the attempt timeout
-        (the provider's ``attempt_timeout``, its share of the time left and, for a stream,
-        its ``first_token_timeout``). Records the attempt in the route."""
+        (the provider's ``attempt_timeout`` and its share of the time left) and, while another
+        provider remains, the first-token limit. Records the attempt in the route.
+
+        A non-streamed request to a provider declaring ``stream_upstream`` (HTTP ones) is sent
+        upstream as a stream while another provider remains, so that the same first-token and
+        data-idle limits apply to it (a provider that is silent, queued behind keep-alives or
+        stalled mid-answer hands over at once); the chunks are accumulated into the completion
+        the caller gets."""
         provider, clock = slot.provider, self.clock
         address = _attempt_labels(provider)[1]
 
         async def timed_send(call: Call) -> Answer:
             # The attempt's own limit applies only when it is shorter than the request's
             # deadline; otherwise the deadline itself (DeadlineExceeded) ends the attempt.
-            budget = call.provider_time_left()
+            share = call.provider_time_left()
+            budget = share
             if provider.attempt_timeout is not None:
                 budget = min(budget, provider.attempt_timeout)
             attempt_limit = budget if budget < call.time_left() else math.inf
+            first_token = _limit(
+                provider.first_token_timeout, provider, call, DEFAULT_FIRST_TOKEN_TIMEOUT
+            )
+            data_idle = _limit(provider.data_idle_timeout, provider, call, DEFAULT_IDLE_TIMEOUT)
             streaming = call.request.stream
-            first_token = provider.first_token_timeout if streaming else None
-            limit = attempt_limit if first_token is None else min(attempt_limit, first_token)
-            idle = max(0.001, budget)
+            as_stream = not streaming and provider.stream_upstream and first_token < attempt_limit
+            if not (streaming or as_stream):
+                first_token = math.inf  # a whole answer has no "first token" to wait for
+            request = call.request if not as_stream else _as_stream(call.request)
+            idle = max(0.001, min(budget, data_idle))
             started = clock.now()
             hooks = call.hooks
             model = call.request.model or provider.model
             if hooks.wants(AttemptStarted):
                 tries = sum(1 for a in call.route.attempts if a.provider == provider.name) + 1
                 hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
+            call.caller_cut = None
+            committed = False  # some content arrived (a streamed answer's first token)
             error: ProviderError | None = None
             answer: Answer
-            with anyio.move_on_after(max(0.0, limit)) as scope:
+            with anyio.move_on_after(max(0.0, attempt_limit)) as scope:
+                first_scope = anyio.move_on_after(max(0.0, first_token))
                 try:
-                    if streaming:
-                        source = provider.stream(call.request, idle_timeout=idle)
-                        answer = await open_until_commit(source, provider.name)
-                    else:
-                        answer = await provider.complete(call.request, idle_timeout=idle)
+                    with first_scope:
+                        if streaming or as_stream:
+                            source = provider.stream(request, idle_timeout=idle)
+                            opened = await open_until_commit(source, provider.name)
+                            opened.idle = data_idle
+                            committed = True
+                        else:
+                            reply = await provider.complete(request, idle_timeout=idle)
+                    if not first_scope.cancelled_caught:
+                        if as_stream:
+                            reply, skipped = await read_to_end(opened)
+                            call.route.skipped_events += skipped
+                        answer = opened if streaming else _checked(reply, provider.name)
                 except ProviderError as exc:
                     error = exc
                 except InvalidRequestError:
@@ -434,26 +553,33 @@ class Pipeline:
                     error = ProviderError(f"{type(exc).__name__}: {exc}", provider=provider.name)
                     error.__cause__ = exc
                 else:
-                    latency = clock.now() - started
-                    call.route.attempts.append(
-                        Attempt(provider=provider.name, outcome="ok", latency=latency)
-                    )
-                    if streaming and hooks.wants(StreamCommitted):
-                        ttft = clock.now() - call.started
-                        hooks.emit(StreamCommitted(call.id, provider.name, ttft))
-                    _emit_attempt(call, provider.name, model, address, None, ok=True)
-                    return answer
-            if error is None and first_token is not None and first_token < attempt_limit:
+                    if not first_scope.cancelled_caught:
+                        latency = clock.now() - started
+                        call.route.attempts.append(
+                            Attempt(provider=provider.name, outcome="ok", latency=latency)
+                        )
+                        if streaming and hooks.wants(StreamCommitted):
+                            ttft = clock.now() - call.started
+                            hooks.emit(StreamCommitted(call.id, provider.name, ttft))
+                        _emit_attempt(call, provider.name, model, address, None, ok=True)
+                        return answer
+            if error is None and first_scope.cancelled_caught:
                 error = FirstTokenTimeoutError(
-                    f"no content within the first-token timeout of {first_token:g} s",
+                    f"no content within the first-token limit of {first_token:g} s",
                     provider=provider.name,
                 )
             elif error is None:
                 what = "no content" if streaming else "no answer"
-                error = APITimeoutError(
-                    f"{what} within {min(limit, budget):.3g} s: attempt abandoned",
+                # No content at all from a stream: not retried here (its queue is what is
+                # slow), the next provider is tried at once.
+                silent = (streaming or as_stream) and not committed
+                kind = FirstTokenTimeoutError if silent else APITimeoutError
+                error = kind(
+                    f"{what} within {min(attempt_limit, budget):.3g} s: attempt abandoned",
                     provider=provider.name,
                 )
+                if provider.attempt_timeout is None or share < provider.attempt_timeout:
+                    call.caller_cut = error  # the request's own budget ran out, not the provider
             _record(call, provider.name, clock.now() - started, error)
             _emit_attempt(call, provider.name, model, address, error)
             raise error
@@ -474,6 +600,47 @@ async def _merged(flights: FlightStore, key: str, call: Call, next: Handler) -> 
         call.route.coalesced = True
         call.route.provider = provider
     return completion
+
+
+def _limit(option: float | None, provider: Provider, call: Call, default: float) -> float:
+    """A provider's first-token / idle limit: its own setting, else ``default`` while another
+    provider remains, else none (the last provider keeps the whole time left). An in-process
+    model gets no default: it has no queue to hang in, only a model to load."""
+    if option is not None:
+        return option
+    return default if call.more_providers and not provider.local else math.inf
+
+
+def _as_stream(request: ChatRequest) -> ChatRequest:
+    """``request`` sent as a stream (asking for usage in the last chunk when not set)."""
+    update: dict[str, object] = {"stream": True}
+    if request.stream_options is None:
+        update["stream_options"] = {"include_usage": True}
+    return request.model_copy(update=update)
+
+
+def _checked(completion: ChatCompletion, provider: str) -> ChatCompletion:
+    """``completion``, unless it is empty (no content, tool call or reasoning in any choice,
+    and no finish reason): that is a provider failure, not an answer."""
+    for choice in completion.choices:
+        msg = choice.message
+        if msg.content or msg.tool_calls or msg.reasoning_content or choice.finish_reason:
+            return completion
+    raise InvalidResponseError("empty answer: no content and no finish reason", provider=provider)
+
+
+def _prefix_request(request: ChatRequest, text: str) -> ChatRequest:
+    """``request`` asking to continue ``text`` as the assistant's answer (the last message
+    an assistant message with ``"prefix": true``, DeepSeek's chat prefix completion)."""
+    messages = list(request.messages)
+    last = messages[-1]
+    if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
+        text = str(last.content or "") + text  # the caller's own prefix, then ours
+        messages.pop()
+    messages.append(
+        ChatMessage.model_validate({"role": "assistant", "content": text, "prefix": True})
+    )
+    return request.model_copy(update={"messages": messages})
 
 
 def _stream_outcome(breaker: BreakerStore, latency: float, error: ProviderError | None) -> None:

@@ -31,7 +31,15 @@ from ._errors import (
 )
 from ._types import ChatCompletionChunk
 
-__all__ = ["SSEDecoder", "SSEEvent", "aiter_chunks", "shorten", "stream_error"]
+__all__ = [
+    "MAX_BAD_EVENTS_IN_A_ROW",
+    "SKIPPED_EVENT",
+    "SSEDecoder",
+    "SSEEvent",
+    "aiter_chunks",
+    "shorten",
+    "stream_error",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +191,11 @@ _DONE = "[DONE]"
 #: Returned by ``_parse_event`` for ``[DONE]`` with stray whitespace around it.
 _END = ChatCompletionChunk.model_construct(id="[DONE]")
 _DATA_EVENTS = frozenset({None, "message", "error"})
+#: Yielded by ``aiter_chunks`` in place of a malformed event it skipped (compare with ``is``):
+#: the pipeline counts it in ``route.skipped_events`` and never passes it to the caller.
+SKIPPED_EVENT = ChatCompletionChunk.model_construct(id="[SKIPPED]")
+#: This many malformed events in a row end the stream with ``InvalidResponseError``.
+MAX_BAD_EVENTS_IN_A_ROW = 3
 
 #: ``error.type`` / ``error.code`` strings seen in mid-stream errors, mapped to HTTP statuses.
 _ERROR_TYPES: dict[str, int] = {
@@ -304,7 +317,9 @@ async def aiter_chunks(
     - Keep-alive comments, blank lines, empty ``data:`` and events with a type other than
       ``message``/``error`` yield nothing (they are never progress).
     - An ``{"error": {...}}`` object (or an ``event: error``) raises the typed status error.
-    - Data that is not JSON, or JSON that is not a chunk, raises ``InvalidResponseError``.
+    - Data that is not JSON, or JSON that is not a chunk, is skipped (``SKIPPED_EVENT`` is
+      yielded in its place, to be counted); ``MAX_BAD_EVENTS_IN_A_ROW`` of them in a row, or
+      one before any good event, raise ``InvalidResponseError``.
     - The bytes ending before ``[DONE]`` and before any choice had a ``finish_reason``
       raise ``APIConnectionError``; after a ``finish_reason`` a missing ``[DONE]`` is fine.
 
@@ -317,6 +332,8 @@ async def aiter_chunks(
     decoder = SSEDecoder()
     finished = False
     eof = False
+    good = False  # a valid chunk was seen: the stream's framing is right
+    bad_in_a_row = 0
     iterator = byte_stream.__aiter__()
     while not eof:
         try:
@@ -332,9 +349,19 @@ async def aiter_chunks(
             message = f"a stream event is longer than {max_event_chars} characters"
             raise InvalidResponseError(message, provider=provider)
         for event in events:
-            chunk = _parse_event(event, provider)
+            try:
+                chunk = _parse_event(event, provider)
+            except InvalidResponseError:
+                bad_in_a_row += 1
+                if not good or bad_in_a_row >= MAX_BAD_EVENTS_IN_A_ROW:
+                    raise
+                yield SKIPPED_EVENT
+                continue
             if chunk is None:
                 continue
+            if chunk is not _END:
+                good = True
+                bad_in_a_row = 0
             if chunk is _END:
                 return
             if not finished:

@@ -31,6 +31,7 @@ __all__ = [
     "Model",
     "ModelList",
     "PromptTokensDetails",
+    "Recovery",
     "Route",
     "TokenLogprob",
     "TopLogprob",
@@ -194,14 +195,35 @@ class Attempt(BaseModel):
     latency: float = 0.0
 
 
+class Recovery(BaseModel):
+    """One splice in a committed stream: it broke after ``at`` characters had reached the
+    caller (content, plus reasoning) and went on from ``provider``. ``how``: ``"continue"``
+    (the provider continued the delivered text as an assistant prefix) or ``"restart"`` (it
+    answered again from scratch and only the part extending the delivered text was sent)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: int
+    provider: str
+    how: Literal["continue", "restart"]
+    error: str
+    """The type name of what broke the stream (``APIConnectionError``, ``APITimeoutError``)."""
+
+
 class Route(BaseModel):
-    """How a request was answered: who answered, every attempt, the cache, the time."""
+    """How a request was answered: who answered, every attempt, the cache, the time.
+
+    ``recoveries``: each splice of a stream that broke after its first content and was
+    recovered. ``skipped_events``: malformed stream events skipped (one bad ``data:`` line
+    in an otherwise good stream is dropped, not fatal)."""
 
     provider: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     cache: CacheStatus = "bypass"
     coalesced: bool = False
     elapsed: float = 0.0
+    recoveries: list[Recovery] = Field(default_factory=list)
+    skipped_events: int = 0
 
     def summary(self) -> str:
         """One line: ``answered by local in 0.41 s (deepseek: APIConnectionError x3)``."""
@@ -220,6 +242,10 @@ class Route(BaseModel):
         if self.coalesced:
             extra.append("coalesced")
         extra += notes
+        extra += [f"{r.how} on {r.provider} at char {r.at} after {r.error}"
+                  for r in self.recoveries]  # fmt: skip
+        if self.skipped_events:
+            extra.append(f"{self.skipped_events} malformed event(s) skipped")
         tail = f" ({'; '.join(extra)})" if extra else ""
         return f"{who} in {self.elapsed:.2f} s{tail}"
 

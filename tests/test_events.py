@@ -167,20 +167,29 @@ async def test_cache_coalesce_and_stream_events(llm_server: FaultServer, tmp_pat
         async with stream:
             text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         assert text == "one two three"
+        # Cut after "one ": restarted, and only what extends the delivered text goes on.
         llm_server.script(CutStream(after=1))
         cut = await client.chat.completions.create(messages=USER, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in cut if c.choices])
+        assert text == "one two three"
+        # Cut again, and the restart answers something else: the partial is all there is.
+        llm_server.script(CutStream(after=1), Ok("another answer"))
+        broken_stream = await client.chat.completions.create(messages=USER, stream=True)
         with pytest.raises(IncompleteStreamError):
-            async for _ in cut:
+            async for _ in broken_stream:
                 pass
     assert [e.result for e in rec.of(events.CacheLookup)] == ["miss", "hit"]
     finished = rec.of(events.RequestFinished)
-    assert [f.cache for f in finished] == ["miss", "hit", "bypass", "bypass"]
+    assert [f.cache for f in finished] == ["miss", "hit", "bypass", "bypass", "bypass"]
     assert finished[1].provider == "cache" and finished[1].usage is None
     assert finished[2].stream and finished[2].outcome == "ok"
     assert finished[2].usage is not None and finished[2].usage.output == 3
-    assert finished[3].outcome == "error" and finished[3].error_type == "IncompleteStreamError"
+    assert finished[3].outcome == "ok"
+    assert finished[4].outcome == "error" and finished[4].error_type == "IncompleteStreamError"
     commits = rec.of(events.StreamCommitted)
-    assert len(commits) == 2 and all(c.provider == "primary" and c.ttft >= 0 for c in commits)
+    assert len(commits) == 5 and all(c.provider == "primary" and c.ttft >= 0 for c in commits)
+    recovered = rec.of(events.StreamRecovered)
+    assert [(r.how, r.delivered_chars) for r in recovered] == [("restart", len("one "))]
     (broken,) = rec.of(events.StreamIncomplete)
     assert broken.provider == "primary" and broken.partial_chars == len("one ")
 

@@ -23,7 +23,7 @@ from deepseek_resilient._errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from deepseek_resilient._sse import SSEDecoder, SSEEvent, aiter_chunks, stream_error
+from deepseek_resilient._sse import SKIPPED_EVENT, SSEDecoder, SSEEvent, aiter_chunks, stream_error
 from deepseek_resilient._types import ChatCompletionChunk
 
 # ----------------------------------------------------------------------------- helpers
@@ -391,9 +391,16 @@ async def test_named_error_event_raises() -> None:
     ["not json", "{", '{"choices": []}', "[1, 2]", '"str"', "null", '{"id": 5}', '{"error": null}'],
 )
 async def test_non_chunk_data_is_invalid_response(data: str) -> None:
+    """Fatal before any good event (the framing is wrong), or three in a row; one malformed
+    event between good ones is skipped (``SKIPPED_EVENT`` marks it) and reading goes on."""
     with pytest.raises(InvalidResponseError) as info:
-        await collect([sse(chunk_json("a"), data)], then_fail=True)
+        await collect([sse(data, chunk_json("a"))], then_fail=True)
     assert info.value.provider == "ds"
+    with pytest.raises(InvalidResponseError):
+        await collect([sse(chunk_json("a"), data, data, data, chunk_json("b"))], then_fail=True)
+    chunks = await collect([sse(chunk_json("a"), data, chunk_json("b", "stop"), "[DONE]")])
+    assert chunks[1] is SKIPPED_EVENT
+    assert [c.choices[0].delta.content for c in chunks if c is not SKIPPED_EVENT] == ["a", "b"]
 
 
 @pytest.mark.anyio

@@ -180,5 +180,7 @@ async def test_a_stream_that_breaks_after_commit_counts_as_a_failure(
             await broken.until_done()
         stats = client.stats()
     p = stats.providers["primary"]
-    assert (p.attempts, p.successes, p.failures) == (2, 1, {"APIConnectionError": 1})
+    # The cut stream was restarted: that attempt answered (a success for the provider), but
+    # its answer diverged from the delivered text, so the caller gets the partial.
+    assert (p.attempts, p.successes, p.failures) == (3, 2, {"APIConnectionError": 1})
     assert stats.failures == {"IncompleteStreamError": 1} and stats.successes == 1

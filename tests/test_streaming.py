@@ -165,9 +165,13 @@ async def test_cut_after_commit_is_an_incomplete_stream(
     assert err.route is stream.route and err.route.provider == "primary"
     assert isinstance(err.__cause__, APIConnectionError)
     assert not err.retryable and not err.failover
-    assert llm_server.calls == 1 and second_server.calls == 0  # neither retried nor failed over
-    last = stream.route.attempts[-1]
-    assert (last.provider, last.outcome, last.error) == ("primary", "error", "APIConnectionError")
+    # One restart from scratch on the same provider; its answer did not repeat the delivered
+    # text, so nothing was spliced (the fallback, another model, was not asked).
+    assert llm_server.calls == 2 and second_server.calls == 0
+    cut, restart = stream.route.attempts
+    assert (cut.provider, cut.outcome, cut.error) == ("primary", "error", "APIConnectionError")
+    assert (restart.outcome, restart.error) == ("error", "Diverged")
+    assert stream.route.recoveries == []
 
 
 def test_cut_after_commit_sync(llm_server: FaultServer) -> None:
@@ -177,7 +181,7 @@ def test_cut_after_commit_sync(llm_server: FaultServer) -> None:
         with pytest.raises(IncompleteStreamError) as info:
             with client.chat.completions.create(messages=USER, stream=True) as stream:
                 got.extend(stream)
-    assert info.value.partial == "one two " == text(got) and llm_server.calls == 1
+    assert info.value.partial == "one two " == text(got) and llm_server.calls == 2  # a restart
 
 
 # ----------------------------------------------------------------------------- 4. clean end
@@ -221,14 +225,14 @@ async def test_end_without_done_before_commit_fails_over(
 
 @pytest.mark.anyio
 async def test_clean_end_without_done_after_commit_is_incomplete(llm_server: FaultServer) -> None:
-    llm_server.script(clean_end(ROLE, HELLO))
+    llm_server.script(clean_end(ROLE, HELLO), Ok("Goodbye"))
     async with AsyncClient([http_provider(llm_server.base_url, retry=FAST_RETRY)]) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True)
         with pytest.raises(IncompleteStreamError) as info:
             await _collect(stream)
     assert info.value.partial == "Hello"
     assert isinstance(info.value.__cause__, APIConnectionError)
-    assert llm_server.calls == 1
+    assert llm_server.calls == 2  # the restart's answer diverged
 
 
 @pytest.mark.anyio
@@ -258,8 +262,8 @@ async def test_error_event_after_commit(llm_server: FaultServer) -> None:
             await _collect(stream)
     assert info.value.partial == "one "
     assert isinstance(info.value.__cause__, ServiceUnavailableError)
-    assert llm_server.calls == 1
-    assert stream.route.attempts[-1].status_code == 503
+    assert llm_server.calls == 2  # the restart's answer diverged
+    assert stream.route.attempts[0].status_code == 503
 
 
 @pytest.mark.anyio
@@ -580,7 +584,7 @@ async def test_a_closed_or_failed_stream_is_not_cached(
     llm_server: FaultServer, tmp_path: Path, how: str
 ) -> None:
     first = CutStream(after=2, content=WORDS) if how == "cut" else Ok(content=WORDS)
-    llm_server.script(first, Ok(content="fresh"))
+    llm_server.script(first, *([Ok(content="diverges")] if how == "cut" else []), Ok("fresh"))
     provider = http_provider(llm_server.base_url, retry=NO_RETRY)
     async with AsyncClient([provider], cache=Cache(directory=tmp_path), timeout=5) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True, temperature=0)
@@ -592,7 +596,7 @@ async def test_a_closed_or_failed_stream_is_not_cached(
             await stream.close()
         again = await client.chat.completions.create(messages=USER, stream=True, temperature=0)
         assert text(await _collect(again)) == "fresh"
-    assert again.route.cache == "miss" and llm_server.calls == 2
+    assert again.route.cache == "miss" and llm_server.calls == (3 if how == "cut" else 2)
 
 
 @pytest.mark.anyio

@@ -28,8 +28,22 @@ class Provider(ABC):
     breaker: CircuitBreaker | None = None
     rate_limit: RateLimit | None = None
     attempt_timeout: float | None = None
-    #: Time allowed until the first content chunk of a stream (None: the attempt's time).
+    #: Time allowed until the first content chunk (None: the default, 10 s while another
+    #: provider remains after this one, else the time left; ``math.inf``: no limit).
     first_token_timeout: float | None = None
+    #: Longest gap between two data events of a stream, keep-alives not counting (None: the
+    #: default, 10 s while another provider remains, else the time left; ``math.inf``: none).
+    data_idle_timeout: float | None = None
+    #: Can continue a partial assistant message (the last message is an assistant message
+    #: with ``"prefix": true``): used to resume a stream that broke after its first content.
+    #: A provider not declaring it is never sent such a request.
+    prefix_completion: bool = False
+    #: A non-streamed request may be sent as a stream and accumulated, so that the first-token
+    #: and idle limits apply to it too (``OpenAICompatible``: True; see docs/streaming.md).
+    stream_upstream: bool = False
+    #: The model's context window in tokens, when known: a request whose estimate does not fit
+    #: skips this provider without any I/O (``ContextLengthExceededError``).
+    context_window: int | None = None
 
     @abstractmethod
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:

@@ -8,6 +8,10 @@
   lazily inside the loop) queues callers, and a thread lock makes it hold across loops.
 * Worker threads cannot be cancelled, so generation checks a stop flag between tokens: a
   cancelled ``complete()`` or a closed stream stops llama.cpp at the next token.
+* Prefix completion: a request whose last message is an assistant message with
+  ``"prefix": true`` is continued: the chat template is rendered for the messages before it
+  with the assistant turn open (no end-of-turn), the partial text appended, and the model
+  generates from there. The pipeline uses it to resume a broken stream.
 """
 
 from __future__ import annotations
@@ -39,6 +43,21 @@ class _Stopped(Exception):
     """The caller left before the job started."""
 
 
+class _Trim:
+    """Drops the whitespace the caller already has from the start of a continuation."""
+
+    def __init__(self, held: str) -> None:
+        self.held = held
+
+    def __call__(self, text: str) -> str:
+        if self.held and text:
+            n = 0
+            while n < min(len(text), len(self.held)) and text[n] == self.held[n]:
+                n += 1
+            self.held, text = "", text[n:]
+        return text
+
+
 class LlamaCpp(Provider):
     """A local GGUF model through llama-cpp-python (``pip install 'deepseek-resilient[llama]'``).
 
@@ -54,6 +73,7 @@ class LlamaCpp(Provider):
     """
 
     local = True
+    prefix_completion = True
 
     def __init__(
         self,
@@ -171,6 +191,56 @@ class LlamaCpp(Provider):
             kw["response_format"] = request.response_format
         return kw
 
+    def _continuation(self, llm: Any, request: ChatRequest) -> dict[str, Any] | None:
+        """``create_completion`` kwargs continuing the final assistant prefix, or None when
+        the request is not a continuation. Raises ``LocalModelError`` without a template."""
+        last = request.messages[-1]
+        if last.role != "assistant" or not (last.model_extra or {}).get("prefix"):
+            return None
+        template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
+        if not template:
+            raise LocalModelError(
+                "prefix completion needs the GGUF's own chat template", provider=self.name
+            )
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def token_text(token: int) -> str:
+            return bytes(llm.detokenize([token], special=True)).decode("utf-8", "replace")
+
+        eos, bos = token_text(int(llm.token_eos())), token_text(int(llm.token_bos()))
+        formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+        messages = plain_messages(request)
+        # The turns before the prefix, the assistant turn opened, then the partial answer.
+        head = formatter(messages=messages[:-1]).prompt  # type: ignore[arg-type]
+        # Whitespace at the end of the prefix is held back: the model writes it as part of
+        # its next token (" word"), and ``_Trim`` drops that repeat from the output.
+        partial = messages[-1]["content"]
+        kept = partial.rstrip()
+        prompt = head + kept
+        kw = self._kwargs(request)
+        kw.pop("messages")
+        kw.pop("response_format", None)
+        kw["stop"] = [*kw.get("stop", []), eos]
+        return {"prompt": prompt, "_trim": partial[len(kept) :], **kw}
+
+    @staticmethod
+    def _as_chat(raw: dict[str, Any], *, chunk: bool, trim: _Trim) -> dict[str, Any]:
+        """A text completion (or one of its chunks) from llama.cpp as the chat shape."""
+        choices = []
+        for c in raw.get("choices", ()):
+            text = trim(c.get("text") or "")
+            body = {"delta": {"content": text}} if chunk else {
+                "message": {"role": "assistant", "content": text}
+            }  # fmt: skip
+            choices.append({"index": c.get("index", 0), "finish_reason": c.get("finish_reason"),
+                            **body})  # fmt: skip
+        kind = "chat.completion.chunk" if chunk else "chat.completion"
+        out = {"id": raw.get("id", ""), "object": kind, "created": raw.get("created", 0),
+               "choices": choices}  # fmt: skip
+        if raw.get("usage"):
+            out["usage"] = raw["usage"]
+        return out
+
     def _fresh_context(self, llm: Any) -> None:
         """Forget the previous prompt unless prefix reuse is on (worker thread, under lock)."""
         if not self.reuse_prefix:
@@ -185,7 +255,9 @@ class LlamaCpp(Provider):
         """Generate the whole answer in a worker thread (one at a time per model)."""
         check_supported(request, self.name, _HONOURED)
         llm = await self._ensure_loaded()
-        kwargs = self._kwargs(request)
+        continuation = self._continuation(llm, request)
+        kwargs = self._kwargs(request) if continuation is None else continuation
+        trim = _Trim(kwargs.pop("_trim", ""))
 
         def job(stop: threading.Event) -> dict[str, Any]:
             from llama_cpp import LogitsProcessorList
@@ -205,8 +277,12 @@ class LlamaCpp(Provider):
                 if stop.is_set():
                     raise _Stopped
                 self._fresh_context(llm)
+                processors = LogitsProcessorList([end_if_stopped])
+                if continuation is not None:
+                    text = llm.create_completion(logits_processor=processors, **kwargs)
+                    return self._as_chat(text, chunk=False, trim=trim)
                 result: dict[str, Any] = llm.create_chat_completion(
-                    logits_processor=LogitsProcessorList([end_if_stopped]), **kwargs
+                    logits_processor=processors, **kwargs
                 )
                 return result
 
@@ -228,7 +304,9 @@ class LlamaCpp(Provider):
         """Stream the answer token by token; closing the iterator stops the generation."""
         check_supported(request, self.name, _HONOURED)
         llm = await self._ensure_loaded()
-        kwargs = self._kwargs(request)
+        continuation = self._continuation(llm, request)
+        kwargs = self._kwargs(request) if continuation is None else continuation
+        trim = _Trim(kwargs.pop("_trim", ""))
         include_usage = bool((request.stream_options or {}).get("include_usage"))
 
         def job(stop: threading.Event, emit: Emit[dict[str, Any]]) -> None:
@@ -236,7 +314,14 @@ class LlamaCpp(Provider):
                 if stop.is_set():
                     return
                 self._fresh_context(llm)
-                chunks: Iterator[dict[str, Any]] = llm.create_chat_completion(stream=True, **kwargs)
+                chunks: Iterator[dict[str, Any]]
+                if continuation is not None:
+                    chunks = (
+                        self._as_chat(c, chunk=True, trim=trim)
+                        for c in llm.create_completion(stream=True, **kwargs)
+                    )
+                else:
+                    chunks = llm.create_chat_completion(stream=True, **kwargs)
                 n_content = 0
                 finish: str | None = None
                 last: dict[str, Any] | None = None

@@ -54,6 +54,10 @@ _PIECE = 64 * 1024
 class OpenAICompatible(Provider):
     """A provider speaking the OpenAI chat-completions API at ``base_url``.
 
+    ``prefix_completion=True`` declares that the server continues a final assistant message
+    (llama-server, vLLM, DeepSeek's beta): a stream broken after its first content is then
+    continued there. ``context_window``: the model's context in tokens, when known.
+
     One ``httpx2.AsyncClient`` per provider (created on first use, inside the running loop) with
     explicit pool limits and keep-alive; or the one passed as ``http_client=`` (proxies, mTLS,
     limits, a ``MockTransport`` in unit tests), which the caller owns and closes. The API key
@@ -81,6 +85,9 @@ class OpenAICompatible(Provider):
         http_client: httpx2.AsyncClient | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        data_idle_timeout: float | None = None,
+        prefix_completion: bool | None = None,
+        context_window: int | None = None,
     ) -> None:
         _check_options(locals())
         self.name = name
@@ -99,6 +106,10 @@ class OpenAICompatible(Provider):
         self.breaker = breaker
         self.rate_limit = rate_limit
         self._url = f"{self.base_url}/chat/completions"
+        self.data_idle_timeout = data_idle_timeout
+        if prefix_completion is not None:
+            self.prefix_completion = prefix_completion
+        self.context_window = context_window
         self._extra_headers = dict(headers or {})
         self._limits = httpx2.Limits(
             max_connections=max_connections,
@@ -135,6 +146,22 @@ class OpenAICompatible(Provider):
             self._http = httpx2.AsyncClient(headers=self._headers(), limits=self._limits)
         return self._http
 
+    #: HTTP providers can be asked for a stream even for a non-streamed request.
+    stream_upstream = True
+
+    def _url_for(self, request: ChatRequest) -> str:
+        """Where ``request`` goes: a continuation (a final assistant message with
+        ``"prefix": true``) goes to ``prefix_url``, others to ``{base_url}/chat/completions``."""
+        last = request.messages[-1]
+        if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
+            return self.prefix_url
+        return self._url
+
+    @property
+    def prefix_url(self) -> str:
+        """The endpoint for prefix completion (the chat endpoint unless a preset says else)."""
+        return self._url
+
     def _timeout(self, idle_timeout: float) -> httpx2.Timeout:
         idle = max(0.001, min(self.read_timeout, idle_timeout))
         return httpx2.Timeout(idle, connect=min(self.connect_timeout, idle))
@@ -159,7 +186,7 @@ class OpenAICompatible(Provider):
         try:
             async with self._client().stream(
                 "POST",
-                self._url,
+                self._url_for(request),
                 content=content,
                 headers=self._call_headers(request),
                 params=request.extra_query,
@@ -218,7 +245,7 @@ class OpenAICompatible(Provider):
         try:
             async with http.stream(
                 "POST",
-                self._url,
+                self._url_for(request),
                 content=content,
                 timeout=self._timeout(idle_timeout),
                 headers={**(self._call_headers(request) or {}), "Accept": "text/event-stream"},
@@ -323,7 +350,17 @@ class DeepSeek(OpenAICompatible):
     becomes a ``NotFoundError`` that names the model to use. In JSON mode
     (``response_format={"type": "json_object"}``) an empty answer is asked again once.
     See docs/deepseek.md.
+
+    Continuations (chat prefix completion) go to the beta endpoint
+    ``{base_url}/beta/chat/completions``.
     """
+
+    prefix_completion = True
+
+    @property
+    def prefix_url(self) -> str:
+        # The beta API sits beside the versioned one: https://api.deepseek.com/beta
+        return f"{self.base_url.removesuffix('/v1')}/beta/chat/completions"
 
     def __init__(
         self,
@@ -431,7 +468,10 @@ def _sent_model(response: httpx2.Response) -> str | None:
 
 
 class LlamaCppServer(OpenAICompatible):
-    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``)."""
+    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``). It continues
+    a final assistant message, so a broken stream is continued there."""
+
+    prefix_completion = True
 
     def __init__(
         self,

@@ -31,15 +31,24 @@ from typing import Any
 
 __all__ = [
     "Chaos",
+    "ContentFilter",
+    "ContextLengthExceeded",
     "CutStream",
     "Echo",
     "FaultServer",
+    "MalformedEvent",
     "NotJson",
     "Ok",
+    "Outage",
     "RecordedRequest",
+    "RejectPrefill",
     "Reset",
+    "RoleOnly",
     "Rule",
+    "Silent",
+    "SlowFirstToken",
     "Stall",
+    "StallAfter",
     "Status",
     "Step",
     "StreamError",
@@ -130,6 +139,71 @@ class StreamError(Step):
 
 
 @dataclass(frozen=True)
+class Silent(Step):
+    """Accept the request, then never send a byte; the connection closes after ``seconds``."""
+
+    seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SlowFirstToken(Step):
+    """Answer 200 at once (with the role chunk when streaming), then only keep-alives every
+    ``interval`` for ``seconds``, then the whole answer ``content``."""
+
+    seconds: float = 20.0
+    interval: float = 0.5
+    content: str = "Hello from the test server."
+
+
+@dataclass(frozen=True)
+class StallAfter(Step):
+    """Stream ``after`` content chunks of ``content``, then only keep-alives every ``interval``
+    for ``seconds`` on the open connection, then drop it."""
+
+    after: int = 2
+    seconds: float = 30.0
+    interval: float = 0.5
+    content: str = "one two three four five six"
+
+
+@dataclass(frozen=True)
+class MalformedEvent(Step):
+    """Stream ``content`` with ``count`` non-JSON ``data:`` events (``data``) right after the
+    ``at``-th content chunk; the rest of the answer follows normally."""
+
+    at: int = 2
+    count: int = 1
+    data: str = "{this is not json"
+    content: str = "one two three four five six"
+
+
+@dataclass(frozen=True)
+class RoleOnly(Step):
+    """An empty answer: streamed, a role chunk then ``[DONE]`` (llama.cpp server's reply to an
+    interrupted request); else a 200 whose message has no content and no finish reason."""
+
+
+@dataclass(frozen=True)
+class ContextLengthExceeded(Status):
+    """400 for a prompt longer than the model's context (DeepSeek's wording)."""
+
+    code: int = 400
+    message: str | None = (
+        "This model's maximum context length is 65536 tokens. However, you requested 70000 "
+        "tokens (69000 in the messages, 1000 in the completion). Please reduce the length of "
+        "the messages or completion."
+    )
+
+
+@dataclass(frozen=True)
+class ContentFilter(Status):
+    """400 for content the provider refuses (DeepSeek's "Content Exists Risk")."""
+
+    code: int = 400
+    message: str | None = "Content Exists Risk"
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     """What the server received: path, headers (lower-case; Authorization redacted), body."""
 
@@ -175,7 +249,56 @@ class Echo:
 
     def __call__(self, index: int, body: dict[str, Any] | None) -> Step:
         texts = _message_texts(body)
-        return Ok(self.prefix + (texts[-1] if texts else ""))
+        done = _prefix_of(body)
+        if done is None:
+            return Ok(self.prefix + (texts[-1] if texts else ""))
+        # A continuation: the answer to the message before the prefix, minus the prefix.
+        answer = self.prefix + (texts[-2] if len(texts) > 1 else "")
+        return Ok(answer[len(done) :] if answer.startswith(done) else answer)
+
+
+def _prefix_of(body: dict[str, Any] | None) -> str | None:
+    """The assistant prefix a continuation request asks to go on from, else None."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if isinstance(last, dict) and last.get("role") == "assistant" and last.get("prefix"):
+        content = last.get("content")
+        return content if isinstance(content, str) else ""
+    return None
+
+
+@dataclass(frozen=True)
+class RejectPrefill:
+    """A rule: a server that refuses prefix completion. A request whose last message is an
+    assistant message (a prefill) gets 400; any other falls through (None)."""
+
+    message: str = "the last message must have role user"
+
+    def __call__(self, index: int, body: dict[str, Any] | None) -> Step | None:
+        messages = body.get("messages") if isinstance(body, dict) else None
+        last = messages[-1] if isinstance(messages, list) and messages else None
+        if isinstance(last, dict) and last.get("role") == "assistant":
+            return Status(400, message=self.message)
+        return None
+
+
+class Outage:
+    """A rule: ``during`` (default 503) while ``start <= clock.now() < end``, else None (the
+    script, then ``default``, answers). With a ``testing.FakeClock`` a test scripts "down for
+    60 s, then healthy" without waiting."""
+
+    def __init__(self, clock: Any, start: float, end: float, *, during: Step | None = None) -> None:
+        self.clock = clock
+        self.start = start
+        self.end = end
+        self.during = during or Status(503)
+        self.served = 0
+
+    def __call__(self, index: int, body: dict[str, Any] | None) -> Step | None:
+        if self.start <= self.clock.now() < self.end:
+            self.served += 1
+            return self.during
+        return None
 
 
 class Chaos:
@@ -435,7 +558,9 @@ class FaultServer:
         out.update(step.extra or {})
         return out
 
-    def _chunks(self, step: Ok | CutStream | StreamError) -> Iterator[bytes]:
+    def _chunks(
+        self, step: Ok | CutStream | StreamError | SlowFirstToken | StallAfter | MalformedEvent
+    ) -> Iterator[bytes]:
         n = next(self._ids)
         model = step.model if isinstance(step, Ok) else "test-model"
         base = {"id": f"chatcmpl-test-{n}", "object": "chat.completion.chunk",
@@ -450,6 +575,8 @@ class FaultServer:
             yield _sse({**base, "choices": [{"index": 0, "delta": {"content": text}}]})
         usage = {"prompt_tokens": 5, "completion_tokens": len(words),
                  "total_tokens": 5 + len(words)}  # fmt: skip
+        if isinstance(step, Ok) and step.extra and isinstance(step.extra.get("usage"), dict):
+            usage = step.extra["usage"]  # the same usage as the step's whole completion
         final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         yield _sse({**final, "usage": usage})
         yield b"data: [DONE]\n\n"
@@ -529,6 +656,71 @@ class FaultServer:
         _hard_close(conn)
         return False
 
+    def _answer_silent(self, conn: socket.socket, step: Step, stream: bool) -> bool:
+        assert isinstance(step, Silent)
+        self._stop.wait(step.seconds)
+        _hard_close(conn)
+        return False
+
+    def _keepalives(
+        self, writer: _ChunkedWriter, stream: bool, seconds: float, every: float
+    ) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            writer.write(b": keep-alive\n\n" if stream else b"\n")
+            if self._stop.wait(min(every, max(0.0, end - time.monotonic()))):
+                raise _Closed
+
+    def _answer_slow(self, conn: socket.socket, step: Step, stream: bool) -> bool:
+        assert isinstance(step, SlowFirstToken)
+        writer = _ChunkedWriter(conn, "text/event-stream" if stream else "application/json")
+        parts = list(self._chunks(step)) if stream else []
+        if stream:
+            writer.write(parts.pop(0))  # the role chunk: no content yet
+        self._keepalives(writer, stream, step.seconds, step.interval)
+        if stream:
+            for part in parts:
+                writer.write(part)
+        else:
+            writer.write(json.dumps(self._completion(Ok(step.content))).encode())
+        writer.end()
+        return True
+
+    def _answer_stall_after(self, conn: socket.socket, step: Step, stream: bool) -> bool:
+        assert isinstance(step, StallAfter)
+        writer = _ChunkedWriter(conn, "text/event-stream")
+        for part in list(self._chunks(step))[: 1 + step.after]:
+            writer.write(part)
+        self._keepalives(writer, True, step.seconds, step.interval)
+        _hard_close(conn)
+        return False
+
+    def _answer_malformed(self, conn: socket.socket, step: Step, stream: bool) -> bool:
+        assert isinstance(step, MalformedEvent)
+        writer = _ChunkedWriter(conn, "text/event-stream")
+        for i, part in enumerate(self._chunks(step)):
+            writer.write(part)
+            if i == step.at:  # the role chunk is part 0, so this follows the at-th content
+                for _ in range(step.count):
+                    writer.write(b"data: " + step.data.encode() + b"\n\n")
+        writer.end()
+        return True
+
+    def _answer_role_only(self, conn: socket.socket, step: Step, stream: bool) -> bool:
+        n = next(self._ids)
+        base = {"id": f"chatcmpl-test-{n}", "created": int(time.time()), "model": "test-model"}
+        if not stream:
+            message = {"role": "assistant", "content": None}
+            choice = {"index": 0, "message": message, "finish_reason": None}
+            _send_json(conn, 200, {**base, "object": "chat.completion", "choices": [choice]})
+            return True
+        writer = _ChunkedWriter(conn, "text/event-stream")
+        role = {"index": 0, "delta": {"role": "assistant"}}
+        writer.write(_sse({**base, "object": "chat.completion.chunk", "choices": [role]}))
+        writer.write(b"data: [DONE]\n\n")
+        writer.end()
+        return True
+
 
 _ANSWER: dict[type[Step], Callable[[FaultServer, socket.socket, Step, bool], bool]] = {
     Ok: FaultServer._answer_ok,
@@ -538,6 +730,13 @@ _ANSWER: dict[type[Step], Callable[[FaultServer, socket.socket, Step, bool], boo
     NotJson: FaultServer._answer_not_json,
     CutStream: FaultServer._answer_cut,
     StreamError: FaultServer._answer_cut,
+    Silent: FaultServer._answer_silent,
+    SlowFirstToken: FaultServer._answer_slow,
+    StallAfter: FaultServer._answer_stall_after,
+    MalformedEvent: FaultServer._answer_malformed,
+    RoleOnly: FaultServer._answer_role_only,
+    ContextLengthExceeded: FaultServer._answer_status,
+    ContentFilter: FaultServer._answer_status,
 }
 
 

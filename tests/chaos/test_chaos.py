@@ -5,11 +5,15 @@ Every request carries an id in its message; the servers echo it back. We then ch
 answered exactly once (by the right echo), the route's attempts at each provider equal the
 requests that server recorded for that id, and exactly one upstream answer was a success.
 Amplification (primary server calls / requests) must stay within the retry budget's bound.
+Streams are cut or stalled after their first content too: those are recovered (continued
+on the primary, which declares prefix completion, or restarted), and every answer must still
+be complete, with no duplicated or truncated text.
 Figures are printed (run with ``-s`` to see them) and written to ``$CHAOS_REPORT`` if set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -32,13 +36,16 @@ from deepseek_resilient import (
 )
 from deepseek_resilient.testing import (
     Chaos,
+    CutStream,
     Echo,
     FaultServer,
     NotJson,
     Ok,
     Reset,
     Stall,
+    StallAfter,
     Status,
+    Step,
 )
 
 REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "2000"))
@@ -53,6 +60,8 @@ MIX = [
     (0.05, Reset()),
     (0.05, Stall(seconds=2, interval=0.05)),
     (0.02, NotJson()),
+    (0.05, CutStream(after=1)),  # after the first word: recovered, never truncated
+    (0.05, StallAfter(after=1, seconds=2, interval=0.05)),  # keep-alives only, then dropped
 ]
 FAST = Retry(attempts=3, base=0.005, cap=0.05, max_retry_after=1.0)
 PRIMARY_ATTEMPT_TIMEOUT = 0.5
@@ -64,6 +73,8 @@ BUDGET = RetryBudget()  # the default: 20 % of requests + 10/s, over a 10 s wind
 POLICIES: dict[str, dict[str, object]] = {"defaults": {}, "no-breaker": {"breaker": None}}
 
 pytestmark = pytest.mark.timeout(120)
+#: What an abandoned attempt is recorded as: the attempt's time ran out, or its first token's.
+_TIMEOUTS = ("APITimeoutError", "FirstTokenTimeoutError")
 
 
 @dataclass
@@ -85,10 +96,28 @@ class Run:
     elapsed: float = 0.0
 
 
+class _OwnAnswer:
+    """The chaos rule, with cut and stalled streams carrying the request's own echo answer
+    (the part after the prefix, for a continuation), so a recovered stream can be checked."""
+
+    def __init__(self, chaos: Chaos) -> None:
+        self.chaos = chaos
+        self.echo = Echo()
+
+    def __call__(self, index: int, body: dict[str, object] | None) -> Step | None:
+        step = self.chaos(index, body)
+        if isinstance(step, (CutStream, StallAfter)):
+            return dataclasses.replace(step, content=self.echo(index, body).content)
+        return step
+
+
 @pytest.fixture
 def servers() -> Iterator[tuple[FaultServer, FaultServer, Chaos]]:
     chaos = Chaos(SEED, MIX, otherwise=Echo())
-    with FaultServer(rule=chaos, lifetime=300) as primary, FaultServer(rule=Echo()) as fallback:
+    with (
+        FaultServer(rule=_OwnAnswer(chaos), lifetime=300) as primary,
+        FaultServer(rule=Echo()) as fallback,
+    ):
         yield primary, fallback, chaos
 
 
@@ -97,6 +126,7 @@ def _providers(primary: FaultServer, fallback: FaultServer) -> list[OpenAICompat
         OpenAICompatible(
             name="primary", base_url=primary.base_url, model="m", api_key="sk-chaos",
             attempt_timeout=PRIMARY_ATTEMPT_TIMEOUT, first_token_timeout=PRIMARY_ATTEMPT_TIMEOUT,
+            data_idle_timeout=PRIMARY_ATTEMPT_TIMEOUT, prefix_completion=True,
             max_keepalive_connections=64,
         ),
         OpenAICompatible(
@@ -175,6 +205,11 @@ def _run_threads(primary: FaultServer, fallback: FaultServer, policies: str) -> 
     return run
 
 
+def _why(error: BaseException | None) -> str:
+    route = getattr(error, "route", None)
+    return f"{error!r} {route.attempts if route is not None else ''}"
+
+
 def _settle(server: FaultServer) -> None:
     """Wait (at most 2 s) until the server has recorded everything it will record."""
     deadline, last = time.monotonic() + 2.0, -1
@@ -190,14 +225,15 @@ def _check(
     _settle(primary)
     _settle(fallback)
     errors = [o for o in run.outcomes if o.error is not None]
+    incomplete = [o for o in run.outcomes if o.error is None and o.content != f"echo: [{o.rid}]"]
     untyped = [o for o in errors if not isinstance(o.error, DeepSeekResilientError)]
     assert not untyped, f"untyped exceptions: {[repr(o.error) for o in untyped[:5]]}"
-    assert not errors, f"{len(errors)} unanswered: {[repr(o.error) for o in errors[:5]]}"
+    assert not errors, f"{len(errors)} unanswered: {[_why(o.error) for o in errors[:5]]}"
 
     by_id: dict[str, dict[str, list[object]]] = {}
     for name, server in (("primary", primary), ("fallback", fallback)):
         for rec in list(server.requests):
-            rid = rec.text.strip("[]")
+            rid = rec.text.split("\n")[0].strip("[]")  # a continuation adds the prefix
             by_id.setdefault(rid, {"primary": [], "fallback": []})[name].append(rec.step)
 
     mismatches: list[str] = []
@@ -220,7 +256,7 @@ def _check(
             if extra > 0:
                 # The server never read these: only abandoned (timed-out) attempts may be missing;
                 # pair the others in order, leaving out timed-out attempts until counts match.
-                timed_out = [a for a in tried if a.error == "APITimeoutError"]
+                timed_out = [a for a in tried if a.error in _TIMEOUTS]
                 if len(timed_out) < extra:
                     mismatches.append(f"{o.rid}: {name} {tried} vs {steps}")
                     continue
@@ -234,7 +270,7 @@ def _check(
                 if attempt.outcome == "ok":
                     assert isinstance(step, Ok), f"{o.rid}: ok attempt but server sent {step}"
                 elif isinstance(step, Ok):
-                    assert attempt.error == "APITimeoutError", f"{o.rid}: {attempt} vs Ok"
+                    assert attempt.error in _TIMEOUTS, f"{o.rid}: {attempt} vs Ok"
                     late_answers += 1
     assert not mismatches, f"{len(mismatches)} routes disagree: {mismatches[:5]}"
     ids = {rid for rid in by_id if rid.startswith(run.outcomes[0].rid[:2])}
@@ -243,11 +279,19 @@ def _check(
     n = len(run.outcomes)
     primary_calls = sum(len(v["primary"]) for v in by_id.values())
     latencies = sorted(o.latency for o in run.outcomes)
+    splices = [r for o in run.outcomes if o.answer and o.answer.route
+               for r in o.answer.route.recoveries]  # fmt: skip
     figures: dict[str, object] = {
         "client": run.client_kind,
         "policies": run.policies,
         "requests": n,
         "answered_pct": 100.0 * sum(o.answer is not None for o in run.outcomes) / n,
+        "complete_pct": 100.0 * (n - len(errors) - len(incomplete)) / n,
+        "duplicated_or_truncated": len(incomplete),
+        "streams_recovered": sum(
+            bool(o.answer and o.answer.route and o.answer.route.recoveries) for o in run.outcomes
+        ),
+        "recoveries": {how: sum(r.how == how for r in splices) for how in ("continue", "restart")},
         "answered_by_fallback": sum(
             o.answer is not None
             and o.answer.route is not None
@@ -271,7 +315,12 @@ def _check(
             f.write(json.dumps(figures, default=str) + "\n")
     # The retry budget: retries <= ratio * requests + floor/s over a window (+ one window's
     # reserve at the start). Primary calls = first tries + retries.
+    # A stream broken after commit is resumed outside the budget (it is the same answer, not a
+    # retry storm): at most one first try per recovery candidate (primary continue, primary
+    # restart, fallback restart) per cut or stalled stream served.
+    breaks = chaos.counts.get("CutStream", 0) + chaos.counts.get("StallAfter", 0)
     bound = (1 + BUDGET.ratio) * n + BUDGET.min_per_second * (run.elapsed + BUDGET.window)
+    bound += 3 * breaks
     assert primary_calls <= bound, (
         f"amplification {primary_calls / n:.2f} ({primary_calls} primary calls for {n} requests) "
         f"exceeds the retry budget bound {bound:.0f}"
