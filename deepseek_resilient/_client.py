@@ -26,7 +26,7 @@ from ._errors import (
     InvalidRequestError,
     ProviderError,
 )
-from ._events import RequestStarted
+from ._events import RequestStarted, StateDegraded
 from ._hooks import Hooks, emit_request_finished
 from ._loop_thread import LoopThread
 from ._pipeline import Call, Pipeline, Policies, ProviderSlot
@@ -142,7 +142,9 @@ class AsyncClient:
         listeners = list(breaker_listeners)
         if state is not None and not isinstance(state, RedisState):
             raise ConfigurationError(f"state must be a RedisState or None, got {state!r}")
-        store: StateStore = state.bind() if state is not None else MemoryState()
+        store: StateStore = (
+            state.bind(self._state_degraded) if state is not None else MemoryState()
+        )
         self._store = store
         slots = [
             ProviderSlot(
@@ -194,6 +196,10 @@ class AsyncClient:
     def hooks(self) -> tuple[object, ...]:
         """The hooks given as ``hooks=`` (the built-in logging and stats hooks not included)."""
         return self._user_hooks
+
+    def _state_degraded(self, store: str, reason: str) -> None:
+        if self._hooks.wants(StateDegraded):
+            self._hooks.emit(StateDegraded(store, reason))
 
     def stats(self) -> ClientStats:
         """Counts, error rates, latency percentiles (sliding window), time to first token,

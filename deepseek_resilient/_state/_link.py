@@ -58,8 +58,11 @@ class RedisLink:
         op_timeout: float,
         retry_interval: float,
         max_connections: int,
+        on_degraded: Callable[[str, str], None] | None = None,
     ) -> None:
         self.url = url
+        #: Told (where, why) when an outage starts; None: a WARNING on the logger.
+        self.on_degraded = on_degraded
         self.namespace = namespace
         self.op_timeout = op_timeout
         self.retry_interval = retry_interval
@@ -150,6 +153,10 @@ class RedisLink:
         if not self._outage:
             self._outage = True
             self.outages += 1
+            if self.on_degraded is not None:  # the client's hooks (its logging hook included)
+                kind = exc if isinstance(exc, str) else type(exc).__name__
+                self.on_degraded(f"Redis at {redacted(self.url)}", f"{_short(kind)} during {what}")
+                return
             reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
             logger.warning(
                 "Redis at %s failed (%s during %s): using in-process state until it answers",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._clock import Clock
@@ -86,14 +86,16 @@ class RedisState:
     def __repr__(self) -> str:
         return f"RedisState({redacted(self.url)!r}, namespace={self.namespace!r})"
 
-    def bind(self) -> RedisStore:
-        """A store for one client (its own connection pool, opened on first use)."""
+    def bind(self, on_degraded: Callable[[str, str], None] | None = None) -> RedisStore:
+        """A store for one client (its own connection pool, opened on first use);
+        ``on_degraded(store, reason)`` hears of each outage."""
         link = RedisLink(
             self.url,
             self.namespace,
             op_timeout=self.op_timeout,
             retry_interval=self.retry_interval,
             max_connections=self.max_connections,
+            on_degraded=on_degraded,
         )
         return RedisStore(self, link)
 

@@ -22,6 +22,7 @@ from deepseek_resilient import (
     RateLimit,
     RedisState,
     Retry,
+    events,
 )
 from deepseek_resilient.testing import FaultServer, Ok, RedisServer, Status, Step
 
@@ -161,7 +162,14 @@ async def test_killed_redis_fails_no_request_and_warns_once(
 ) -> None:
     rate = RateLimit(requests_per_second=1000, max_concurrency=8)
     caplog.set_level(logging.WARNING, logger="deepseek_resilient")
-    async with client(server, own_redis.url, cache=Cache(ttl=60), rate_limit=rate) as c:
+    degraded: list[events.StateDegraded] = []
+
+    class Hook:
+        def on_state_degraded(self, event: events.StateDegraded) -> None:
+            degraded.append(event)
+
+    options: dict[str, Any] = {"cache": Cache(ttl=60), "rate_limit": rate, "hooks": [Hook()]}
+    async with client(server, own_redis.url, **options) as c:
         for i in range(30):
             if i == 10:
                 own_redis.kill()
@@ -170,6 +178,7 @@ async def test_killed_redis_fails_no_request_and_warns_once(
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "in-process state" in warnings[0].getMessage()
         assert "sk-" not in warnings[0].getMessage()
+        assert len(degraded) == 1 and degraded[0].store.startswith("Redis at redis://127.0.0.1")
         own_redis.start()  # back: shared state resumes (bounded polling)
         with anyio.fail_after(10):
             while not redis_py.Redis.from_url(own_redis.url).keys(f"{NS}:cache:*"):
