@@ -4,9 +4,10 @@ Starts its own OpenAI-compatible server in a separate process (loopback, bounded
 runs every section with our client and its baseline side by side, prints the results and
 writes ``docs/benchmarks.md`` and ``docs/benchmarks-overhead.png``.
 
-Sections: 1 overhead per call (raw httpx, our AsyncClient and sync Client, openai-python,
-LiteLLM); 2 import time; 3 cache hit, merging, failover, stalled primary; 4 local models
-(llama.cpp, transformers micro-batching). ``--only`` picks sections, e.g. ``--only 1,3``.
+Sections: 1 overhead per call (raw httpx2 and httpx 0.28, our AsyncClient and sync Client,
+openai-python, LiteLLM); 2 import time; 3 cache hit, merging, failover, stalled primary;
+4 local models (llama.cpp, transformers micro-batching). ``--only`` picks sections, e.g.
+``--only 1,3``.
 """
 
 from __future__ import annotations

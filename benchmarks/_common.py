@@ -206,6 +206,7 @@ def machine_info() -> dict[str, str]:
     versions = ", ".join(
         f"{d} {v}"
         for d in (
+            "httpx2",
             "httpx",
             "anyio",
             "pydantic",

@@ -7,6 +7,9 @@ from typing import Any
 
 from benchmarks._common import Section, verdict
 
+HOT_PATH = Path(__file__).with_name("hot_path.md")
+"""Hand-written profile findings and proposals, appended to the generated page."""
+
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -59,6 +62,8 @@ def markdown(
                 profile,
                 "```",
             ]
+    if HOT_PATH.is_file():
+        out += ["", HOT_PATH.read_text(encoding="utf-8").rstrip()]
     return "\n".join(out) + "\n"
 
 

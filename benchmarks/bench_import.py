@@ -1,4 +1,5 @@
-"""Import time of ``deepseek_resilient`` vs ``httpx``, ``openai`` and ``litellm``.
+"""Import time of ``deepseek_resilient`` vs ``httpx2`` (our transport), ``httpx`` 0.28,
+``openai`` and ``litellm``.
 
     python -m benchmarks.bench_import [--repeats 5]
 
@@ -18,8 +19,14 @@ if __package__ in (None, ""):
 
 from benchmarks._common import Section, Target, installed, median, run_json
 
-MODULES = {"deepseek_resilient": None, "httpx": "httpx", "openai": "openai", "litellm": "litellm"}
-"""module -> the distribution it needs (None: this checkout)."""
+MODULES = {
+    "deepseek_resilient": None,
+    "httpx2": None,
+    "httpx": "httpx",
+    "openai": "openai",
+    "litellm": "litellm",
+}
+"""module -> the distribution it needs (None: always there, this checkout or its dependency)."""
 
 SNIPPET = (
     "import json, time; t = time.perf_counter(); import {m}; "
@@ -37,7 +44,7 @@ def measure(repeats: int) -> dict[str, list[float]]:
 
 
 def section(times: dict[str, list[float]], repeats: int) -> Section:
-    base = median(times["httpx"])
+    base = median(times["httpx2"])
     rows = [
         [f"`{m}`", f"{median(v):.3f}", f"{median(v) / base:.2f} x", f"{min(v):.3f}-{max(v):.3f}"]
         for m, v in times.items()
@@ -48,10 +55,10 @@ def section(times: dict[str, list[float]], repeats: int) -> Section:
         title="2. Import time",
         method=(
             f"`import X` timed inside a fresh interpreter, median of {repeats}, modules "
-            "interleaved. `deepseek_resilient` imports httpx, pydantic and anyio itself; it "
+            "interleaved. `deepseek_resilient` imports httpx2, pydantic and anyio itself; it "
             "does not import llama-cpp-python, torch or transformers until a local model is used."
         ),
-        header=["module", "import s (median)", "vs httpx", "range s"],
+        header=["module", "import s (median)", "vs httpx2", "range s"],
         rows=rows,
         targets=[
             Target("import deepseek_resilient", ours, "<= 0.15 s", ours <= 0.15, f"{ours:.3f} s")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_resilience [--calls 3000] [--repeats 3]
 
-* cache hit vs a raw call: CPU per call of our cache hits vs raw ``httpx`` calls (both run
+* cache hit vs a raw call: CPU per call of our cache hits vs raw ``httpx2`` calls (both run
   by ``bench_overhead``'s workers: fresh interpreter, interleaved, medians);
 * merging: 100 identical concurrent requests to a 0.25 s upstream -> upstream calls counted
   by the server (and the same 100 with merging off);
@@ -52,21 +52,21 @@ def _provider(base_url: str, name: str, model: str, **options: Any) -> Any:
 
 
 def cache_hit_section(overhead: dict[str, list[tuple[float, float]]], calls: int) -> Section:
-    """From the overhead runs: our cache hits vs raw httpx calls."""
-    raw_cpu = median([c for c, _ in overhead["raw-httpx"]]) / calls
+    """From the overhead runs: our cache hits vs raw httpx2 calls."""
+    raw_cpu = median([c for c, _ in overhead["raw-httpx2"]]) / calls
     hit_cpu = median([c for c, _ in overhead["ours-hit"]]) / calls
-    raw_wall = median([w for _, w in overhead["raw-httpx"]]) / calls
+    raw_wall = median([w for _, w in overhead["raw-httpx2"]]) / calls
     hit_wall = median([w for _, w in overhead["ours-hit"]]) / calls
     ratio = hit_cpu / raw_cpu
     return Section(
         title="3a. Cache hit vs a raw call",
         method=(
             f"{calls:,} calls at concurrency 32 (runs of section 1): our AsyncClient answering "
-            "one stored request from its disk cache vs raw httpx calls to the local server."
+            "one stored request from its disk cache vs raw httpx2 calls to the local server."
         ),
         header=["call", "CPU us/call", "wall us/call"],
         rows=[
-            ["raw httpx call", fmt_us(raw_cpu), fmt_us(raw_wall)],
+            ["raw httpx2 call", fmt_us(raw_cpu), fmt_us(raw_wall)],
             ["AsyncClient cache hit", fmt_us(hit_cpu), fmt_us(hit_wall)],
         ],
         targets=[
@@ -288,7 +288,7 @@ def main() -> None:
         print(merge_section(server, args.repeats).text())
         print(failover_section(server, 200, args.repeats).text())
         print(stall_section(server, args.repeats).text())
-        runs: dict[str, list[tuple[float, float]]] = {"raw-httpx": [], "ours-hit": []}
+        runs: dict[str, list[tuple[float, float]]] = {"raw-httpx2": [], "ours-hit": []}
         for _ in range(args.repeats):
             for key in runs:
                 out = bench_overhead.run_json(

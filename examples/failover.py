@@ -15,7 +15,8 @@ from deepseek_resilient.testing import FaultServer, Ok, Stall, Status
 def main() -> None:
     with FaultServer() as busy_deepseek:
         # 1st request: a stall that only sends keep-alive blank lines -> abandoned in time
-        #   (after 75 % of the 4 s deadline), and the local model answers.
+        #   (after 10 % of the 20 s deadline: failover_reserve=0.9), and the local model
+        #   answers in the 18 s left (under a second here; a busy machine may need several).
         # 2nd: 503 twice, then a 429 asking for 60 s -> too long to wait: fail over at once.
         # 3rd: DeepSeek is still paused by that Retry-After: skipped without a call.
         busy_deepseek.script(
@@ -24,7 +25,12 @@ def main() -> None:
         )  # fmt: skip
         busy_deepseek.default = Ok("DeepSeek answered.")
         deepseek = DeepSeek(api_key="sk-demo", base_url=busy_deepseek.base_url)
-        with Client([deepseek, LlamaCpp()], timeout=4, retry=Retry(base=0.05)) as client:
+        # Load the local model before the first request (warm=True), so its load time is not
+        # taken from a request's deadline.
+        local = LlamaCpp(warm=True)
+        with Client(
+            [deepseek, local], timeout=20, failover_reserve=0.9, retry=Retry(base=0.05)
+        ) as client:
             for question in ("Name a colour.", "Name a fruit.", "Name an animal."):
                 resp = client.chat.completions.create(
                     messages=[{"role": "user", "content": question}], max_tokens=16

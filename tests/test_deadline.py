@@ -8,7 +8,7 @@ import pytest
 from _support import USER, http_provider
 
 from deepseek_resilient import AllProvidersFailed, AsyncClient, DeadlineExceeded, Retry
-from deepseek_resilient.testing import FakeProvider, FaultServer, Hang, Stall, Status
+from deepseek_resilient.testing import FakeClock, FakeProvider, FaultServer, Hang, Stall, Status
 
 pytestmark = pytest.mark.anyio
 
@@ -21,13 +21,14 @@ async def test_stalling_primary_is_abandoned_and_the_fallback_answers(
     llm_server.default = Stall(seconds=30, interval=0.05)
     primary = http_provider(llm_server.base_url, read_timeout=10)
     fallback = FakeProvider("fallback")
-    started = time.monotonic()
     async with AsyncClient([primary, fallback], timeout=1.0) as client:
         resp = await client.chat.completions.create(messages=USER)
-    elapsed = time.monotonic() - started
+    # An answer at all proves the primary was cut before the 1 s deadline; cancel scopes never
+    # fire early, so its attempt lasted at least its 75 % share (no upper wall-clock bound:
+    # a busy machine may be late by any amount).
     assert resp.route is not None and resp.route.provider == "fallback"
     assert resp.route.attempts[0].error == "APITimeoutError"
-    assert elapsed < 0.95  # well inside the 1 s deadline: the primary got 75 % of it
+    assert resp.route.attempts[0].latency >= 0.7
     assert llm_server.calls == 1
 
 
@@ -37,7 +38,7 @@ async def test_deadline_exceeded_when_nothing_answers(llm_server: FaultServer) -
     async with AsyncClient([http_provider(llm_server.base_url)], timeout=0.4) as client:
         with pytest.raises(DeadlineExceeded) as info:
             await client.chat.completions.create(messages=USER)
-    assert 0.35 < time.monotonic() - started < 1.0
+    assert 0.35 < time.monotonic() - started < 10  # the deadline, not the 30 s stall
     assert isinstance(info.value, TimeoutError)
     assert info.value.route is not None and info.value.route.attempts[0].outcome == "cancelled"
 
@@ -47,7 +48,7 @@ async def test_per_call_timeout_overrides_the_client_deadline() -> None:
         started = time.monotonic()
         with pytest.raises(DeadlineExceeded, match=r"0\.2 s"):
             await client.chat.completions.create(messages=USER, timeout=0.2)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 30  # the call's 0.2 s, not the client's 60 s
 
 
 async def test_attempt_timeout_caps_each_attempt() -> None:
@@ -60,9 +61,10 @@ async def test_attempt_timeout_caps_each_attempt() -> None:
 
 async def test_retry_sleep_never_outlasts_the_deadline(llm_server: FaultServer) -> None:
     llm_server.default = Status(503, retry_after=5)
-    started = time.monotonic()
+    clock = FakeClock()
     retry = Retry(attempts=10, max_retry_after=60)
-    async with AsyncClient([http_provider(llm_server.base_url)], timeout=2, retry=retry) as c:
+    provider = http_provider(llm_server.base_url)
+    async with AsyncClient([provider], timeout=2, retry=retry, clock=clock) as c:
         with pytest.raises(AllProvidersFailed):
             await c.chat.completions.create(messages=USER)
-    assert time.monotonic() - started < 1.0 and llm_server.calls == 1
+    assert clock.sleeps == [] and llm_server.calls == 1  # gave up at once, never slept

@@ -119,7 +119,7 @@ async def test_keepalive_stall_fails_over_at_the_first_token_timeout(
         took = time.monotonic() - started
         async with stream:
             chunks = [c async for c in stream]
-    assert 0.25 < took < 0.8
+    assert 0.25 < took < 5  # at the 0.3 s first-token limit, not at the 7.5 s share
     assert text(chunks) == "from the fallback"
     route = stream.route
     assert route.provider == "fallback"
@@ -138,7 +138,7 @@ def test_keepalive_stall_fails_over_sync(llm_server: FaultServer) -> None:
         with client.chat.completions.create(messages=USER, stream=True) as stream:
             took = time.monotonic() - started
             assert text(list(stream)) == "local answer"
-    assert took < 0.8 and stream.route.provider == "local"
+    assert took < 5 and stream.route.provider == "local"  # 0.3 s limit, not the deadline
     assert stream.route.attempts[0].error == "FirstTokenTimeoutError"
 
 

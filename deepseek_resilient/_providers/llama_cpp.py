@@ -16,27 +16,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from .._errors import LocalModelError
 from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
-from ._embedded import INSTALL_HINT, embedded_model_path
-from ._local_worker import Emit, PerLoop, run_in_worker, stream_from_worker
+from ._embedded import EMBEDDED_MODEL_NAME, INSTALL_HINT, embedded_model_path
+from ._local_base import LocalProvider
+from ._local_worker import Emit
 from ._messages import LOCAL_BASE, check_supported, plain_messages, stop_list
-from .base import Provider
 
 __all__ = ["LlamaCpp"]
 
 _HONOURED = LOCAL_BASE | {"frequency_penalty", "presence_penalty", "response_format"}
 """The request parameters llama.cpp honours (see ``check_supported``)."""
-
-
-_EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 
 
 class _Stopped(Exception):
@@ -58,7 +54,7 @@ class _Trim:
         return text
 
 
-class LlamaCpp(Provider):
+class LlamaCpp(LocalProvider):
     """A local GGUF model through llama-cpp-python (``pip install 'deepseek-resilient[llama]'``).
 
     ``model_path``: a ``.gguf`` file; None: the embedded SmolLM2-135M-Instruct.
@@ -72,7 +68,7 @@ class LlamaCpp(Provider):
     from an empty context, so the same greedy request always gets the same answer.
     """
 
-    local = True
+    engine = "llama.cpp"
     prefix_completion = True
 
     def __init__(
@@ -90,14 +86,14 @@ class LlamaCpp(Provider):
         reuse_prefix: bool = False,
         **llama_kwargs: Any,
     ) -> None:
-        self.name = name
+        super().__init__(name)
         self._path = Path(model_path).expanduser() if model_path is not None else None
         if model_name is not None:
             self.model = model_name
         elif self._path is not None:
             self.model = self._path.stem
         else:
-            self.model = _EMBEDDED_MODEL_NAME
+            self.model = EMBEDDED_MODEL_NAME
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.chat_format = chat_format
@@ -105,10 +101,6 @@ class LlamaCpp(Provider):
         self.max_tokens_default = max_tokens_default
         self.reuse_prefix = reuse_prefix
         self._llama_kwargs = llama_kwargs
-        self._llm: Any = None
-        self._load_lock = threading.Lock()
-        self._infer_lock = threading.Lock()
-        self._limiter = PerLoop(f"llama-cpp-limiter-{id(self)}", lambda: anyio.CapacityLimiter(1))
         if warm:
             self._load()
 
@@ -122,50 +114,37 @@ class LlamaCpp(Provider):
         return embedded_model_path(provider=self.name, hint=INSTALL_HINT)
 
     @property
-    def loaded(self) -> bool:
-        """True once the model is in memory."""
-        return self._llm is not None
+    def _llm(self) -> Any:
+        """The loaded ``llama_cpp.Llama`` (None before loading)."""
+        return self._loaded_model
 
-    def _load(self) -> Any:
-        """Load the model once (blocking; thread-safe). Raises ``LocalModelError``."""
-        with self._load_lock:
-            if self._llm is not None:
-                return self._llm
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise LocalModelError(
-                    f"llama-cpp-python is not installed; install it with: {INSTALL_HINT}",
-                    provider=self.name,
-                ) from exc
-            path = self.model_path
-            if not path.is_file():
-                raise LocalModelError(f"model file not found: {path}", provider=self.name)
-            kwargs: dict[str, Any] = {"n_ctx": self.n_ctx, "verbose": False}
-            if self.n_threads is not None:
-                kwargs["n_threads"] = self.n_threads
-            if self.chat_format is not None:
-                kwargs["chat_format"] = self.chat_format
-            if self.seed is not None:
-                kwargs["seed"] = self.seed
-            kwargs.update(self._llama_kwargs)
-            try:
-                self._llm = Llama(model_path=str(path), **kwargs)
-            except Exception as exc:
-                raise LocalModelError(
-                    f"llama.cpp could not load {path}: {type(exc).__name__}: {exc}",
-                    provider=self.name,
-                ) from exc
-            return self._llm
-
-    async def warm(self) -> None:
-        """Load the model now (in a worker thread) instead of on the first request."""
-        await self._ensure_loaded()
-
-    async def _ensure_loaded(self) -> Any:
-        if self._llm is not None:
-            return self._llm
-        return await anyio.to_thread.run_sync(self._load)
+    def _load_model(self) -> Any:
+        """Load the model (blocking; once, under the load lock). Raises ``LocalModelError``."""
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise LocalModelError(
+                f"llama-cpp-python is not installed; install it with: {INSTALL_HINT}",
+                provider=self.name,
+            ) from exc
+        path = self.model_path
+        if not path.is_file():
+            raise LocalModelError(f"model file not found: {path}", provider=self.name)
+        kwargs: dict[str, Any] = {"n_ctx": self.n_ctx, "verbose": False}
+        if self.n_threads is not None:
+            kwargs["n_threads"] = self.n_threads
+        if self.chat_format is not None:
+            kwargs["chat_format"] = self.chat_format
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        kwargs.update(self._llama_kwargs)
+        try:
+            return Llama(model_path=str(path), **kwargs)
+        except Exception as exc:
+            raise LocalModelError(
+                f"llama.cpp could not load {path}: {type(exc).__name__}: {exc}",
+                provider=self.name,
+            ) from exc
 
     # ------------------------------------------------------------------ request mapping
 
@@ -246,9 +225,6 @@ class LlamaCpp(Provider):
         if not self.reuse_prefix:
             llm.reset()
 
-    def _error(self, exc: BaseException) -> LocalModelError:
-        return LocalModelError(f"llama.cpp failed: {type(exc).__name__}: {exc}", provider=self.name)
-
     # ------------------------------------------------------------------ the seam
 
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
@@ -286,17 +262,10 @@ class LlamaCpp(Provider):
                 )
                 return result
 
-        try:
-            raw = await run_in_worker(job, limiter=self._limiter.get(), name="llama-cpp")
-        except (LocalModelError, anyio.get_cancelled_exc_class()):
-            raise
-        except Exception as exc:
-            raise self._error(exc) from exc
+        raw = await self._run(job, name="llama-cpp")
         raw["model"] = self.model
-        try:
+        with self._translated():
             return ChatCompletion.model_validate(raw)
-        except Exception as exc:
-            raise self._error(exc) from exc
 
     async def stream(
         self, request: ChatRequest, *, idle_timeout: float
@@ -357,31 +326,7 @@ class LlamaCpp(Provider):
                         }
                     )
 
-        gen = stream_from_worker(job, limiter=self._limiter.get(), name="llama-cpp-stream")
-        try:
-            while True:
-                try:
-                    raw = await gen.__anext__()
-                except StopAsyncIteration:
-                    return
-                except (LocalModelError, anyio.get_cancelled_exc_class()):
-                    raise
-                except Exception as exc:
-                    raise self._error(exc) from exc
+        async with contextlib.aclosing(self._relay(job, name="llama-cpp-stream")) as raws:
+            async for raw in raws:
                 raw["model"] = self.model
                 yield ChatCompletionChunk.model_validate(raw)
-        finally:
-            await gen.aclose()  # type: ignore[attr-defined]
-
-    async def aclose(self) -> None:
-        """Free the model (idempotent). A later call loads it again."""
-
-        def close() -> None:
-            with self._load_lock, self._infer_lock:
-                llm, self._llm = self._llm, None
-                if llm is not None:
-                    closer = getattr(llm, "close", None)
-                    if closer is not None:
-                        closer()
-
-        await anyio.to_thread.run_sync(close)
