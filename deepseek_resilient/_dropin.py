@@ -23,7 +23,8 @@ from ._client import AsyncClient, Client, PolicyOptions
 from ._config import Retry
 from ._errors import ConfigurationError
 from ._providers.base import Provider
-from ._providers.openai_compat import DeepSeek, OpenAICompatible
+from ._providers.deepseek import DeepSeek
+from ._providers.openai_compat import OpenAICompatible
 
 __all__ = ["AsyncOpenAI", "OpenAI", "OpenAIOptions"]
 
