@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import AsyncIterator
-from typing import Any
-
-import httpx2
+from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidRequestError, InvalidResponseError
+from .._lazy import LazyModule
 from .._sse import shorten
+
+if TYPE_CHECKING:
+    import httpx2
+else:
+    httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
 __all__ = [
     "MAX_ERROR_BYTES",

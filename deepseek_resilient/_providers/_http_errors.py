@@ -7,13 +7,17 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
-
-import httpx2
+from typing import TYPE_CHECKING, Any
 
 from .._errors import APIConnectionError, APITimeoutError, ProviderError, status_error
+from .._lazy import LazyModule
 from .._redact import MAX_TEXT
 from ._http_body import MAX_ERROR_BYTES, snippet
+
+if TYPE_CHECKING:
+    import httpx2
+else:
+    httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
 __all__ = ["parse_retry_after", "status_error_from", "transport_error"]
 

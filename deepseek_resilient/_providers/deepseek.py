@@ -7,15 +7,20 @@ import json
 import os
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 from pydantic import SecretStr
 
 from .._errors import APIStatusError, ConfigurationError, NotFoundError, ProviderError
+from .._lazy import LazyModule
 from .._types import ChatCompletion, ChatRequest
 from ._http_body import encode_json
 from .openai_compat import OpenAICompatible
+
+if TYPE_CHECKING:
+    import httpx2
+else:
+    httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
 __all__ = ["DEEPSEEK_BASE_URL", "RETIRED_MODELS", "DeepSeek", "RetiredModelWarning"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 from pydantic import SecretStr, ValidationError
 
 from .._accumulate import completion_to_chunks
 from .._config import CircuitBreaker, RateLimit, Retry
 from .._errors import ConfigurationError, InvalidResponseError, ProviderError
+from .._lazy import LazyModule
 from .._sse import aiter_chunks
 from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
 from .._validation import check_api_key
@@ -28,6 +28,11 @@ from ._http_body import (
 from ._http_errors import parse_retry_after, status_error_from, transport_error
 from ._http_options import check_options
 from .base import Provider
+
+if TYPE_CHECKING:
+    import httpx2
+else:
+    httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
