@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ._answers import Answers
-from ._rules import Chaos, Echo, Outage, RejectPrefill
 from ._steps import (
     ContentFilter,
     ContextLengthExceeded,
@@ -49,31 +48,7 @@ from ._steps import (
 )
 from ._wire import Closed, hard_close, read_request, send_json
 
-__all__ = [
-    "ANSWERS",
-    "Chaos",
-    "ContentFilter",
-    "ContextLengthExceeded",
-    "CutStream",
-    "Echo",
-    "FaultServer",
-    "MalformedEvent",
-    "NotJson",
-    "Ok",
-    "Outage",
-    "RecordedRequest",
-    "RejectPrefill",
-    "Reset",
-    "RoleOnly",
-    "Rule",
-    "Silent",
-    "SlowFirstToken",
-    "Stall",
-    "StallAfter",
-    "Status",
-    "Step",
-    "StreamError",
-]
+__all__ = ["ANSWERS", "FaultServer"]
 
 
 class FaultServer(Answers):
