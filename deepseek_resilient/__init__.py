@@ -47,12 +47,8 @@ from ._errors import (
 from ._policies.breaker import BreakerHealth
 from ._policies.cache import CacheStats, ResponseCache
 from ._providers.base import Provider
-from ._providers.openai_compat import (
-    DeepSeek,
-    LlamaCppServer,
-    OpenAICompatible,
-    RetiredModelWarning,
-)
+from ._providers.deepseek import DeepSeek, RetiredModelWarning
+from ._providers.openai_compat import LlamaCppServer, OpenAICompatible
 from ._state.redis import RedisState
 from ._stats_report import ClientStats, ProviderStats
 from ._streaming import AsyncStream, Stream

@@ -34,7 +34,7 @@ def _local_provider() -> Provider | None:
 def default_providers() -> list[Provider]:
     """DeepSeek when ``DEEPSEEK_API_KEY`` is set, then the embedded local model if installed."""
     from ._providers._embedded import INSTALL_HINT
-    from ._providers.openai_compat import DeepSeek
+    from ._providers.deepseek import DeepSeek
 
     chain: list[Provider] = []
     if os.environ.get("DEEPSEEK_API_KEY"):

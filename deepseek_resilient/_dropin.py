@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx2
 from typing_extensions import Unpack
 
 from ._client import AsyncClient, Client, PolicyOptions
 from ._config import Retry
 from ._errors import ConfigurationError
+from ._lazy import LazyModule
 from ._providers.base import Provider
-from ._providers.openai_compat import DeepSeek, OpenAICompatible
+from ._providers.deepseek import DeepSeek
+from ._providers.openai_compat import OpenAICompatible
+
+if TYPE_CHECKING:
+    import httpx2
+else:
+    httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
 __all__ = ["AsyncOpenAI", "OpenAI", "OpenAIOptions"]
 

@@ -32,6 +32,9 @@ Third-party exceptions (httpx2, pybreaker, tenacity, llama.cpp, torch) never rea
 they are translated at the boundary with ``raise ... from exc``. Every message is redacted
 (configured API keys, ``Bearer`` tokens, ``sk-...`` keys) and a ``ProviderError``'s text,
 often the server's, is cut to 2,000 characters (see docs/security.md).
+
+Long module: the whole tree stays in one file, next to the diagram above that documents it
+(as openai-python and httpx keep theirs); each class is a few lines.
 """
 
 from __future__ import annotations

@@ -10,11 +10,10 @@ it never breaks a request.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
-
-import pybreaker
 
 from ._errors import ConfigurationError
 from ._events import (
@@ -27,11 +26,16 @@ from ._events import (
     StateDegraded,
     TokenUsage,
 )
+from ._lazy import LazyModule
 from ._types import ChatCompletion
 
 if TYPE_CHECKING:
+    import pybreaker
+
     from ._accumulate import Accumulator
     from ._pipeline import Call
+else:
+    pybreaker = LazyModule("pybreaker")  # imported when the first breaker listener is built
 
 __all__ = ["NO_HOOKS", "Hooks", "LoggingHook", "emit_request_finished", "logger"]
 
@@ -131,7 +135,7 @@ class Hooks:
 
     def breaker_listener(self, provider: str) -> pybreaker.CircuitBreakerListener:
         """A pybreaker listener that turns its state changes into ``BreakerStateChanged``."""
-        return _BreakerListener(self, provider)
+        return _listener_class()(self, provider)
 
 
 _METHODS = frozenset(t.hook_method for t in EVENT_TYPES)
@@ -155,17 +159,23 @@ def _check(hook: object) -> None:
         )
 
 
-class _BreakerListener(pybreaker.CircuitBreakerListener):
-    def __init__(self, hooks: Hooks, provider: str) -> None:
-        self._hooks = hooks
-        self._provider = provider
+@functools.cache
+def _listener_class() -> Callable[[Hooks, str], pybreaker.CircuitBreakerListener]:
+    """The listener class, defined on first use: subclassing pybreaker's imports it."""
 
-    def state_change(self, cb: object, old_state: object, new_state: object) -> None:
-        old = _STATES.get(str(getattr(old_state, "name", old_state)))
-        new = _STATES.get(str(getattr(new_state, "name", new_state)))
-        if old is None or new is None or old == new:
-            return
-        self._hooks.emit(BreakerStateChanged(provider=self._provider, old=old, new=new))
+    class _BreakerListener(pybreaker.CircuitBreakerListener):
+        def __init__(self, hooks: Hooks, provider: str) -> None:
+            self._hooks = hooks
+            self._provider = provider
+
+        def state_change(self, cb: object, old_state: object, new_state: object) -> None:
+            old = _STATES.get(str(getattr(old_state, "name", old_state)))
+            new = _STATES.get(str(getattr(new_state, "name", new_state)))
+            if old is None or new is None or old == new:
+                return
+            self._hooks.emit(BreakerStateChanged(provider=self._provider, old=old, new=new))
+
+    return _BreakerListener
 
 
 #: The dispatcher of a bare pipeline (tests, tools): no hooks at all.

@@ -1,4 +1,7 @@
-"""Streams: opening one up to its commit point, and the ``AsyncStream``/``Stream`` users iterate.
+"""Streams: the ``AsyncStream``/``Stream`` users iterate, and their recovery after commit.
+
+Opening a stream up to its commit point is in ``_stream_open``; fitting a recovered stream
+onto the delivered text in ``_splice``.
 
 A provider's chunk stream is read inside the pipeline until its first chunk with output (the
 commit point): until then every failure is retried / failed over like a normal call, and a
@@ -15,12 +18,9 @@ received so far. Never duplicated text, never a truncated stream ended as a succ
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -30,13 +30,15 @@ from ._errors import (
     APITimeoutError,
     DeadlineExceeded,
     IncompleteStreamError,
-    InvalidResponseError,
     ProviderError,
 )
 from ._events import StreamIncomplete, StreamRecovered
 from ._hooks import emit_request_finished
+from ._splice import Diverged, Splice, committed_attempt
 from ._sse import SKIPPED_EVENT
-from ._types import Attempt, ChatCompletion, ChatCompletionChunk, Recovery, Route
+from ._stream_open import How, OpenedStream, close_quietly, open_until_commit, read_to_end
+from ._stream_sync import Stream
+from ._types import ChatCompletion, ChatCompletionChunk, Recovery, Route
 
 if TYPE_CHECKING:
     from ._pipeline import Call
@@ -45,187 +47,16 @@ __all__ = [
     "MAX_RECOVERIES",
     "AsyncStream",
     "Diverged",
+    "How",
     "OpenedStream",
     "Stream",
     "open_until_commit",
     "read_to_end",
 ]
 
-T = TypeVar("T")
-#: Called once when a committed stream ends: None (done, or closed early) or its failure.
-Finisher = Callable[[ProviderError | None], None]
-How = Literal["continue", "restart"]
-#: ``resume(text, reasoning, failure)``: a committed stream that goes on from where a broken
-#: one stopped, and how; raises ``ProviderError`` when no provider could take over.
-Resume = Callable[[str, str, Exception], Awaitable["tuple[OpenedStream, How]"]]
 #: At most this many splices in a row that deliver nothing new (a provider that keeps breaking
 #: is not chased forever; splices that make progress are bounded by the answer and deadline).
 MAX_RECOVERIES = 3
-
-
-@dataclass
-class OpenedStream:
-    """A provider stream that has committed: the chunks read so far and the rest."""
-
-    provider: str
-    buffered: list[ChatCompletionChunk]
-    rest: AsyncIterator[ChatCompletionChunk] | None
-    """None when the provider's stream already ended (an answer with no output)."""
-    finishers: list[Finisher] = field(default_factory=list)
-    #: Set by the cache layer: called with the whole answer when the stream ends normally.
-    on_complete: list[Callable[[ChatCompletion], None]] = field(default_factory=list)
-    #: Longest wait for the next data event after commit (keep-alives don't count).
-    idle: float = math.inf
-    #: Malformed events skipped before commit.
-    skipped: int = 0
-    #: Set by the router: recovers this stream if it breaks after commit.
-    resume: Resume | None = None
-
-    @classmethod
-    def replay(cls, provider: str, chunks: list[ChatCompletionChunk]) -> OpenedStream:
-        return cls(provider=provider, buffered=chunks, rest=None)
-
-
-def _finished(chunk: ChatCompletionChunk) -> bool:
-    return any(c.finish_reason is not None for c in chunk.choices)
-
-
-async def open_until_commit(
-    source: AsyncIterator[ChatCompletionChunk], provider: str
-) -> OpenedStream:
-    """Read ``source`` up to and including its first chunk with output. On any failure (or
-    cancellation) the source is closed before the error propagates. A stream that ends with
-    no output and no finish reason is an empty answer: ``InvalidResponseError``."""
-    buffered: list[ChatCompletionChunk] = []
-    skipped = 0
-    finished = False
-    try:
-        async for chunk in source:
-            if chunk is SKIPPED_EVENT:
-                skipped += 1
-                continue
-            buffered.append(chunk)
-            finished = finished or _finished(chunk)
-            if chunk.has_content:
-                return OpenedStream(provider, buffered, source, skipped=skipped)
-    except BaseException:
-        await close_quietly(source)
-        raise
-    if not finished:
-        raise InvalidResponseError(
-            "empty answer: the stream ended with no content and no finish reason",
-            provider=provider,
-        )
-    return OpenedStream(provider, buffered, None, skipped=skipped)
-
-
-async def read_to_end(opened: OpenedStream) -> tuple[ChatCompletion, int]:
-    """The whole answer of a committed stream (a request sent upstream as a stream), each
-    wait for a data event bounded by ``opened.idle``; and the malformed events skipped."""
-    acc = Accumulator()
-    skipped = opened.skipped
-    for chunk in opened.buffered:
-        acc.add(chunk)
-    rest = opened.rest
-    if rest is None:
-        return acc.result(), skipped
-    try:
-        while True:
-            with anyio.move_on_after(opened.idle) as idle_scope:
-                try:
-                    chunk = await rest.__anext__()
-                except StopAsyncIteration:
-                    break
-            if idle_scope.cancelled_caught:
-                raise APITimeoutError(
-                    f"no data within the {opened.idle:g} s idle limit", provider=opened.provider
-                )
-            if chunk is SKIPPED_EVENT:
-                skipped += 1
-                continue
-            acc.add(chunk)
-    finally:
-        await close_quietly(rest)
-    if not acc.finished():
-        raise APIConnectionError(
-            "the answer ended without a finish reason", provider=opened.provider
-        )
-    return acc.result(), skipped
-
-
-async def close_quietly(source: AsyncIterator[Any] | None) -> None:
-    """Close an async generator even from a cancelled scope, within a second."""
-    aclose = getattr(source, "aclose", None)
-    if aclose is None:
-        return
-    # a broken stream's own error was already raised: closing it may fail again, quietly
-    with anyio.CancelScope(shield=True), anyio.move_on_after(1.0), contextlib.suppress(Exception):
-        await aclose()
-
-
-def _committed_attempt(route: Route, provider: str) -> int | None:
-    """Index of the last successful attempt of ``provider`` in ``route`` (the one that
-    committed), or None."""
-    for index in range(len(route.attempts) - 1, -1, -1):
-        attempt: Attempt = route.attempts[index]
-        if attempt.provider == provider and attempt.outcome == "ok":
-            return index
-    return None
-
-
-class Diverged(Exception):
-    """A restarted answer does not start with the text already delivered."""
-
-
-class _Splice:
-    """Fits a resumed stream onto what the caller already has. ``restart``: drop the part of
-    the new answer that repeats the delivered text (content and reasoning), or raise
-    ``Diverged``; ``continue``: the new text follows on directly (its reasoning is dropped).
-    Every chunk gets the first stream's id and loses its ``role``."""
-
-    __slots__ = ("chunk_id", "how", "skip_content", "skip_reasoning")
-
-    def __init__(self, how: How, chunk_id: str, content: str, reasoning: str) -> None:
-        self.how = how
-        self.chunk_id = chunk_id
-        self.skip_content = content if how == "restart" else ""
-        self.skip_reasoning = reasoning if how == "restart" else ""
-
-    @staticmethod
-    def _trim(skip: str, text: str) -> tuple[str, str]:
-        """(what is still to skip, what to emit) for ``text`` arriving while ``skip`` is left."""
-        if skip.startswith(text):
-            return skip[len(text) :], ""
-        if text.startswith(skip):
-            return "", text[len(skip) :]
-        raise Diverged
-
-    def fit(self, chunk: ChatCompletionChunk) -> ChatCompletionChunk | None:
-        """The chunk to pass on (edited in place), or None when nothing in it is new."""
-        chunk.id = self.chunk_id
-        for choice in chunk.choices:
-            delta = choice.delta
-            delta.role = None
-            if self.how == "continue":
-                delta.reasoning_content = None
-                continue
-            if delta.reasoning_content:
-                if self.skip_reasoning:
-                    self.skip_reasoning, delta.reasoning_content = self._trim(
-                        self.skip_reasoning, delta.reasoning_content
-                    )
-                elif self.skip_content:
-                    delta.reasoning_content = None  # reasoning after content was delivered
-            if delta.content:
-                if self.skip_reasoning:
-                    raise Diverged  # the content starts where the old answer was reasoning
-                if self.skip_content:
-                    self.skip_content, delta.content = self._trim(self.skip_content, delta.content)
-            if _finished(chunk) and (self.skip_content or self.skip_reasoning):
-                raise Diverged  # the new answer is shorter than what was delivered
-        if not chunk.has_content and not _finished(chunk) and chunk.usage is None:
-            return None
-        return chunk
 
 
 class AsyncStream:
@@ -241,7 +72,7 @@ class AsyncStream:
         opened.buffered = []  # the deque holds them now: read once, then let go
         self._acc = Accumulator()
         self._done = False
-        self._splice: _Splice | None = None
+        self._splice: Splice | None = None
         #: What first broke the stream (reported if recovery fails, never masked).
         self._broken: Exception | None = None
         self._spliced_at = -1  # characters delivered at the last splice
@@ -252,7 +83,7 @@ class AsyncStream:
         call.route.skipped_events += opened.skipped
         #: The route's entry for the attempt that committed: it becomes an error if the
         #: stream fails after commit (None: a replay, or no attempt recorded).
-        self._attempt = _committed_attempt(call.route, opened.provider)
+        self._attempt = committed_attempt(call.route, opened.provider)
 
     @property
     def route(self) -> Route:
@@ -392,7 +223,7 @@ class AsyncStream:
         except ProviderError:
             opened.rest = None
             return False
-        splice = _Splice(how, self._first_id, text, reasoning)
+        splice = Splice(how, self._first_id, text, reasoning)
         pending: deque[ChatCompletionChunk] = deque()
         try:
             for chunk in new.buffered:
@@ -400,7 +231,7 @@ class AsyncStream:
                 if fitted is not None:
                     pending.append(fitted)
         except Diverged:
-            self._attempt = _committed_attempt(self._call.route, new.provider)
+            self._attempt = committed_attempt(self._call.route, new.provider)
             await self._drop(new, diverged=True)
             opened.rest = None
             return False
@@ -422,7 +253,7 @@ class AsyncStream:
         self._opened = new
         self._splice = splice
         self._pending = pending
-        self._attempt = _committed_attempt(self._call.route, new.provider)
+        self._attempt = committed_attempt(self._call.route, new.provider)
         return True
 
     async def _drop(self, opened: OpenedStream, *, diverged: bool) -> None:
@@ -498,46 +329,4 @@ class AsyncStream:
             pass
         completion = self._acc.result()
         completion._route = self.route
-        return completion
-
-
-class Stream:
-    """The sync ``Stream``: iterate it (``for chunk in stream``), use it as a context manager,
-    ``close()`` it. Chunks are read on the client's loop thread."""
-
-    def __init__(self, inner: AsyncStream, run: Callable[[Callable[[], Awaitable[T]]], T]) -> None:
-        self._inner = inner
-        self._run: Callable[[Callable[[], Awaitable[Any]]], Any] = run
-
-    @property
-    def route(self) -> Route:
-        return self._inner.route
-
-    @property
-    def partial(self) -> str:
-        return self._inner.partial
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return self
-
-    def __next__(self) -> ChatCompletionChunk:
-        try:
-            chunk: ChatCompletionChunk = self._run(self._inner.__anext__)
-        except StopAsyncIteration:
-            raise StopIteration from None
-        return chunk
-
-    def close(self) -> None:
-        """Stop reading and release the connection. Idempotent."""
-        self._run(self._inner.close)
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def until_done(self) -> ChatCompletion:
-        """Read the rest and return the whole answer as one ``ChatCompletion``."""
-        completion: ChatCompletion = self._run(self._inner.until_done)
         return completion

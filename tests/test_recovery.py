@@ -34,7 +34,8 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
-from deepseek_resilient._streaming import Diverged, _Splice
+from deepseek_resilient._splice import Diverged
+from deepseek_resilient._splice import Splice as _Splice
 from deepseek_resilient.testing import (
     ContentFilter,
     ContextLengthExceeded,

@@ -126,7 +126,6 @@ PENDING_SPLIT = {
     "_client.py",
     "_policies/cache.py",
     "_policies/rate_limit.py",
-    "testing/_server.py",
 }
 
 

@@ -21,13 +21,17 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
-
-import pybreaker
+from typing import TYPE_CHECKING, Literal, cast
 
 from .._clock import Clock
 from .._config import CircuitBreaker
 from .._errors import APITimeoutError, CircuitOpenError, ProviderError
+from .._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pybreaker
+else:
+    pybreaker = LazyModule("pybreaker")  # imported when the first breaker is built
 
 __all__ = ["BreakerHealth", "BreakerState", "ProviderBreaker"]
 

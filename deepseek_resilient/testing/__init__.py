@@ -15,19 +15,16 @@ from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider, Hang
 from ._hostile import DeepJson, GzipBomb, HugeBody, HugeError, HugeEvent, LongStream
 from ._redis import RedisServer, find_redis_server
-from ._server import (
-    Chaos,
+from ._rules import Chaos, Echo, Outage, RejectPrefill
+from ._server import FaultServer
+from ._steps import (
     ContentFilter,
     ContextLengthExceeded,
     CutStream,
-    Echo,
-    FaultServer,
     MalformedEvent,
     NotJson,
     Ok,
-    Outage,
     RecordedRequest,
-    RejectPrefill,
     Reset,
     RoleOnly,
     Rule,

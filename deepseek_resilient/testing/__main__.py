@@ -10,7 +10,8 @@ import argparse
 import sys
 import threading
 
-from ._server import FaultServer, Ok
+from ._server import FaultServer
+from ._steps import Ok
 
 
 def main(argv: list[str] | None = None) -> None:

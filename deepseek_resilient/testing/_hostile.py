@@ -15,7 +15,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ._server import _ANSWER, _REASONS, FaultServer, Step, _ChunkedWriter, _sse
+from ._server import ANSWERS, FaultServer
+from ._steps import Step
+from ._wire import REASONS, ChunkedWriter, sse
 
 __all__ = ["DeepJson", "GzipBomb", "HugeBody", "HugeError", "HugeEvent", "LongStream"]
 
@@ -86,7 +88,7 @@ def gzip_bomb(decoded: int) -> bytes:
 
 def _head(conn: socket.socket, code: int, ctype: str, length: int, extra: str = "") -> None:
     head = (
-        f"HTTP/1.1 {code} {_REASONS.get(code, 'Status')}\r\nContent-Type: {ctype}\r\n"
+        f"HTTP/1.1 {code} {REASONS.get(code, 'Status')}\r\nContent-Type: {ctype}\r\n"
         f"Content-Length: {length}\r\n{extra}\r\n"
     )
     conn.sendall(head.encode("latin-1"))
@@ -154,21 +156,21 @@ def _answer_long_stream(server: FaultServer, conn: socket.socket, step: Step, st
         _head(conn, 200, "application/json", len(data))
         conn.sendall(data)
         return True
-    writer = _ChunkedWriter(conn, "text/event-stream")
-    writer.write(_sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
-    one = _sse({**base, "choices": [{"index": 0, "delta": {"content": step.text}}]})
+    writer = ChunkedWriter(conn, "text/event-stream")
+    writer.write(sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
+    one = sse({**base, "choices": [{"index": 0, "delta": {"content": step.text}}]})
     batch = 1000
     for start in range(0, step.chunks, batch):
         writer.write(one * min(batch, step.chunks - start))
     final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    writer.write(_sse(final) + b"data: [DONE]\n\n")
+    writer.write(sse(final) + b"data: [DONE]\n\n")
     writer.end()
     return True
 
 
 def _answer_huge_event(server: FaultServer, conn: socket.socket, step: Step, stream: bool) -> bool:
     assert isinstance(step, HugeEvent)
-    writer = _ChunkedWriter(conn, "text/event-stream")
+    writer = ChunkedWriter(conn, "text/event-stream")
     for piece in _padded(b"data: ", step.size, b"a", b""):
         if piece:
             writer.write(piece)
@@ -184,4 +186,4 @@ _HOSTILE: dict[type[Step], Callable[[FaultServer, socket.socket, Step, bool], bo
     LongStream: _answer_long_stream,
     HugeEvent: _answer_huge_event,
 }
-_ANSWER.update(_HOSTILE)
+ANSWERS.update(_HOSTILE)

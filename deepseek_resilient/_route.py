@@ -1,0 +1,81 @@
+"""How a request was answered: ``Route`` and its ``Attempt`` and ``Recovery`` entries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Attempt", "CacheStatus", "Recovery", "Route"]
+
+CacheStatus = Literal["hit", "miss", "stale", "bypass"]
+
+
+class Attempt(BaseModel):
+    """One try at one provider, or a skip of it."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    provider: str
+    outcome: Literal["ok", "error", "skipped", "cancelled"]
+    error: str | None = None
+    """The error's type name (``"ServiceUnavailableError"``), never its text."""
+    status_code: int | None = None
+    latency: float = 0.0
+
+
+class Recovery(BaseModel):
+    """One splice in a committed stream: it broke after ``at`` characters had reached the
+    caller (content, plus reasoning) and went on from ``provider``. ``how``: ``"continue"``
+    (the provider continued the delivered text as an assistant prefix) or ``"restart"`` (it
+    answered again from scratch and only the part extending the delivered text was sent)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    at: int
+    provider: str
+    how: Literal["continue", "restart"]
+    error: str
+    """The type name of what broke the stream (``APIConnectionError``, ``APITimeoutError``)."""
+
+
+class Route(BaseModel):
+    """How a request was answered: who answered, every attempt, the cache, the time.
+
+    ``recoveries``: each splice of a stream that broke after its first content and was
+    recovered. ``skipped_events``: malformed stream events skipped (one bad ``data:`` line
+    in an otherwise good stream is dropped, not fatal)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    provider: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    cache: CacheStatus = "bypass"
+    coalesced: bool = False
+    elapsed: float = 0.0
+    recoveries: list[Recovery] = Field(default_factory=list)
+    skipped_events: int = 0
+
+    def summary(self) -> str:
+        """One line: ``answered by local in 0.41 s (deepseek: APIConnectionError x3)``."""
+        failed: dict[str, dict[str, int]] = {}
+        for a in self.attempts:
+            if a.outcome != "ok":
+                errors = failed.setdefault(a.provider, {})
+                key = a.error or a.outcome
+                errors[key] = errors.get(key, 0) + 1
+        notes = [
+            f"{p}: " + ", ".join(e + (f" x{n}" if n > 1 else "") for e, n in errs.items())
+            for p, errs in failed.items()
+        ]
+        who = f"answered by {self.provider}" if self.provider else "not answered"
+        extra = [f"cache {self.cache}"] if self.cache in ("hit", "stale") else []
+        if self.coalesced:
+            extra.append("coalesced")
+        extra += notes
+        extra += [f"{r.how} on {r.provider} at char {r.at} after {r.error}"
+                  for r in self.recoveries]  # fmt: skip
+        if self.skipped_events:
+            extra.append(f"{self.skipped_events} malformed event(s) skipped")
+        tail = f" ({'; '.join(extra)})" if extra else ""
+        return f"{who} in {self.elapsed:.2f} s{tail}"

@@ -1,0 +1,159 @@
+"""Server-sent events: the incremental decoder.
+
+``SSEDecoder`` follows the WHATWG "event stream interpretation" rules: UTF-8 with a leading
+BOM stripped, lines ended by CRLF, LF or CR (a CRLF split across two reads is one line end),
+``field: value`` lines (one space after the colon removed), multi-line ``data`` joined with
+``\\n``, comment lines starting with ``:`` and unknown fields ignored, an event dispatched by a
+blank line only when it carried ``data``. It never raises on any input: bytes that are not
+UTF-8 become U+FFFD.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched server-sent event.
+
+    ``event`` is None for an unnamed event (the spec's default type "message"). ``id`` is the
+    stream's last event id at dispatch time (it persists across events, as the spec says).
+    ``retry`` is the reconnection time in ms sent in this event's block, if any.
+    """
+
+    event: str | None
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Incremental SSE decoder: feed it bytes as they arrive, get whole events back.
+
+    ``keepalives`` counts progress-free messages: each comment line, and each blank line that
+    closes a block without data (a blank line right after comment lines is part of that
+    comment's message and is not counted twice). DeepSeek's ``": keep-alive\\n\\n"`` counts 1.
+    """
+
+    __slots__ = (
+        "_block_comment",
+        "_data",
+        "_decoder",
+        "_event",
+        "_last_cr",
+        "_last_id",
+        "_retry",
+        "_size",
+        "_tail",
+        "keepalives",
+    )
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        self._tail = ""  # an unterminated line carried over to the next read
+        self._last_cr = False  # the previous read ended with CR: drop a leading LF
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._retry: int | None = None
+        self._last_id: str | None = None
+        self._block_comment = False
+        self._size = 0  # characters of data held for the event being read
+        self.keepalives = 0
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Decode ``data`` (any slice of the stream) and return the events it completed."""
+        text = self._decoder.decode(data)
+        if not text:
+            return []
+        return self._lines(text, final=False)
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: return the pending event even without its closing blank line.
+
+        The decoder is reset afterwards (the last event id is kept), so it can be reused.
+        """
+        text = self._decoder.decode(b"", final=True)
+        events = self._lines(text, final=True)
+        if self._data:
+            events.append(self._dispatch())
+        elif self._block_comment:
+            self._block_comment = False
+        self._event = None
+        self._retry = None
+        self._decoder.reset()
+        self._last_cr = False
+        return events
+
+    # ------------------------------------------------------------------ internals
+
+    def _lines(self, text: str, *, final: bool) -> list[SSEEvent]:
+        if self._last_cr and text and text[0] == "\n":
+            text = text[1:]  # the LF of a CRLF that was split across two reads
+        if "\r" in text:
+            self._last_cr = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            self._last_cr = False
+        if self._tail:
+            text = self._tail + text
+        lines = text.split("\n")
+        tail = lines.pop()
+        if final and tail:
+            lines.append(tail)
+            tail = ""
+        self._tail = tail
+        events: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(self._dispatch())
+                else:
+                    if not self._block_comment:
+                        self.keepalives += 1
+                    self._block_comment = False
+                    self._event = None
+                    self._retry = None
+                continue
+            if line[0] == ":":
+                self.keepalives += 1
+                self._block_comment = True
+                continue
+            name, colon, value = line.partition(":")
+            if colon and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+                self._size += len(value) + 1
+            elif name == "event":
+                self._event = value or None
+            elif name == "id":
+                if "\0" not in value:
+                    self._last_id = value
+            elif name == "retry" and value.isascii() and value.isdigit() and len(value) < 19:
+                self._retry = int(value)  # longer digit strings are ignored, not an error
+            # any other field is ignored, as the spec says
+        return events
+
+    def _dispatch(self) -> SSEEvent:
+        data = self._data
+        event = SSEEvent(
+            self._event,
+            data[0] if len(data) == 1 else "\n".join(data),
+            self._last_id,
+            self._retry,
+        )
+        self._data = []
+        self._size = 0
+        self._event = None
+        self._retry = None
+        self._block_comment = False
+        return event
+
+    @property
+    def pending(self) -> int:
+        """Characters held for the event not yet complete (its data and the open line)."""
+        return self._size + len(self._tail)
