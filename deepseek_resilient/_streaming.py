@@ -39,7 +39,7 @@ from ._sse import SKIPPED_EVENT
 from ._types import Attempt, ChatCompletion, ChatCompletionChunk, Recovery, Route
 
 if TYPE_CHECKING:
-    from ._pipeline import Call
+    from ._call import Call
 
 __all__ = [
     "MAX_RECOVERIES",

@@ -18,16 +18,14 @@ from hypothesis import strategies as st
 
 from deepseek_resilient._config import Cache
 from deepseek_resilient._policies.cache import (
-    ENV_DIR,
     CachedAnswer,
     ResponseCache,
     WallClock,
-    _JsonOnlyDisk,
-    _TamperedEntry,
     is_cacheable,
     mode_reads,
     mode_writes,
 )
+from deepseek_resilient._policies.cache_files import ENV_DIR, _JsonOnlyDisk, _TamperedEntry
 from deepseek_resilient._types import ChatCompletion, ChatRequest
 from deepseek_resilient.testing._clock import FakeClock
 
