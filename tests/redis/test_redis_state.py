@@ -296,8 +296,8 @@ def test_under_trio_the_client_keeps_its_state_in_process(
 async def test_a_follower_takes_over_when_the_leader_died(
     server: FaultServer, redis_url: str
 ) -> None:
-    from deepseek_resilient._client import _validate
     from deepseek_resilient._policies.cache import request_key
+    from deepseek_resilient._request import validate_request as _validate
 
     async with client(server, redis_url) as c:
         request = _validate([{"role": "user", "content": "orphan"}], False, {"temperature": 0})
