@@ -49,6 +49,9 @@ ENTRY_VERSION: Literal[1] = 1
 """Bump when the stored JSON changes shape; old entries become misses and are removed."""
 _CLOCK_SKEW = 60.0
 """An entry stored at most this far in the future (clock stepped back) still counts."""
+_BATCH = 32
+_BATCH_AGE = 0.25
+"""Queued writes (``set_later``) go to disk together: this many, or when the oldest is this old."""
 _PRAGMAS: dict[str, Any] = {
     "sqlite_auto_vacuum": 1,  # FULL: evicted rows give their pages back
     "sqlite_cache_size": 2**13,
@@ -124,6 +127,9 @@ class ResponseCache:
         self._hits = 0
         self._stale = 0
         self._misses = 0
+        #: Writes queued by ``set_later`` (see there), oldest first, and when the first came.
+        self._pending: dict[str, bytes] = {}
+        self._pending_since = 0.0
 
     def __repr__(self) -> str:
         return f"ResponseCache(directory={str(self._directory)!r}, ttl={self._config.ttl})"
@@ -231,6 +237,9 @@ class ResponseCache:
         return answer
 
     def _read(self, key: str) -> CachedAnswer | None:
+        pending = self._pending.get(key)
+        if pending is not None:  # parsed again: every reader gets its own objects
+            return self._answer(None, key, _Entry.model_validate_json(pending))
         cache = self._open()
         if cache is None:
             return None
@@ -251,21 +260,63 @@ class ResponseCache:
             logger.debug("cache entry invalid (%s): removing it", type(exc).__name__)
             self._discard(cache, key)
             return None
+        return self._answer(cache, key, entry)
+
+    def _answer(
+        self, cache: diskcache.Cache | None, key: str, entry: _Entry
+    ) -> CachedAnswer | None:
         age = self._clock.now() - entry.stored_at
         if age < -_CLOCK_SKEW or age > self._config.ttl + self._config.stale_if_error:
-            self._discard(cache, key)
+            if cache is not None:
+                self._discard(cache, key)
             return None
         age = max(age, 0.0)
         return CachedAnswer(entry.completion, fresh=age <= self._config.ttl, age=age)
 
     def set(self, key: str, completion: ChatCompletion) -> None:
-        """Store ``completion`` (as JSON) under ``key``. Never raises."""
+        """Store ``completion`` (as JSON) under ``key`` now. Never raises."""
+        self._pending.pop(key, None)
         cache = self._open()
         if cache is None:
             return
         try:
             entry = _Entry(v=ENTRY_VERSION, stored_at=self._clock.now(), completion=completion)
             cache.set(key, entry.model_dump_json().encode("utf-8"), retry=False)
+        except Exception as exc:
+            logger.debug("cache write skipped (%r)", exc)
+
+    def set_later(self, key: str, completion: ChatCompletion) -> None:
+        """Store ``completion`` under ``key`` off the caller's path: queued (and read back from
+        the queue), then written with the others queued in ONE transaction when
+        ``_BATCH`` are queued, when the oldest is ``_BATCH_AGE`` s old, or on ``flush``
+        (``stats``, ``clear`` and ``close`` flush). Never raises. A crash loses the queue."""
+        if self._open() is None:  # disabled (not writable, not ours): nothing is kept
+            return
+        try:
+            entry = _Entry(v=ENTRY_VERSION, stored_at=self._clock.now(), completion=completion)
+            raw = entry.model_dump_json().encode("utf-8")  # now: the caller may change it
+        except Exception as exc:
+            logger.debug("cache write skipped (%r)", exc)
+            return
+        now = self._clock.now()
+        if not self._pending:
+            self._pending_since = now
+        self._pending[key] = raw
+        if len(self._pending) >= _BATCH or not 0 <= now - self._pending_since < _BATCH_AGE:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued entries (``set_later``) in one transaction. Never raises."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        cache = self._open()
+        if cache is None:
+            return
+        try:
+            with cache.transact(retry=False):
+                for key, raw in pending.items():
+                    cache.set(key, raw, retry=False)
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
 
@@ -280,6 +331,7 @@ class ResponseCache:
     def stats(self) -> CacheStats:
         """Entries and bytes on disk (all processes), and this instance's hit counters."""
         entries = size = 0
+        self.flush()
         cache = self._open()
         if cache is not None:
             try:
@@ -298,6 +350,7 @@ class ResponseCache:
 
     def clear(self) -> None:
         """Remove every entry (all processes share the directory)."""
+        self._pending = {}
         cache = self._open()
         if cache is None:
             return
@@ -307,7 +360,8 @@ class ResponseCache:
             logger.debug("cache clear failed (%r)", exc)
 
     def close(self) -> None:
-        """Close the database connections; the next use reopens them."""
+        """Write what is queued, close the database connections; the next use reopens them."""
+        self.flush()
         with self._lock:
             cache, self._cache = self._cache, None
         if cache is not None:
