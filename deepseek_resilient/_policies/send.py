@@ -82,22 +82,26 @@ def timed_send(site: Site) -> Layer | None:
         committed = False  # some content arrived (a streamed answer's first token)
         error: ProviderError | None = None
         answer: Answer
-        with anyio.move_on_after(max(0.0, attempt_limit)) as scope:
-            first_scope = anyio.move_on_after(max(0.0, first_token))
+        # ONE cancel scope per attempt: until the first content it ends at the first-token
+        # limit when that is the shorter one, then its deadline moves out to the attempt's.
+        first_limited = first_token < attempt_limit
+        first_phase = True
+        with anyio.move_on_after(max(0.0, min(first_token, attempt_limit))) as scope:
             try:
-                with first_scope:
-                    if streaming or as_stream:
-                        source = provider.stream(request, idle_timeout=idle)
-                        opened = await open_until_commit(source, provider.name)
-                        opened.idle = data_idle
-                        committed = True
-                    else:
-                        reply = await provider.complete(request, idle_timeout=idle)
-                if not first_scope.cancelled_caught:
-                    if as_stream:
-                        reply, skipped = await read_to_end(opened)
-                        call.route.skipped_events += skipped
-                    answer = opened if streaming else _checked(reply, provider.name)
+                if streaming or as_stream:
+                    source = provider.stream(request, idle_timeout=idle)
+                    opened = await open_until_commit(source, provider.name)
+                    opened.idle = data_idle
+                    committed = True
+                else:
+                    reply = await provider.complete(request, idle_timeout=idle)
+                first_phase = False
+                if first_limited:
+                    scope.deadline += max(0.0, attempt_limit) - max(0.0, first_token)
+                if as_stream:
+                    reply, skipped = await read_to_end(opened)
+                    call.route.skipped_events += skipped
+                answer = opened if streaming else _checked(reply, provider.name)
             except ProviderError as exc:
                 error = exc
             except InvalidRequestError:
@@ -111,17 +115,16 @@ def timed_send(site: Site) -> Layer | None:
                 error = ProviderError(f"{type(exc).__name__}: {exc}", provider=provider.name)
                 error.__cause__ = exc
             else:
-                if not first_scope.cancelled_caught:
-                    latency = clock.now() - started
-                    call.route.attempts.append(
-                        Attempt(provider=provider.name, outcome="ok", latency=latency)
-                    )
-                    if streaming and hooks.wants(StreamCommitted):
-                        ttft = clock.now() - call.started
-                        hooks.emit(StreamCommitted(call.id, provider.name, ttft))
-                    _emit_attempt(call, provider.name, model, address, None, ok=True)
-                    return answer
-        if error is None and first_scope.cancelled_caught:
+                latency = clock.now() - started
+                call.route.attempts.append(
+                    Attempt(provider=provider.name, outcome="ok", latency=latency)
+                )
+                if streaming and hooks.wants(StreamCommitted):
+                    ttft = clock.now() - call.started
+                    hooks.emit(StreamCommitted(call.id, provider.name, ttft))
+                _emit_attempt(call, provider.name, model, address, None, ok=True)
+                return answer
+        if error is None and first_phase and first_limited:
             error = FirstTokenTimeoutError(
                 f"no content within the first-token limit of {first_token:g} s",
                 provider=provider.name,
