@@ -203,6 +203,11 @@ async def _coalesced(
     joined = flights.waiters(key) > 0
     if joined and call.hooks.wants(Coalesced):
         call.hooks.emit(Coalesced(call.id))
+    if not joined and shared_store is None:
+        # The leader: its own deadline already bounds the shared call (the deadline layer
+        # inside it), so it needs no cancel scope of its own here.
+        (answer, _), _ = await flights.run(key, shared)
+        return answer
     # Each waiter keeps its own deadline; leaving early never cancels the others' call.
     with anyio.move_on_after(max(0.0, call.time_left())):
         try:
