@@ -15,11 +15,26 @@ import diskcache
 
 from .._config import Cache
 
-__all__ = ["ENV_DIR", "resolve_directory", "secure_directory", "writable"]
+__all__ = [
+    "ENV_DIR",
+    "PRAGMAS",
+    "drop_foreign_pragmas",
+    "resolve_directory",
+    "secure_directory",
+    "writable",
+]
 
 logger = logging.getLogger("deepseek_resilient.cache")
 
 ENV_DIR = "DEEPSEEK_RESILIENT_CACHE_DIR"
+PRAGMAS: dict[str, Any] = {
+    "sqlite_auto_vacuum": 1,  # FULL: evicted rows give their pages back
+    "sqlite_cache_size": 2**13,
+    "sqlite_journal_mode": "wal",  # readers never wait for writers
+    "sqlite_mmap_size": 2**26,
+    "sqlite_synchronous": 1,  # NORMAL: no fsync per write; a crash loses a few entries at most
+}
+"""Every pragma diskcache knows, passed explicitly so a tampered Settings row can't set one."""
 _MODE_RAW = 1
 """``diskcache.core.MODE_RAW``: the value is inline in the row (the only mode we accept)."""
 
@@ -96,3 +111,29 @@ def writable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK) and all(
         os.access(f, os.R_OK | os.W_OK) for f in files if f.exists()
     )
+
+
+def drop_foreign_pragmas(directory: Path, lock_timeout: float) -> None:
+    """diskcache runs ``PRAGMA <key> = <value>`` for every ``sqlite_*`` row of its Settings
+    table on each connection. Ours are passed explicitly (and so rewritten); delete any
+    other such row before diskcache sees it."""
+    path = directory / "cache.db"
+    if not path.exists():
+        return
+    con = sqlite3.connect(path, timeout=lock_timeout, isolation_level=None)
+    try:
+        try:
+            rows = con.execute("SELECT key FROM Settings").fetchall()
+        except sqlite3.OperationalError:  # no table yet, or busy: nothing to scrub now
+            return
+        foreign = [
+            key
+            for (key,) in rows
+            if isinstance(key, str) and key.startswith("sqlite_") and key not in PRAGMAS
+        ]
+        for key in foreign:  # only after tampering: a failure here disables the cache
+            con.execute("DELETE FROM Settings WHERE key = ?", (key,))
+        if foreign:
+            logger.warning("cache database in %s had foreign settings", directory)
+    finally:
+        con.close()

@@ -27,7 +27,9 @@ from .._clock import Clock
 from .._config import Cache
 from .._types import ChatCompletion, ChatRequest
 from .cache_files import (
+    PRAGMAS,
     _JsonOnlyDisk,
+    drop_foreign_pragmas,
     resolve_directory,
     secure_directory,
     writable,
@@ -52,14 +54,6 @@ _CLOCK_SKEW = 60.0
 _BATCH = 32
 _BATCH_AGE = 0.25
 """Queued writes (``set_later``) go to disk together: this many, or when the oldest is this old."""
-_PRAGMAS: dict[str, Any] = {
-    "sqlite_auto_vacuum": 1,  # FULL: evicted rows give their pages back
-    "sqlite_cache_size": 2**13,
-    "sqlite_journal_mode": "wal",  # readers never wait for writers
-    "sqlite_mmap_size": 2**26,
-    "sqlite_synchronous": 1,  # NORMAL: no fsync per write; a crash loses a few entries at most
-}
-"""Every pragma diskcache knows, passed explicitly so a tampered Settings row can't set one."""
 
 
 class WallClock:
@@ -178,10 +172,10 @@ class ResponseCache:
             "statistics": 0,
             "tag_index": 0,
             "cull_limit": 10,
-            **_PRAGMAS,
+            **PRAGMAS,
         }
         try:
-            self._drop_foreign_pragmas()
+            drop_foreign_pragmas(self._directory, self._config.lock_timeout)
             cache = self._construct(settings)
         except sqlite3.DatabaseError as exc:
             # "file is not a database": the cache file is ours to rebuild, never to crash on.
@@ -190,31 +184,6 @@ class ResponseCache:
                 (self._directory / f"cache.db{suffix}").unlink(missing_ok=True)
             cache = self._construct(settings)
         return cache
-
-    def _drop_foreign_pragmas(self) -> None:
-        """diskcache runs ``PRAGMA <key> = <value>`` for every ``sqlite_*`` row of its Settings
-        table on each connection. Ours are passed explicitly (and so rewritten); delete any
-        other such row before diskcache sees it."""
-        path = self._directory / "cache.db"
-        if not path.exists():
-            return
-        con = sqlite3.connect(path, timeout=self._config.lock_timeout, isolation_level=None)
-        try:
-            try:
-                rows = con.execute("SELECT key FROM Settings").fetchall()
-            except sqlite3.OperationalError:  # no table yet, or busy: nothing to scrub now
-                return
-            foreign = [
-                key
-                for (key,) in rows
-                if isinstance(key, str) and key.startswith("sqlite_") and key not in _PRAGMAS
-            ]
-            for key in foreign:  # only after tampering: a failure here disables the cache
-                con.execute("DELETE FROM Settings WHERE key = ?", (key,))
-            if foreign:
-                logger.warning("cache database in %s had foreign settings", self._directory)
-        finally:
-            con.close()
 
     def _construct(self, settings: dict[str, Any]) -> diskcache.Cache:
         timeout = self._config.lock_timeout
