@@ -41,7 +41,7 @@ from ._stream_sync import Stream
 from ._types import ChatCompletion, ChatCompletionChunk, Recovery, Route
 
 if TYPE_CHECKING:
-    from ._pipeline import Call
+    from ._call import Call
 
 __all__ = [
     "MAX_RECOVERIES",

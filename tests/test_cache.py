@@ -18,16 +18,14 @@ from hypothesis import strategies as st
 
 from deepseek_resilient._config import Cache
 from deepseek_resilient._policies.cache import (
-    ENV_DIR,
     CachedAnswer,
     ResponseCache,
     WallClock,
-    _JsonOnlyDisk,
-    _TamperedEntry,
     is_cacheable,
     mode_reads,
     mode_writes,
 )
+from deepseek_resilient._policies.cache_files import ENV_DIR, _JsonOnlyDisk, _TamperedEntry
 from deepseek_resilient._types import ChatCompletion, ChatRequest
 from deepseek_resilient.testing._clock import FakeClock
 
@@ -169,6 +167,46 @@ def test_roundtrip_keeps_every_field(cache: Any) -> None:
     s = cache.stats()
     assert (s.entries, s.hits, s.misses, s.stale) == (1, 1, 1, 0)
     assert s.directory == cache.directory and s.size_bytes > 0
+
+
+def test_queued_writes_are_read_back_then_written_in_one_batch(
+    cache: Any, cache_dir: Path, clock: FakeClock
+) -> None:
+    """``set_later`` (the client's path): readable at once, on disk after a flush, and the
+    caller changing its object afterwards changes nothing stored."""
+    completion = make_completion("queued")
+    keys = [cache.key(make_request(content=f"q{i}"), CHAIN) for i in range(3)]
+    for key in keys:
+        cache.set_later(key, completion)
+    completion.choices[0].message.content = "changed by the caller"
+    assert [cache.get(k).completion.choices[0].message.content for k in keys] == ["queued"] * 3
+    assert cache.get(keys[0]).completion is not cache.get(keys[0]).completion
+    other = ResponseCache(
+        Cache(directory=cache_dir), clock=clock
+    )  # another process's view of the disk
+    assert other.get(keys[0]) is None
+    assert cache.stats().entries == 3  # stats flush the queue
+    assert other.get(keys[0]).completion.choices[0].message.content == "queued"
+    other.close()
+
+
+def test_queue_is_flushed_at_its_batch_size_and_on_close(cache_dir: Path, clock: FakeClock) -> None:
+    from deepseek_resilient._policies import disk_cache
+
+    cache = ResponseCache(Cache(directory=cache_dir), clock=clock)
+    reader = ResponseCache(Cache(directory=cache_dir), clock=clock)
+    keys = [cache.key(make_request(content=f"b{i}"), CHAIN) for i in range(disk_cache._BATCH)]
+    for key in keys[:-1]:
+        cache.set_later(key, make_completion())
+    assert reader.get(keys[0]) is None  # one short of a batch: still queued
+    cache.set_later(keys[-2], make_completion("again"))  # same key: replaced, not added
+    cache.set_later(keys[-1], make_completion())  # the batch is full: written
+    assert reader.get(keys[0]) is not None
+    last = cache.key(make_request(content="last"), CHAIN)
+    cache.set_later(last, make_completion())
+    cache.close()
+    assert reader.get(last) is not None
+    reader.close()
 
 
 def test_ttl_then_stale_window_then_gone(cache: Any, clock: FakeClock) -> None:

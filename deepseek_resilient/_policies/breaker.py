@@ -17,23 +17,33 @@ and does no I/O, so it is atomic between awaits).
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
+from .._call import Answer, Call, Handler, Layer, Site, when_settled
 from .._clock import Clock
 from .._config import CircuitBreaker
-from .._errors import APITimeoutError, CircuitOpenError, ProviderError
+from .._errors import (
+    APITimeoutError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    ProviderError,
+    RateLimitedLocally,
+)
 from .._lazy import LazyModule
 
 if TYPE_CHECKING:
     import pybreaker
+
+    from .._state.base import BreakerStore
 else:
     pybreaker = LazyModule("pybreaker")  # imported when the first breaker is built
 
-__all__ = ["BreakerHealth", "BreakerState", "ProviderBreaker"]
+__all__ = ["BreakerHealth", "BreakerState", "ProviderBreaker", "breaker_layer"]
 
 BreakerState = Literal["closed", "open", "half-open"]
 _STATES = frozenset({"closed", "open", "half-open"})
@@ -248,3 +258,45 @@ class ProviderBreaker:
             f"ProviderBreaker({self.provider!r}, state={h.state!r}, "
             f"failure_rate={h.failure_rate:.2f}, calls={h.calls_in_window})"
         )
+
+
+# ----------------------------------------------------------------------------- the layer
+
+
+def breaker_layer(site: Site) -> Layer | None:
+    """The per-provider layer that admits (or refuses) a call and records its outcome."""
+    assert site.slot is not None
+    breaker = site.slot.breaker
+    if breaker is None:
+        return None
+    return functools.partial(_guarded, breaker, site.clock)
+
+
+async def _guarded(breaker: BreakerStore, clock: Clock, call: Call, next: Handler) -> Answer:
+    await breaker.admit()  # CircuitOpenError: skipped (in memory: zero I/O)
+    started = clock.now()
+    try:
+        answer = await next(call)
+    except ProviderError as exc:
+        if isinstance(exc, RateLimitedLocally) or exc is call.caller_cut:
+            breaker.record_neutral()
+        else:
+            breaker.record_failure(exc)
+        raise
+    except BaseException:  # cancellation is nobody's failure
+        breaker.record_neutral()
+        raise
+    return when_settled(answer, functools.partial(_settle, breaker, clock.now() - started))
+
+
+def _settle(
+    breaker: BreakerStore, latency: float, error: ProviderError | None, completion: object
+) -> None:
+    """How an answer ended: fine, or broke (a stream, after commit). Running out of the
+    caller's own deadline while the caller reads is nobody's failure."""
+    if error is None:
+        breaker.record_success(latency)
+    elif isinstance(error.__cause__, DeadlineExceeded):
+        breaker.record_neutral()
+    else:
+        breaker.record_failure(error)

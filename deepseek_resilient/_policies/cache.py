@@ -1,42 +1,42 @@
-"""The disk cache of answers: JSON entries in a diskcache (SQLite) directory, never pickle.
+"""The cache layer: a fresh entry answers at once, an answer from upstream is stored, and an
+expired entry inside its stale-if-error window answers when every provider failed.
 
-diskcache's stock ``Disk`` unpickles whatever a row's ``mode`` column says, so anyone who can
-write the cache directory could run code in this process. :class:`_JsonOnlyDisk` stores bytes
-only and refuses every row that is not plain bytes (pickle, text, file-backed) on read; the
-entry is then a miss and is deleted. The directory is created 0700 and must be owned by us.
-
-Timestamps come from the injected clock (a wall clock by default; entries outlive the
-process), not from diskcache's ``expire``, so TTL tests run on a fake clock.
+The store itself is :mod:`.disk_cache` (this process) or a shared one (``RedisState``); the
+key and the per-call modes are :mod:`.cache_key`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-import sqlite3
-import stat
-import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+import functools
+from typing import TYPE_CHECKING, Literal
 
-import diskcache
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from .._accumulate import completion_to_chunks
+from .._call import Answer, Call, Handler, Layer, Site, when_complete
+from .._errors import AllProvidersFailed, DeadlineExceeded
+from .._events import CacheLookup
+from .._streaming import OpenedStream
+from .._types import ChatCompletion
+from .cache_key import CacheMode, is_cacheable, mode_reads, mode_writes, request_key
+from .disk_cache import (
+    ENTRY_VERSION,
+    CachedAnswer,
+    CacheStats,
+    ResponseCache,
+    WallClock,
+    resolve_directory,
+)
 
-from .._clock import Clock
-from .._config import Cache
-from .._types import ChatCompletion, ChatRequest
+if TYPE_CHECKING:
+    from .._state.base import CacheStore
 
 __all__ = [
+    "ENTRY_VERSION",
     "CacheMode",
     "CacheStats",
     "CachedAnswer",
     "ResponseCache",
     "WallClock",
+    "cache_layer",
     "is_cacheable",
     "mode_reads",
     "mode_writes",
@@ -44,381 +44,48 @@ __all__ = [
     "resolve_directory",
 ]
 
-logger = logging.getLogger("deepseek_resilient.cache")
 
-CacheMode = Literal["use", "refresh", "bypass", "no-store"]
-"""Per call. ``use``: read and write; ``refresh``: skip the read, write; ``bypass``: neither;
-``no-store``: read, never write."""
-
-ENV_DIR = "DEEPSEEK_RESILIENT_CACHE_DIR"
-KEY_VERSION = 1
-"""Bump to orphan every old key when the key recipe changes."""
-ENTRY_VERSION: Literal[1] = 1
-"""Bump when the stored JSON changes shape; old entries become misses and are removed."""
-_MODE_RAW = 1
-"""``diskcache.core.MODE_RAW``: the value is inline in the row (the only mode we accept)."""
-_CLOCK_SKEW = 60.0
-"""An entry stored at most this far in the future (clock stepped back) still counts."""
-_PRAGMAS: dict[str, Any] = {
-    "sqlite_auto_vacuum": 1,  # FULL: evicted rows give their pages back
-    "sqlite_cache_size": 2**13,
-    "sqlite_journal_mode": "wal",  # readers never wait for writers
-    "sqlite_mmap_size": 2**26,
-    "sqlite_synchronous": 1,  # NORMAL: no fsync per write; a crash loses a few entries at most
-}
-"""Every pragma diskcache knows, passed explicitly so a tampered Settings row can't set one."""
-_KEY_EXCLUDE = {"stream", "stream_options", "user"}
-"""Request fields that do not change the answer, so they stay out of the key."""
-
-
-def mode_reads(mode: CacheMode) -> bool:
-    """Whether a call in this mode may answer from the cache."""
-    return mode in ("use", "no-store")
-
-
-def mode_writes(mode: CacheMode) -> bool:
-    """Whether a call in this mode stores its answer."""
-    return mode in ("use", "refresh")
-
-
-def is_cacheable(request: ChatRequest) -> bool:
-    """A request is cached by default only when it is deterministic (temperature 0 or seed)."""
-    return request.deterministic
-
-
-def request_key(request: ChatRequest, chain: Sequence[str]) -> str:
-    """SHA-256 hex of the canonical JSON of the request (without the fields that don't change
-    the answer) and the provider chain. Also the key that merges identical in-flight calls."""
-    body = request.model_dump(mode="json", exclude_none=True, exclude=_KEY_EXCLUDE)
-    doc = {"v": KEY_VERSION, "request": body, "chain": list(chain)}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-class WallClock:
-    """``time.time`` as a :class:`Clock`: cache entries outlive the process and the boot, so
-    their age must be measured on the wall clock, not a monotonic one."""
-
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:  # pragma: no cover - unused by the cache
-        import anyio
-
-        await anyio.sleep(seconds)
-
-    def __repr__(self) -> str:
-        return "WallClock()"
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    """A cache hit. ``fresh`` is False for an entry past its TTL but within stale-if-error,
-    which may only answer when every provider fails."""
-
-    completion: ChatCompletion
-    fresh: bool
-    age: float
-
-
-@dataclass(frozen=True)
-class CacheStats:
-    """Counters of one :class:`ResponseCache` (hits/stale/misses: this process only)."""
-
-    entries: int
-    size_bytes: int
-    hits: int
-    stale: int
-    misses: int
-    directory: Path
-
-
-class _Entry(BaseModel):
-    """The stored JSON: a schema version, when it was stored, and the completion."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    v: Literal[1]
-    stored_at: float = Field(allow_inf_nan=False)
-    completion: ChatCompletion
-
-
-class _TamperedEntry(ValueError):
-    """A row our disk never writes (pickle, text or file-backed): treat as a miss, delete."""
-
-
-class _JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
-    """A diskcache ``Disk`` that stores str keys and bytes values inline in SQLite, and
-    refuses anything else on read, so a tampered row can never reach ``pickle.load``.
-
-    It never creates value files, so it never deletes any either: a tampered ``filename``
-    column (``/home/you/.bashrc``) cannot make eviction remove a file outside the cache."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        if type(key) is not str:
-            raise TypeError("cache keys are str")
-        return key, True
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw or type(key) is not str:
-            raise _TamperedEntry("non-str key in the cache database")
-        return key
-
-    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
-        if read or type(value) is not bytes:
-            raise TypeError("cache values are bytes")
-        return 0, _MODE_RAW, None, sqlite3.Binary(value)
-
-    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> bytes:
-        if mode != _MODE_RAW or filename is not None or read:
-            raise _TamperedEntry(f"refused a cache row in mode {mode!r}")
-        if type(value) is not bytes:
-            raise _TamperedEntry("cache row value is not bytes")
-        return value
-
-    def remove(self, file_path: Any) -> None:
+def cache_layer(site: Site) -> Layer | None:
+    """The request layer in front of merging and the deadline (None: no cache)."""
+    cache = site.policies.cache
+    if cache is None:
         return None
+    return functools.partial(_cached, cache, site)
 
 
-def resolve_directory(config: Cache) -> Path:
-    """``config.directory``, else ``$DEEPSEEK_RESILIENT_CACHE_DIR``, else the user cache dir."""
-    if config.directory is not None:
-        return Path(config.directory).expanduser()
-    env = os.environ.get(ENV_DIR)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("deepseek-resilient"))
-
-
-def _secure_directory(path: Path) -> bool:
-    """Create ``path`` 0700, or tighten it to 0700 when it is ours and looser. False (with a
-    warning) when another user owns it: its database could be tampered with."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name != "posix":  # pragma: no cover - POSIX permissions only
-        return True
-    st = path.stat()
-    if st.st_uid != os.geteuid():
-        logger.warning("cache disabled: %s is owned by another user", path)
-        return False
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        path.chmod(0o700)
-        logger.info("cache directory %s tightened to 0700", path)
-    return True
+async def _cached(cache: CacheStore, site: Site, call: Call, next: Handler) -> Answer:
+    mode = call.cache_mode
+    if mode == "bypass":
+        call.route.cache = "bypass"
+        return await next(call)
+    key = site.key(call)
+    cached = await cache.get(key) if mode_reads(mode) else None
+    if cached is not None and cached.fresh:
+        _emit(call, "hit")
+        return _from_cache(call, cached.completion, "hit")
+    call.route.cache = "miss"
+    try:
+        answer = await next(call)
+    except (AllProvidersFailed, DeadlineExceeded):
+        if cached is not None:  # stale-if-error: an expired answer beats none
+            _emit(call, "stale")
+            return _from_cache(call, cached.completion, "stale")
+        _emit(call, "miss")
+        raise
+    _emit(call, "miss")
+    if mode_writes(mode):
+        when_complete(answer, functools.partial(cache.set, key))
+    return answer
 
 
-def _writable(path: Path) -> bool:
-    """The directory, and its database files when they exist, can be written by us: a
-    read-only cache is "not writable", never mistaken for a corrupt one."""
-    files = [path / f"cache.db{suffix}" for suffix in ("", "-wal", "-shm")]
-    return os.access(path, os.W_OK | os.X_OK) and all(
-        os.access(f, os.R_OK | os.W_OK) for f in files if f.exists()
-    )
+def _from_cache(call: Call, completion: ChatCompletion, how: Literal["hit", "stale"]) -> Answer:
+    call.route.cache = how
+    call.route.provider = "cache"
+    if call.request.stream:
+        return OpenedStream.replay("cache", completion_to_chunks(completion))
+    return completion
 
 
-class ResponseCache:
-    """Answers on disk, keyed by a hash of the normalised request and the provider chain.
-
-    Every method is safe to call on the event loop (a read is a few µs of SQLite) and none
-    raises: an unreadable, corrupt or tampered entry is a miss and is removed; a failed write
-    (disk full, lock held too long) is skipped and logged at debug level."""
-
-    def __init__(self, config: Cache, clock: Clock | None = None) -> None:
-        self._config = config
-        self._clock: Clock = clock if clock is not None else WallClock()
-        self._directory = resolve_directory(config)
-        self._cache: diskcache.Cache | None = None
-        self._disabled = False
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._stale = 0
-        self._misses = 0
-
-    def __repr__(self) -> str:
-        return f"ResponseCache(directory={str(self._directory)!r}, ttl={self._config.ttl})"
-
-    @property
-    def directory(self) -> Path:
-        """The cache directory (it is created on first use)."""
-        return self._directory
-
-    # ------------------------------------------------------------------------- keys
-
-    def key(self, request: ChatRequest, chain: Sequence[str]) -> str:
-        """SHA-256 hex of the canonical JSON of the request and the provider chain.
-
-        Fields that do not change the answer (``stream``, ``stream_options``, ``user``) and
-        unset fields are left out. ``chain`` holds provider identities (name, model, base URL)
-        and must never hold a secret: it is hashed, but it is the caller's contract."""
-        return request_key(request, chain)
-
-    # ------------------------------------------------------------------------- open
-
-    def _open(self) -> diskcache.Cache | None:
-        cache = self._cache
-        if cache is not None or self._disabled:
-            return cache
-        with self._lock:
-            if self._cache is None and not self._disabled:
-                try:
-                    self._cache = self._open_locked()
-                except Exception as exc:
-                    logger.warning("cache disabled: cannot open %s (%r)", self._directory, exc)
-                    self._disabled = True
-            return self._cache
-
-    def _open_locked(self) -> diskcache.Cache | None:
-        if not _secure_directory(self._directory):
-            self._disabled = True
-            return None
-        if not _writable(self._directory):
-            logger.warning("cache disabled: %s is not writable", self._directory)
-            self._disabled = True
-            return None
-        settings: dict[str, Any] = {
-            "size_limit": int(self._config.size_limit),
-            "eviction_policy": "least-recently-stored",  # reads never write
-            "statistics": 0,
-            "tag_index": 0,
-            "cull_limit": 10,
-            **_PRAGMAS,
-        }
-        try:
-            self._drop_foreign_pragmas()
-            cache = self._construct(settings)
-        except sqlite3.DatabaseError as exc:
-            # "file is not a database": the cache file is ours to rebuild, never to crash on.
-            logger.warning("cache database in %s is corrupt (%r): rebuilding", self._directory, exc)
-            for suffix in ("", "-wal", "-shm"):
-                (self._directory / f"cache.db{suffix}").unlink(missing_ok=True)
-            cache = self._construct(settings)
-        return cache
-
-    def _drop_foreign_pragmas(self) -> None:
-        """diskcache runs ``PRAGMA <key> = <value>`` for every ``sqlite_*`` row of its Settings
-        table on each connection. Ours are passed explicitly (and so rewritten); delete any
-        other such row before diskcache sees it."""
-        path = self._directory / "cache.db"
-        if not path.exists():
-            return
-        con = sqlite3.connect(path, timeout=self._config.lock_timeout, isolation_level=None)
-        try:
-            try:
-                rows = con.execute("SELECT key FROM Settings").fetchall()
-            except sqlite3.OperationalError:  # no table yet, or busy: nothing to scrub now
-                return
-            foreign = [
-                key
-                for (key,) in rows
-                if isinstance(key, str) and key.startswith("sqlite_") and key not in _PRAGMAS
-            ]
-            for key in foreign:  # only after tampering: a failure here disables the cache
-                con.execute("DELETE FROM Settings WHERE key = ?", (key,))
-            if foreign:
-                logger.warning("cache database in %s had foreign settings", self._directory)
-        finally:
-            con.close()
-
-    def _construct(self, settings: dict[str, Any]) -> diskcache.Cache:
-        timeout = self._config.lock_timeout
-        return diskcache.Cache(str(self._directory), timeout, _JsonOnlyDisk, **settings)
-
-    # ------------------------------------------------------------------------- read / write
-
-    def get(self, key: str) -> CachedAnswer | None:
-        """The entry for ``key``, fresh or stale (within ``ttl + stale_if_error``), else None.
-
-        Anything wrong with the entry (not JSON, wrong schema, refused row) is a miss, and the
-        entry is deleted. Expired entries beyond the stale window are deleted too."""
-        answer = self._read(key)
-        if answer is None:
-            self._misses += 1
-        elif answer.fresh:
-            self._hits += 1
-        else:
-            self._stale += 1
-        return answer
-
-    def _read(self, key: str) -> CachedAnswer | None:
-        cache = self._open()
-        if cache is None:
-            return None
-        try:
-            raw = cache.get(key, default=None, retry=False)
-        except diskcache.Timeout:
-            logger.debug("cache read skipped: database busy")
-            return None
-        except Exception as exc:
-            logger.debug("cache entry unreadable (%r): removing it", exc)
-            self._discard(cache, key)
-            return None
-        if raw is None:
-            return None
-        try:
-            entry = _Entry.model_validate_json(raw)
-        except (ValidationError, ValueError, TypeError) as exc:
-            logger.debug("cache entry invalid (%s): removing it", type(exc).__name__)
-            self._discard(cache, key)
-            return None
-        age = self._clock.now() - entry.stored_at
-        if age < -_CLOCK_SKEW or age > self._config.ttl + self._config.stale_if_error:
-            self._discard(cache, key)
-            return None
-        age = max(age, 0.0)
-        return CachedAnswer(entry.completion, fresh=age <= self._config.ttl, age=age)
-
-    def set(self, key: str, completion: ChatCompletion) -> None:
-        """Store ``completion`` (as JSON) under ``key``. Never raises."""
-        cache = self._open()
-        if cache is None:
-            return
-        try:
-            entry = _Entry(v=ENTRY_VERSION, stored_at=self._clock.now(), completion=completion)
-            cache.set(key, entry.model_dump_json().encode("utf-8"), retry=False)
-        except Exception as exc:
-            logger.debug("cache write skipped (%r)", exc)
-
-    def _discard(self, cache: diskcache.Cache, key: str) -> None:
-        try:
-            cache.delete(key, retry=False)
-        except Exception as exc:
-            logger.debug("cache delete failed (%r)", exc)
-
-    # ------------------------------------------------------------------------- admin
-
-    def stats(self) -> CacheStats:
-        """Entries and bytes on disk (all processes), and this instance's hit counters."""
-        entries = size = 0
-        cache = self._open()
-        if cache is not None:
-            try:
-                entries = len(cache)
-                size = int(cache.volume())
-            except Exception as exc:
-                logger.debug("cache stats unavailable (%r)", exc)
-        return CacheStats(
-            entries=entries,
-            size_bytes=size,
-            hits=self._hits,
-            stale=self._stale,
-            misses=self._misses,
-            directory=self._directory,
-        )
-
-    def clear(self) -> None:
-        """Remove every entry (all processes share the directory)."""
-        cache = self._open()
-        if cache is None:
-            return
-        try:
-            cache.clear(retry=True)
-        except Exception as exc:
-            logger.debug("cache clear failed (%r)", exc)
-
-    def close(self) -> None:
-        """Close the database connections; the next use reopens them."""
-        with self._lock:
-            cache, self._cache = self._cache, None
-        if cache is not None:
-            cache.close()
+def _emit(call: Call, result: Literal["hit", "miss", "stale"]) -> None:
+    if call.hooks.wants(CacheLookup):
+        call.hooks.emit(CacheLookup(call.id, result))

@@ -23,14 +23,24 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
+import functools
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
-__all__ = ["FlightAbandoned", "Singleflight"]
+from .._call import Answer, Call, Handler, Layer, Site
+from .._errors import DeadlineExceeded, DeepSeekResilientError
+from .._events import Coalesced
+from .._types import ChatCompletion, Route
+
+if TYPE_CHECKING:
+    from .._state.base import FlightStore
+
+__all__ = ["FlightAbandoned", "Singleflight", "coalesce_layer"]
 
 T = TypeVar("T")
 
@@ -164,3 +174,69 @@ class Singleflight(Generic[T]):
             if flight.error is None and flight.result is _NOTHING:
                 flight.error = FlightAbandoned("the shared call was cancelled")
             flight.done.set()
+
+
+# ----------------------------------------------------------------------------- the layer
+
+
+def coalesce_layer(site: Site) -> Layer | None:
+    """The request layer that merges identical cacheable completions in flight (None: off)."""
+    flights = site.policies.singleflight
+    if flights is None:
+        return None
+    return functools.partial(_coalesced, flights, site)
+
+
+async def _coalesced(
+    flights: Singleflight[tuple[Answer, Route]], site: Site, call: Call, next: Handler
+) -> Answer:
+    if not call.coalesce or call.request.stream:
+        return await next(call)
+    shared_store = site.policies.flights
+
+    async def shared() -> tuple[Answer, Route]:
+        if shared_store is not None:
+            return await _merged(shared_store, key, call, next), call.route
+        return await next(call), call.route
+
+    key = site.key(call)
+    joined = flights.waiters(key) > 0
+    if joined and call.hooks.wants(Coalesced):
+        call.hooks.emit(Coalesced(call.id))
+    if not joined and shared_store is None:
+        # The leader: its own deadline already bounds the shared call (the deadline layer
+        # inside it), so it needs no cancel scope of its own here.
+        (answer, _), _ = await flights.run(key, shared)
+        return answer
+    # Each waiter keeps its own deadline; leaving early never cancels the others' call.
+    with anyio.move_on_after(max(0.0, call.time_left())):
+        try:
+            (answer, route), _ = await flights.run(key, shared)
+        except DeepSeekResilientError as exc:
+            if not joined:
+                raise
+            call.route.coalesced = True  # the same error, as this waiter's own object
+            raise copy.copy(exc) from exc
+        if not joined:
+            return answer
+        call.route.coalesced = True
+        call.route.provider = route.provider
+        call.route.attempts = list(route.attempts)
+        assert isinstance(answer, ChatCompletion)
+        return answer.model_copy()
+    raise DeadlineExceeded(f"no answer within the {call.timeout:g} s deadline", errors=call.errors)
+
+
+async def _merged(flights: FlightStore, key: str, call: Call, next: Handler) -> ChatCompletion:
+    """One upstream call for identical requests in every process sharing the store."""
+
+    async def compute() -> tuple[ChatCompletion, str | None]:
+        answer = await next(call)
+        assert isinstance(answer, ChatCompletion)  # merging is for completions only
+        return answer, call.route.provider
+
+    completion, provider, elsewhere = await flights.run(key, compute)
+    if elsewhere:
+        call.route.coalesced = True
+        call.route.provider = provider
+    return completion

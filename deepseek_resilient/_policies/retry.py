@@ -8,6 +8,7 @@ logic sees every attempt.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -15,11 +16,13 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
+from .._call import Answer, Call, Handler, Layer, Site
 from .._clock import Clock
 from .._config import Retry
 from .._errors import ProviderError
+from .._events import RetryScheduled
 
-__all__ = ["backoff", "call_with_retries", "retry_delay"]
+__all__ = ["backoff", "call_with_retries", "retry_delay", "retry_layer"]
 
 T = TypeVar("T")
 
@@ -50,18 +53,22 @@ async def call_with_retries(
     time_left: Callable[[], float],
     may_retry: Callable[[], bool] = lambda: True,
     on_retry: Callable[[int, float, BaseException | None], None] | None = None,
+    failed: ProviderError | None = None,
 ) -> T:
     """Run ``attempt`` with retries. Stops (re-raising the last error, so the router fails
     over) when attempts are spent, when the next wait would outlast ``time_left()`` or the
     hint exceeds ``retry.max_retry_after``, or when ``may_retry()`` (the retry budget) says no.
-    ``on_retry(attempt, delay, error)`` is told of each retry before its sleep.
+    ``on_retry(attempt, delay, error)`` is told of each retry before its sleep. ``failed``:
+    the first attempt was already made (by the caller) and failed with this retryable error.
     """
-    try:
-        return await attempt()
-    except ProviderError as exc:
-        if retry.attempts <= 1 or not exc.retryable:
-            raise
-        first: list[ProviderError] = [exc]
+    if failed is None:
+        try:
+            return await attempt()
+        except ProviderError as exc:
+            if retry.attempts <= 1 or not exc.retryable:
+                raise
+            failed = exc
+    first: list[ProviderError] = [failed]
     # Only a failed first attempt gets here, so tenacity is imported on first need.
     from tenacity import AsyncRetrying, retry_if_exception
 
@@ -99,3 +106,46 @@ async def call_with_retries(
         reraise=True,
     )
     return await retrying(replay_then_attempt)
+
+
+# ----------------------------------------------------------------------------- the layer
+
+
+def retry_layer(site: Site) -> Layer | None:
+    """The outermost per-provider layer: retries of one provider, drawing on the budget."""
+    assert site.slot is not None
+    budget = site.policies.budget
+    may_retry = budget.try_spend if budget is not None else _always
+    return functools.partial(
+        _retried, site.slot.retry, site.clock, may_retry, site.slot.provider.name
+    )
+
+
+def _always() -> bool:
+    return True
+
+
+async def _retried(
+    retry: Retry,
+    clock: Clock,
+    may_retry: Callable[[], bool],
+    name: str,
+    call: Call,
+    next: Handler,
+) -> Answer:
+    try:  # the first attempt, inline: the common, successful case allocates nothing
+        return await next(call)
+    except ProviderError as exc:
+        if retry.attempts <= 1 or not exc.retryable:
+            raise
+        first = exc
+    on_retry = None
+    if call.hooks.wants(RetryScheduled):
+
+        def on_retry(attempt: int, delay: float, error: BaseException | None) -> None:
+            kind = type(error).__name__
+            call.hooks.emit(RetryScheduled(call.id, name, delay, attempt, kind))
+
+    return await call_with_retries(
+        lambda: next(call), retry, clock, call.provider_time_left, may_retry, on_retry, first
+    )

@@ -34,7 +34,7 @@ class DiskCacheStore:
         return self.disk.get(key)
 
     def set(self, key: str, completion: ChatCompletion) -> None:
-        self.disk.set(key, completion)
+        self.disk.set_later(key, completion)  # batched: off the request's path
 
     def close(self) -> None:
         self.disk.close()

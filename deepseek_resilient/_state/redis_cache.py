@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from .._clock import Clock
 from .._config import Cache
-from .._policies.cache import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
+from .._policies.disk_cache import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
 from .._types import ChatCompletion
 from ._link import RedisLink
 

@@ -296,7 +296,7 @@ def test_under_trio_the_client_keeps_its_state_in_process(
 async def test_a_follower_takes_over_when_the_leader_died(
     server: FaultServer, redis_url: str
 ) -> None:
-    from deepseek_resilient._client import _validate
+    from deepseek_resilient._create_args import validate_request as _validate
     from deepseek_resilient._policies.cache import request_key
 
     async with client(server, redis_url) as c:

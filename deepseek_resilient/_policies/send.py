@@ -1,0 +1,223 @@
+"""The innermost per-provider layer: one attempt at the provider, timed.
+
+The attempt is bounded by the provider's ``attempt_timeout`` and its share of the time left
+and, while another provider remains, by the first-token and data-idle limits. Each attempt is
+recorded in the route and told to the hooks (``AttemptStarted`` / ``AttemptFinished``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+from urllib.parse import urlsplit
+
+import anyio
+
+from .._call import Answer, Call, Handler, Layer, Site
+from .._errors import (
+    APITimeoutError,
+    FirstTokenTimeoutError,
+    InvalidRequestError,
+    InvalidResponseError,
+    ProviderError,
+)
+from .._events import AttemptFinished, AttemptStarted, StreamCommitted
+from .._providers.base import Provider
+from .._streaming import open_until_commit, read_to_end
+from .._types import Attempt, ChatCompletion, ChatRequest
+
+__all__ = [
+    "DEFAULT_FIRST_TOKEN_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "attempt_labels",
+    "timed_send",
+]
+
+#: While another provider remains after this one: time allowed until the first content (a
+#: silent or queued provider hands over after this), and the longest gap between two data
+#: events (keep-alives don't count). The last provider keeps the whole time left.
+DEFAULT_FIRST_TOKEN_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+def timed_send(site: Site) -> Layer | None:
+    """The innermost layer: one attempt at the provider, bounded by the attempt timeout
+    (the provider's ``attempt_timeout`` and its share of the time left) and, while another
+    provider remains, the first-token limit. Records the attempt in the route.
+
+    A non-streamed request to a provider declaring ``stream_upstream`` (HTTP ones) is sent
+    upstream as a stream while another provider remains, so that the same first-token and
+    data-idle limits apply to it (a provider that is silent, queued behind keep-alives or
+    stalled mid-answer hands over at once); the chunks are accumulated into the completion
+    the caller gets."""
+    assert site.slot is not None
+    provider, clock = site.slot.provider, site.clock
+    address = attempt_labels(provider)[1]
+
+    async def send(call: Call, next: Handler) -> Answer:
+        # The attempt's own limit applies only when it is shorter than the request's
+        # deadline; otherwise the deadline itself (DeadlineExceeded) ends the attempt.
+        share = call.provider_time_left()
+        budget = share
+        if provider.attempt_timeout is not None:
+            budget = min(budget, provider.attempt_timeout)
+        attempt_limit = budget if budget < call.time_left() else math.inf
+        first_token = _limit(
+            provider.first_token_timeout, provider, call, DEFAULT_FIRST_TOKEN_TIMEOUT
+        )
+        data_idle = _limit(provider.data_idle_timeout, provider, call, DEFAULT_IDLE_TIMEOUT)
+        streaming = call.request.stream
+        as_stream = not streaming and provider.stream_upstream and first_token < attempt_limit
+        if not (streaming or as_stream):
+            first_token = math.inf  # a whole answer has no "first token" to wait for
+        request = call.request if not as_stream else _as_stream(call.request)
+        idle = max(0.001, min(budget, data_idle))
+        started = clock.now()
+        hooks = call.hooks
+        model = call.request.model or provider.model
+        if hooks.wants(AttemptStarted):
+            tries = sum(1 for a in call.route.attempts if a.provider == provider.name) + 1
+            hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
+        call.caller_cut = None
+        committed = False  # some content arrived (a streamed answer's first token)
+        error: ProviderError | None = None
+        answer: Answer
+        # ONE cancel scope per attempt: until the first content it ends at the first-token
+        # limit when that is the shorter one, then its deadline moves out to the attempt's.
+        first_limited = first_token < attempt_limit
+        first_phase = True
+        with anyio.move_on_after(max(0.0, min(first_token, attempt_limit))) as scope:
+            try:
+                if streaming or as_stream:
+                    source = provider.stream(request, idle_timeout=idle)
+                    opened = await open_until_commit(source, provider.name)
+                    opened.idle = data_idle
+                    committed = True
+                else:
+                    reply = await provider.complete(request, idle_timeout=idle)
+                first_phase = False
+                if first_limited:
+                    scope.deadline += max(0.0, attempt_limit) - max(0.0, first_token)
+                if as_stream:
+                    reply, skipped = await read_to_end(opened)
+                    call.route.skipped_events += skipped
+                answer = opened if streaming else _checked(reply, provider.name)
+            except ProviderError as exc:
+                error = exc
+            except InvalidRequestError:
+                raise  # the request could not be built: the caller's fault, not the provider's
+            except anyio.get_cancelled_exc_class():
+                if not scope.cancel_called:
+                    _record(call, provider.name, clock.now() - started, None)
+                    _emit_attempt(call, provider.name, model, address, None)
+                raise
+            except Exception as exc:  # a bug in a custom provider: typed, never raw
+                error = ProviderError(f"{type(exc).__name__}: {exc}", provider=provider.name)
+                error.__cause__ = exc
+            else:
+                latency = clock.now() - started
+                call.route.attempts.append(
+                    Attempt(provider=provider.name, outcome="ok", latency=latency)
+                )
+                if streaming and hooks.wants(StreamCommitted):
+                    ttft = clock.now() - call.started
+                    hooks.emit(StreamCommitted(call.id, provider.name, ttft))
+                _emit_attempt(call, provider.name, model, address, None, ok=True)
+                return answer
+        if error is None and first_phase and first_limited:
+            error = FirstTokenTimeoutError(
+                f"no content within the first-token limit of {first_token:g} s",
+                provider=provider.name,
+            )
+        elif error is None:
+            what = "no content" if streaming else "no answer"
+            # No content at all from a stream: not retried here (its queue is what is
+            # slow), the next provider is tried at once.
+            silent = (streaming or as_stream) and not committed
+            kind = FirstTokenTimeoutError if silent else APITimeoutError
+            error = kind(
+                f"{what} within {min(attempt_limit, budget):.3g} s: attempt abandoned",
+                provider=provider.name,
+            )
+            if provider.attempt_timeout is None or share < provider.attempt_timeout:
+                call.caller_cut = error  # the request's own budget ran out, not the provider
+        _record(call, provider.name, clock.now() - started, error)
+        _emit_attempt(call, provider.name, model, address, error)
+        raise error
+
+    return send
+
+
+def _limit(option: float | None, provider: Provider, call: Call, default: float) -> float:
+    """A provider's first-token / idle limit: its own setting, else ``default`` while another
+    provider remains, else none (the last provider keeps the whole time left). An in-process
+    model gets no default: it has no queue to hang in, only a model to load."""
+    if option is not None:
+        return option
+    return default if call.more_providers and not provider.local else math.inf
+
+
+def _as_stream(request: ChatRequest) -> ChatRequest:
+    """``request`` sent as a stream (asking for usage in the last chunk when not set)."""
+    update: dict[str, object] = {"stream": True}
+    if request.stream_options is None:
+        update["stream_options"] = {"include_usage": True}
+    return request.model_copy(update=update)
+
+
+def _checked(completion: ChatCompletion, provider: str) -> ChatCompletion:
+    """``completion``, unless it is empty (no content, tool call or reasoning in any choice,
+    and no finish reason): that is a provider failure, not an answer."""
+    for choice in completion.choices:
+        msg = choice.message
+        if msg.content or msg.tool_calls or msg.reasoning_content or choice.finish_reason:
+            return completion
+    raise InvalidResponseError("empty answer: no content and no finish reason", provider=provider)
+
+
+def _record(call: Call, provider: str, latency: float, exc: ProviderError | None) -> None:
+    """Append a failed attempt to the route (``exc`` None: the caller cancelled it)."""
+    call.route.attempts.append(
+        Attempt(
+            provider=provider,
+            outcome="error" if exc else "cancelled",
+            error=type(exc).__name__ if exc else None,
+            status_code=getattr(exc, "status_code", None),
+            latency=latency,
+        )
+    )
+
+
+def attempt_labels(provider: Provider) -> tuple[str, str | None]:
+    """(model, server host) of a provider, for attempt events (never a key or a path)."""
+    base_url = getattr(provider, "base_url", None)
+    host = urlsplit(base_url).hostname if isinstance(base_url, str) else None
+    return provider.model, host
+
+
+def _emit_attempt(
+    call: Call,
+    provider: str,
+    model: str,
+    address: str | None,
+    exc: ProviderError | None,
+    *,
+    ok: bool = False,
+) -> None:
+    """The attempt just recorded in the route, as an ``AttemptFinished`` event."""
+    if not call.hooks.wants(AttemptFinished):
+        return
+    attempt = call.route.attempts[-1]
+    outcome: Literal["ok", "error", "cancelled"] = "ok" if ok else ("error" if exc else "cancelled")
+    call.hooks.emit(
+        AttemptFinished(
+            call.id,
+            provider,
+            model,
+            outcome,
+            attempt.latency,
+            attempt.error,
+            attempt.status_code,
+            address,
+        )
+    )
