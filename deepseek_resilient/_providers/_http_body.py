@@ -3,10 +3,13 @@ piece of memory), capped in size, and the JSON we send encoded with a typed erro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from .._errors import InvalidRequestError, InvalidResponseError
 from .._lazy import LazyModule
@@ -115,3 +118,21 @@ async def decoded_pieces(response: httpx2.Response, provider: str) -> AsyncItera
         raise InvalidResponseError(
             f"body is not valid {encoding}: {exc}", provider=provider
         ) from exc
+
+
+#: After a stream's ``[DONE]``: how much of the rest of the body is read (normally just the
+#: end of the chunked body) so that the connection goes back to the pool instead of being
+#: closed, and how long that may take.
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 0.25
+
+
+async def drain(pieces: AsyncIterator[bytes]) -> None:
+    """Read what is left of a body, within ``DRAIN_BYTES`` and ``DRAIN_SECONDS``: past either,
+    stop (the connection is then closed, as before). Errors are ignored: the answer is in."""
+    size = 0
+    with anyio.move_on_after(DRAIN_SECONDS), contextlib.suppress(Exception):
+        async for piece in pieces:
+            size += len(piece)
+            if size > DRAIN_BYTES:
+                return

@@ -20,6 +20,7 @@ from ._http_body import (
     MAX_EVENT_BYTES,
     MAX_RESPONSE_BYTES,
     decoded_pieces,
+    drain,
     encode_json,
     read_body,
     read_error_body,
@@ -237,6 +238,7 @@ class OpenAICompatible(Provider):
                     pieces, provider=self.name, max_event_chars=self.max_event_bytes
                 ):
                     yield chunk
+                await drain(pieces)  # the end of the body: keeps the connection for reuse
         except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
