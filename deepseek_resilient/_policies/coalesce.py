@@ -21,7 +21,6 @@ Not thread-safe: use one instance from one event loop (the sync client runs one 
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import copy
 import functools
@@ -38,6 +37,8 @@ from .._events import Coalesced
 from .._types import ChatCompletion, Route
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .._state.base import FlightStore
 
 __all__ = ["FlightAbandoned", "Singleflight", "coalesce_layer"]
@@ -143,6 +144,8 @@ class Singleflight(Generic[T]):
         if self._tg is not None:
             self._tg.start_soon(self._drive, key, flight, fn)
             return
+        import asyncio  # here, not at import: most programs never need this path
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio: anyio's other backend is trio

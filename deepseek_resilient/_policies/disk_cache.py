@@ -97,7 +97,7 @@ class CacheStats:
 class _Entry(BaseModel):
     """The stored JSON: a schema version, when it was stored, and the completion."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     v: Literal[1]
     stored_at: float = Field(allow_inf_nan=False)

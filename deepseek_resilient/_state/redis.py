@@ -9,19 +9,13 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .._clock import Clock
-from .._config import Cache, CircuitBreaker, RateLimit
-from .._config import RetryBudget as BudgetConfig
 from .._errors import ConfigurationError
-from .._policies.budget import RetryBudget
-from ._link import RedisLink, redacted
-from .redis_breaker import SharedBreaker
-from .redis_cache import RedisCacheStore
-from .redis_flights import RedisFlights
-from .redis_limit import SharedRateLimiter
+
+if TYPE_CHECKING:
+    from .redis_store import RedisStore
 
 __all__ = ["RedisState"]
 
@@ -84,11 +78,17 @@ class RedisState:
         self.max_connections = max_connections
 
     def __repr__(self) -> str:
+        from ._link import redacted
+
         return f"RedisState({redacted(self.url)!r}, namespace={self.namespace!r})"
 
     def bind(self, on_degraded: Callable[[str, str], None] | None = None) -> RedisStore:
         """A store for one client (its own connection pool, opened on first use);
         ``on_degraded(store, reason)`` hears of each outage."""
+        # The Redis-backed stores load here, not with the package: most clients never use them.
+        from ._link import RedisLink
+        from .redis_store import RedisStore
+
         link = RedisLink(
             self.url,
             self.namespace,
@@ -98,43 +98,3 @@ class RedisState:
             on_degraded=on_degraded,
         )
         return RedisStore(self, link)
-
-
-class RedisStore:
-    """One client's ``StateStore`` on Redis."""
-
-    def __init__(self, state: RedisState, link: RedisLink) -> None:
-        self.state = state
-        self.link = link
-
-    def limiter(self, provider: str, config: RateLimit, clock: Clock) -> SharedRateLimiter:
-        return SharedRateLimiter(provider, config, clock, self.link)
-
-    def breaker(
-        self,
-        provider: str,
-        config: CircuitBreaker,
-        clock: Clock,
-        listeners: Sequence[Any] = (),
-    ) -> SharedBreaker:
-        return SharedBreaker(provider, config, clock, self.link, listeners)
-
-    def budget(self, config: BudgetConfig, clock: Clock) -> RetryBudget:
-        # Per process on purpose: it caps the retries this process adds to its own requests.
-        return RetryBudget(
-            clock, ratio=config.ratio, min_per_second=config.min_per_second, window=config.window
-        )
-
-    def cache(self, config: Cache, clock: Clock | None) -> RedisCacheStore:
-        return RedisCacheStore(config, clock, self.link, l1_size=self.state.l1_size)
-
-    def flights(self) -> RedisFlights:
-        return RedisFlights(
-            self.link, lease_ttl=self.state.lease_ttl, result_ttl=self.state.result_ttl
-        )
-
-    async def aclose(self) -> None:
-        await self.link.aclose()
-
-    def __repr__(self) -> str:
-        return f"RedisStore({self.link!r})"

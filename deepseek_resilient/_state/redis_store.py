@@ -1,0 +1,61 @@
+"""``RedisStore``: one client's ``StateStore`` on Redis (made by ``RedisState.bind``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._clock import Clock
+from .._config import Cache, CircuitBreaker, RateLimit
+from .._config import RetryBudget as BudgetConfig
+from .._policies.budget import RetryBudget
+from ._link import RedisLink
+from .redis_breaker import SharedBreaker
+from .redis_cache import RedisCacheStore
+from .redis_flights import RedisFlights
+from .redis_limit import SharedRateLimiter
+
+if TYPE_CHECKING:
+    from .redis import RedisState
+
+__all__ = ["RedisStore"]
+
+
+class RedisStore:
+    """One client's ``StateStore`` on Redis."""
+
+    def __init__(self, state: RedisState, link: RedisLink) -> None:
+        self.state = state
+        self.link = link
+
+    def limiter(self, provider: str, config: RateLimit, clock: Clock) -> SharedRateLimiter:
+        return SharedRateLimiter(provider, config, clock, self.link)
+
+    def breaker(
+        self,
+        provider: str,
+        config: CircuitBreaker,
+        clock: Clock,
+        listeners: Sequence[Any] = (),
+    ) -> SharedBreaker:
+        return SharedBreaker(provider, config, clock, self.link, listeners)
+
+    def budget(self, config: BudgetConfig, clock: Clock) -> RetryBudget:
+        # Per process on purpose: it caps the retries this process adds to its own requests.
+        return RetryBudget(
+            clock, ratio=config.ratio, min_per_second=config.min_per_second, window=config.window
+        )
+
+    def cache(self, config: Cache, clock: Clock | None) -> RedisCacheStore:
+        return RedisCacheStore(config, clock, self.link, l1_size=self.state.l1_size)
+
+    def flights(self) -> RedisFlights:
+        return RedisFlights(
+            self.link, lease_ttl=self.state.lease_ttl, result_ttl=self.state.result_ttl
+        )
+
+    async def aclose(self) -> None:
+        await self.link.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.link!r})"
