@@ -202,6 +202,24 @@ def test_json_mode_empty_twice_is_returned_as_is(llm_server: FaultServer) -> Non
     assert llm_server.calls == 2
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_mode_empty_answer_is_asked_again_with_a_fallback_in_the_chain(
+    llm_server: FaultServer, stream: bool
+) -> None:
+    # With a fallback, a non-streamed request goes upstream as a stream: the same rule holds.
+    llm_server.script(Ok(""), Ok('{"ok": true}'))
+    fallback = FakeProvider("fallback")
+    with Client([preset(llm_server), fallback], clock=InstantClock()) as client:
+        if stream:
+            with client.chat.completions.create(messages=USER, stream=True, **JSON_MODE) as s:  # type: ignore[call-overload]
+                text = "".join(c.choices[0].delta.content or "" for c in s if c.choices)
+        else:
+            resp = client.chat.completions.create(messages=USER, **JSON_MODE)  # type: ignore[arg-type]
+            text = resp.choices[0].message.content or ""
+    assert text == '{"ok": true}'
+    assert llm_server.calls == 2 and fallback.calls == 0
+
+
 def test_empty_answer_outside_json_mode_is_not_asked_again(llm_server: FaultServer) -> None:
     llm_server.script(Ok(""), Ok("never asked"))
     with Client([preset(llm_server)], clock=InstantClock()) as client:

@@ -3,17 +3,18 @@ model names, the beta endpoint for prefix completion, and JSON mode's empty answ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from .._errors import APIStatusError, ConfigurationError, NotFoundError, ProviderError
 from .._lazy import LazyModule
-from .._types import ChatCompletion, ChatRequest
+from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ._http_body import encode_json
 from .openai_compat import OpenAICompatible
 
@@ -121,6 +122,45 @@ class DeepSeek(OpenAICompatible):
                 return answer
         return answer
 
+    async def stream(
+        self, request: ChatRequest, *, idle_timeout: float
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
+        """As ``OpenAICompatible.stream``; in JSON mode a stream that ends with no content is
+        asked again once, as ``complete`` does (the chunks before the first content are held
+        back until some arrives)."""
+        if not _json_mode(request):
+            async for chunk in super().stream(request, idle_timeout=idle_timeout):
+                yield chunk
+            return
+        answered = False
+        first: list[ChatCompletionChunk] = []
+        held: list[ChatCompletionChunk] = []
+        for again in (False, True):
+            held = []
+            try:
+                async with contextlib.aclosing(
+                    super().stream(request, idle_timeout=idle_timeout)
+                ) as src:
+                    async for chunk in src:
+                        if not answered and not _says_something(chunk):
+                            held.append(chunk)
+                            continue
+                        if not answered:
+                            answered = True
+                            for waiting in held:
+                                yield waiting
+                        yield chunk
+            except ProviderError:
+                if answered or not again:
+                    raise
+                held = first  # asking again failed: the first (empty) answer is the answer
+                break
+            if answered:
+                return
+            first = held
+        for waiting in held:
+            yield waiting
+
     def _status_error(
         self, response: httpx2.Response, content: bytes | None = None
     ) -> ProviderError:
@@ -142,6 +182,10 @@ class DeepSeek(OpenAICompatible):
 
 def _json_mode(request: ChatRequest) -> bool:
     return bool(request.response_format and request.response_format.get("type") == "json_object")
+
+
+def _says_something(chunk: ChatCompletionChunk) -> bool:
+    return any((c.delta.content or "").strip() or c.delta.tool_calls for c in chunk.choices)
 
 
 def _blank(answer: ChatCompletion) -> bool:

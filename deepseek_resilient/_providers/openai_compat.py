@@ -4,7 +4,7 @@ is in ``deepseek``; body reading, error translation and option checks in ``_http
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
@@ -212,7 +212,7 @@ class OpenAICompatible(Provider):
 
     async def stream(
         self, request: ChatRequest, *, idle_timeout: float
-    ) -> AsyncIterator[ChatCompletionChunk]:
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
         content = self._body(request)
         http = self._client()
         try:
