@@ -185,7 +185,12 @@ def _json_mode(request: ChatRequest) -> bool:
 
 
 def _says_something(chunk: ChatCompletionChunk) -> bool:
-    return any((c.delta.content or "").strip() or c.delta.tool_calls for c in chunk.choices)
+    """Content, a tool call or reasoning: once sent on, the answer cannot be asked again
+    (reasoning is not held back: it keeps the first-token limit from running out)."""
+    return any(
+        (c.delta.content or "").strip() or c.delta.tool_calls or c.delta.reasoning_content
+        for c in chunk.choices
+    )
 
 
 def _blank(answer: ChatCompletion) -> bool:
