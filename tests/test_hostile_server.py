@@ -23,11 +23,8 @@ from deepseek_resilient import (
     Retry,
     ServiceUnavailableError,
 )
-from deepseek_resilient._providers.openai_compat import (
-    MAX_RESPONSE_BYTES,
-    decoded_pieces,
-    parse_retry_after,
-)
+from deepseek_resilient._providers._http_body import MAX_RESPONSE_BYTES, decoded_pieces
+from deepseek_resilient._providers._http_errors import parse_retry_after
 from deepseek_resilient._sse import aiter_chunks
 from deepseek_resilient.testing import (
     DeepJson,

@@ -26,7 +26,7 @@ from ._http_body import (
     read_error_body,
     snippet,
 )
-from ._http_errors import parse_retry_after, status_error_from, transport_error
+from ._http_errors import status_error_from, transport_error
 from ._http_options import check_options
 from .base import Provider
 
@@ -35,13 +35,7 @@ if TYPE_CHECKING:
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = [
-    "MAX_RESPONSE_BYTES",
-    "LlamaCppServer",
-    "OpenAICompatible",
-    "decoded_pieces",
-    "parse_retry_after",
-]
+__all__ = ["LlamaCppServer", "OpenAICompatible"]
 
 
 class OpenAICompatible(Provider):
