@@ -13,6 +13,7 @@ import anyio
 
 from ._accumulate import Accumulator
 from ._errors import APIConnectionError, APITimeoutError, InvalidResponseError, ProviderError
+from ._idle import IdleWatch
 from ._sse import SKIPPED_EVENT
 from ._types import ChatCompletion, ChatCompletionChunk
 
@@ -103,23 +104,23 @@ async def read_to_end(opened: OpenedStream) -> tuple[ChatCompletion, int]:
     rest = opened.rest
     if rest is None:
         return acc.result(), skipped
+    ended = False
     try:
-        while True:
-            with anyio.move_on_after(opened.idle) as idle_scope:
-                try:
-                    chunk = await rest.__anext__()
-                except StopAsyncIteration:
-                    break
-            if idle_scope.cancelled_caught:
-                raise APITimeoutError(
-                    f"no data within the {opened.idle:g} s idle limit", provider=opened.provider
-                )
-            if chunk is SKIPPED_EVENT:
-                skipped += 1
-                continue
-            acc.add(chunk)
+        with IdleWatch(opened.idle) as watch:
+            async for chunk in rest:
+                watch.touch()
+                if chunk is SKIPPED_EVENT:
+                    skipped += 1
+                    continue
+                acc.add(chunk)
+            ended = True
     finally:
-        await close_quietly(rest)
+        if not ended:  # a finished generator needs no closing
+            await close_quietly(rest)
+    if watch.expired:
+        raise APITimeoutError(
+            f"no data within the {opened.idle:g} s idle limit", provider=opened.provider
+        )
     if not acc.finished():
         raise APIConnectionError(
             "the answer ended without a finish reason", provider=opened.provider

@@ -1,27 +1,20 @@
 """Singleflight: identical requests in flight share one call.
 
-Every caller of :meth:`Singleflight.run` with the same key, while a call for that key is in
-flight, is a *waiter* on that one call; the first one (the *leader*) only differs in that it
-started it. The call itself runs in a task owned by the :class:`Singleflight`, never in a
-waiter's task, so that:
+The first caller of :meth:`Singleflight.run` for a key (the *leader*) runs the call in its
+own task, inline (no task, no task group: about a sixth of a call's CPU, measured in
+``benchmarks/hot_path.md``); every caller with the same key while it runs (a *joiner*) waits
+for it and gets the identical result object, or the identical exception (once each).
 
-- every waiter gets the identical result object, or the identical exception (once each);
-- any waiter, the leader included, may be cancelled and leave at once; the call goes on for
-  the others;
-- when the last waiter leaves, the call is cancelled (its cancel scope, from outside).
-
-Who owns the task: inside ``async with Singleflight() as sf`` a task group of the
-singleflight (structured concurrency: leaving the block cancels whatever is left). Without it
-(a client used without ``async with``), a task of the event loop itself: ``asyncio``'s
-``loop.create_task`` or trio's ``spawn_system_task``. Either way the task is bounded by its
-waiters: it is cancelled as soon as nobody waits, and the event loop's shutdown cancels it.
+Cancellation: a joiner may leave at any time; the call goes on for the others. When the
+leader leaves before the call ends (its caller cancelled it), the call ends with it and the
+joiners still waiting start it again, one of them leading: nobody is left without an answer
+because somebody else gave up, at the price of a second upstream call in that rare case.
 
 Not thread-safe: use one instance from one event loop (the sync client runs one loop thread).
 """
 
 from __future__ import annotations
 
-import contextvars
 import copy
 import functools
 from collections.abc import Awaitable, Callable
@@ -29,7 +22,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 
 from .._call import Answer, Call, Handler, Layer, Site
 from .._errors import DeadlineExceeded, DeepSeekResilientError
@@ -37,35 +29,36 @@ from .._events import Coalesced
 from .._types import ChatCompletion, Route
 
 if TYPE_CHECKING:
-    import asyncio
-
     from .._state.base import FlightStore
 
-__all__ = ["FlightAbandoned", "Singleflight", "coalesce_layer"]
+__all__ = ["Singleflight", "coalesce_layer"]
 
 T = TypeVar("T")
 
 _NOTHING: Any = object()
 
 
-class FlightAbandoned(RuntimeError):
-    """The shared call was cancelled from outside (the singleflight closed, the loop is
-    shutting down) while someone still waited for it."""
-
-
 class _Flight(Generic[T]):
-    """One call in flight and the waiters on it."""
+    """One call in flight: its outcome, once known, and who waits for it."""
 
-    __slots__ = ("done", "error", "finished", "result", "scope", "traceback", "waiters")
+    __slots__ = ("_done", "error", "result", "traceback", "waiters")
 
     def __init__(self) -> None:
-        self.scope = anyio.CancelScope()
-        self.done = anyio.Event()
+        self._done: anyio.Event | None = None  # made when the first joiner arrives
         self.waiters = 0
-        self.finished = False
-        self.result: T = _NOTHING
+        self.result: T = _NOTHING  # stays _NOTHING when the leader left before the end
         self.error: BaseException | None = None
         self.traceback: TracebackType | None = None
+
+    @property
+    def done(self) -> anyio.Event:
+        if self._done is None:
+            self._done = anyio.Event()
+        return self._done
+
+    def finish(self) -> None:
+        if self._done is not None:
+            self._done.set()
 
 
 class Singleflight(Generic[T]):
@@ -73,8 +66,6 @@ class Singleflight(Generic[T]):
 
     def __init__(self) -> None:
         self._flights: dict[str, _Flight[T]] = {}
-        self._tg: TaskGroup | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
 
     def __repr__(self) -> str:
         return f"Singleflight(in_flight={len(self._flights)})"
@@ -85,98 +76,48 @@ class Singleflight(Generic[T]):
         return len(self._flights)
 
     def waiters(self, key: str) -> int:
-        """Callers waiting on the call for ``key`` (0 when none is in flight)."""
+        """Callers waiting on the call for ``key``, its leader included (0 when none runs)."""
         flight = self._flights.get(key)
-        return flight.waiters if flight is not None else 0
-
-    async def __aenter__(self) -> Singleflight[T]:
-        if self._tg is not None:
-            raise RuntimeError("this Singleflight is already entered")
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        tg, self._tg = self._tg, None
-        assert tg is not None
-        tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        return flight.waiters + 1 if flight is not None else 0
 
     async def run(self, key: str, fn: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """``fn()``'s result, shared with every concurrent caller of the same ``key``.
 
         Returns ``(result, coalesced)``; ``coalesced`` is False for the caller whose call
-        started ``fn`` and True for those who joined it. ``fn``'s exception is raised in every
+        ran ``fn`` and True for those who joined it. ``fn``'s exception is raised in every
         waiter. A new call after the shared one finished runs ``fn`` again."""
-        flight = self._flights.get(key)
-        coalesced = flight is not None
-        if flight is None:
-            flight = _Flight()
-            self._flights[key] = flight
-            self._spawn(key, flight, fn)
-        flight.waiters += 1
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                return await self._lead(key, fn), False
+            flight.waiters += 1
+            try:
+                await flight.done.wait()
+            finally:
+                flight.waiters -= 1
+            if flight.error is not None:
+                # The same object for everyone; reset its traceback so it doesn't grow.
+                raise flight.error.with_traceback(flight.traceback)
+            if flight.result is not _NOTHING:
+                return flight.result, True
+            # The leader left before the end: run it again, one of the waiters leading.
+
+    async def _lead(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
+        flight: _Flight[T] = _Flight()
+        self._flights[key] = flight
         try:
-            await flight.done.wait()
+            flight.result = result = await fn()
+        except anyio.get_cancelled_exc_class():
+            raise  # the leader left: the waiters start again
+        except BaseException as exc:  # delivered to every waiter too
+            flight.error = exc
+            flight.traceback = exc.__traceback__
+            raise
         finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.finished:
-                # The last waiter left: nobody wants the answer any more.
-                flight.scope.cancel()
-                self._forget(key, flight)
-        if flight.error is not None:
-            # The same object for everyone; reset its traceback so it doesn't grow per waiter.
-            raise flight.error.with_traceback(flight.traceback)
-        return flight.result, coalesced
-
-    # ------------------------------------------------------------------------- internals
-
-    def _forget(self, key: str, flight: _Flight[T]) -> None:
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-
-    def _spawn(self, key: str, flight: _Flight[T], fn: Callable[[], Awaitable[T]]) -> None:
-        if self._tg is not None:
-            self._tg.start_soon(self._drive, key, flight, fn)
-            return
-        import asyncio  # here, not at import: most programs never need this path
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio: anyio's other backend is trio
-            import trio
-
-            trio.lowlevel.spawn_system_task(
-                self._drive, key, flight, fn, context=contextvars.copy_context()
-            )
-            return
-        task = loop.create_task(self._drive(key, flight, fn))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _drive(self, key: str, flight: _Flight[T], fn: Callable[[], Awaitable[T]]) -> None:
-        """Run ``fn`` once inside the flight's cancel scope and publish its outcome."""
-        cancelled = anyio.get_cancelled_exc_class()
-        try:
-            with flight.scope:
-                try:
-                    flight.result = await fn()
-                except cancelled:
-                    raise
-                except BaseException as exc:  # delivered to every waiter, not lost here
-                    flight.error = exc
-                    flight.traceback = exc.__traceback__
-        finally:
-            flight.finished = True
-            self._forget(key, flight)
-            if flight.error is None and flight.result is _NOTHING:
-                flight.error = FlightAbandoned("the shared call was cancelled")
-            flight.done.set()
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            flight.finish()
+        return result
 
 
 # ----------------------------------------------------------------------------- the layer

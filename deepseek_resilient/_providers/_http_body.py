@@ -93,6 +93,10 @@ async def decoded_pieces(response: httpx2.Response, provider: str) -> AsyncItera
     if response.is_stream_consumed:  # read already (a MockTransport response built from bytes)
         yield response.content
         return
+    if not encoding or encoding == "identity":
+        async for piece in response.aiter_raw():
+            yield piece
+        return
     if encoding not in ("gzip", "x-gzip", "deflate"):
         async for piece in response.aiter_bytes():
             yield piece

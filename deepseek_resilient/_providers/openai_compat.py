@@ -28,6 +28,7 @@ from ._http_body import (
 )
 from ._http_errors import status_error_from, transport_error
 from ._http_options import check_options
+from ._http_send import Sender
 from .base import Provider
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class OpenAICompatible(Provider):
             raise ConfigurationError(f"{name}: http_client must be an httpx2.AsyncClient")
         self._http: httpx2.AsyncClient | None = http_client
         self._owns_http = http_client is None
+        self._sender: Sender | None = None
         # With a caller's client, our headers go on each request instead of on the client.
         self._request_headers: dict[str, str] | None = None if self._owns_http else self._headers()
 
@@ -128,10 +130,13 @@ class OpenAICompatible(Provider):
             headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
         return headers
 
-    def _client(self) -> httpx2.AsyncClient:
-        if self._http is None:
-            self._http = httpx2.AsyncClient(headers=self._headers(), limits=self._limits)
-        return self._http
+    def _send(self) -> Sender:
+        """Where requests go: the caller's client as given, or our own (built on first use)."""
+        if self._sender is None:
+            if self._http is None:
+                self._http = httpx2.AsyncClient(headers=self._headers(), limits=self._limits)
+            self._sender = Sender(self._http, owned=self._owns_http)
+        return self._sender
 
     #: HTTP providers can be asked for a stream even for a non-streamed request.
     stream_upstream = True
@@ -155,7 +160,7 @@ class OpenAICompatible(Provider):
 
     async def aclose(self) -> None:
         if self._http is not None and self._owns_http:
-            http, self._http = self._http, None
+            http, self._http, self._sender = self._http, None, None
             await http.aclose()
 
     def _body(self, request: ChatRequest) -> bytes:
@@ -171,7 +176,7 @@ class OpenAICompatible(Provider):
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
         content = self._body(request)
         try:
-            async with self._client().stream(
+            async with self._send().stream(
                 "POST",
                 self._url_for(request),
                 content=content,
@@ -208,9 +213,8 @@ class OpenAICompatible(Provider):
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
         content = self._body(request)
-        http = self._client()
         try:
-            async with http.stream(
+            async with self._send().stream(
                 "POST",
                 self._url_for(request),
                 content=content,
@@ -239,7 +243,7 @@ class OpenAICompatible(Provider):
     async def models(self, *, timeout: float = 10.0) -> list[str]:
         """The model ids the server lists (``GET /models``): checks reachability and the key."""
         try:
-            async with self._client().stream(
+            async with self._send().stream(
                 "GET",
                 f"{self.base_url}/models",
                 headers=self._request_headers,
