@@ -196,10 +196,11 @@ async def test_an_error_reaches_every_waiter_once(llm_server: FaultServer) -> No
     assert {type(e.errors[0]) for e in errors} == {ServiceUnavailableError}  # type: ignore[attr-defined]
 
 
-async def test_one_waiter_cancelling_does_not_cancel_the_others(llm_server: FaultServer) -> None:
+async def _two_waiters(llm_server: FaultServer, leaving: int) -> list[str]:
+    """Two identical requests merged; waiter ``leaving`` (0: the starter) is cancelled."""
     llm_server.default = Ok("survived", delay=0.3)
     got: list[str] = []
-    leader = anyio.CancelScope()
+    scopes = [anyio.CancelScope(), anyio.CancelScope()]
     async with AsyncClient([http_provider(llm_server.base_url)]) as client:
 
         async def one(scope: anyio.CancelScope) -> None:
@@ -208,13 +209,23 @@ async def test_one_waiter_cancelling_does_not_cancel_the_others(llm_server: Faul
                 got.append(r.choices[0].message.content or "")
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(one, leader)
-            await anyio.wait_all_tasks_blocked()
-            tg.start_soon(one, anyio.CancelScope())
-            await anyio.wait_all_tasks_blocked()
-            leader.cancel()  # the caller that started the upstream call leaves
-    assert leader.cancelled_caught and got == ["survived"]
+            for scope in scopes:
+                tg.start_soon(one, scope)
+                await anyio.wait_all_tasks_blocked()
+            scopes[leaving].cancel()
+    assert scopes[leaving].cancelled_caught
+    return got
+
+
+async def test_a_joiner_leaving_does_not_cancel_the_call(llm_server: FaultServer) -> None:
+    assert await _two_waiters(llm_server, leaving=1) == ["survived"]
     assert llm_server.calls == 1
+
+
+async def test_the_starter_leaving_hands_the_call_to_the_others(llm_server: FaultServer) -> None:
+    # The call ran in the starter's task and ends with it; the other waiter runs it again.
+    assert await _two_waiters(llm_server, leaving=0) == ["survived"]
+    assert llm_server.calls == 2
 
 
 async def test_the_call_is_cancelled_when_every_waiter_left(llm_server: FaultServer) -> None:
