@@ -487,7 +487,7 @@ def test_size_limit_evicts_oldest(cache_dir: Path, clock: FakeClock) -> None:
         clock.advance(1)
     s = rc.stats()
     assert s.entries < 200
-    assert s.size_bytes <= 128 * 1024 + 64 * 1024  # culls up to 10 rows per write
+    assert s.size_bytes <= 128 * 1024 + 64 * 1024  # stats() evicts what is past the limit
     assert rc.get("k0") is None
     assert rc.get("k199") is not None
     rc.close()

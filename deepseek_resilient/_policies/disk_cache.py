@@ -54,6 +54,8 @@ _CLOCK_SKEW = 60.0
 _BATCH = 32
 _BATCH_AGE = 0.25
 """Queued writes (``set_later``) go to disk together: this many, or when the oldest is this old."""
+_CULL_EVERY = 32
+"""Eviction runs once per this many writes (diskcache's cull on every write doubles its cost)."""
 
 
 class WallClock:
@@ -124,6 +126,7 @@ class ResponseCache:
         #: Writes queued by ``set_later`` (see there), oldest first, and when the first came.
         self._pending: dict[str, bytes] = {}
         self._pending_since = 0.0
+        self._written = 0  # entries written since the last cull
 
     def __repr__(self) -> str:
         return f"ResponseCache(directory={str(self._directory)!r}, ttl={self._config.ttl})"
@@ -133,14 +136,8 @@ class ResponseCache:
         """The cache directory (it is created on first use)."""
         return self._directory
 
-    # ------------------------------------------------------------------------- keys
-
     def key(self, request: ChatRequest, chain: Sequence[str]) -> str:
-        """SHA-256 hex of the canonical JSON of the request and the provider chain.
-
-        Fields that do not change the answer (``stream``, ``stream_options``, ``user``) and
-        unset fields are left out. ``chain`` holds provider identities (name, model, base URL)
-        and must never hold a secret: it is hashed, but it is the caller's contract."""
+        """The cache key of ``request`` on ``chain`` (see ``cache_key.request_key``)."""
         return request_key(request, chain)
 
     # ------------------------------------------------------------------------- open
@@ -171,7 +168,7 @@ class ResponseCache:
             "eviction_policy": "least-recently-stored",  # reads never write
             "statistics": 0,
             "tag_index": 0,
-            "cull_limit": 10,
+            "cull_limit": 0,  # eviction runs in _cull, once per _CULL_EVERY entries
             **PRAGMAS,
         }
         try:
@@ -253,6 +250,8 @@ class ResponseCache:
             cache.set(key, entry.model_dump_json().encode("utf-8"), retry=False)
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
+        else:
+            self._cull(cache, 1)
 
     def set_later(self, key: str, completion: ChatCompletion) -> None:
         """Store ``completion`` under ``key`` off the caller's path: queued (and read back from
@@ -288,6 +287,18 @@ class ResponseCache:
                     cache.set(key, raw, retry=False)
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
+        else:
+            self._cull(cache, len(pending))
+
+    def _cull(self, cache: diskcache.Cache, written: int, *, now: bool = False) -> None:
+        """Evict the oldest entries past ``size_limit`` every ``_CULL_EVERY`` writes."""
+        self._written += written
+        if now or self._written >= _CULL_EVERY:
+            self._written = 0
+            try:
+                cache.cull(retry=False)
+            except Exception as exc:
+                logger.debug("cache eviction skipped (%r)", exc)
 
     def _discard(self, cache: diskcache.Cache, key: str) -> None:
         try:
@@ -303,6 +314,7 @@ class ResponseCache:
         self.flush()
         cache = self._open()
         if cache is not None:
+            self._cull(cache, 0, now=True)
             try:
                 entries = len(cache)
                 size = int(cache.volume())
