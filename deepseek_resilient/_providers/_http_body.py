@@ -85,22 +85,28 @@ def encode_json(body: dict[str, Any]) -> bytes:
         ) from exc
 
 
-async def decoded_pieces(response: httpx2.Response, provider: str) -> AsyncIterator[bytes]:
+def decoded_pieces(response: httpx2.Response, provider: str) -> AsyncIterator[bytes]:
     """The response body decoded, in pieces of at most ``_PIECE`` bytes. gzip and deflate
     are inflated here with a bounded output per step, so a decompression bomb never costs
-    more than one piece of memory; other encodings go through httpx2's decoders."""
+    more than one piece of memory; other encodings go through httpx2's decoders, and a body
+    with no encoding is httpx2's own raw iterator (no layer of ours per piece)."""
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if response.is_stream_consumed:  # read already (a MockTransport response built from bytes)
-        yield response.content
-        return
+        return _whole(response.content)
     if not encoding or encoding == "identity":
-        async for piece in response.aiter_raw():
-            yield piece
-        return
+        return response.aiter_raw()
     if encoding not in ("gzip", "x-gzip", "deflate"):
-        async for piece in response.aiter_bytes():
-            yield piece
-        return
+        return response.aiter_bytes()
+    return _inflated(response, encoding, provider)
+
+
+async def _whole(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
+async def _inflated(
+    response: httpx2.Response, encoding: str, provider: str
+) -> AsyncIterator[bytes]:
     wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
     inflater = zlib.decompressobj(wbits)
     first = True
