@@ -259,10 +259,16 @@ class Accumulator:
             created=created,
             model=model,
             choices=choices,
-            usage=usage.model_copy(deep=True) if usage is not None else None,
+            usage=_own_copy(usage) if usage is not None else None,
             system_fingerprint=self._fingerprint,
             **_unknown(self._top_extra, ChatCompletion),
         )
+
+
+def _own_copy(usage: Usage) -> Usage:
+    """``usage`` not shared with the chunk it came from (deep only when something nests)."""
+    nested = usage.__pydantic_extra__ or usage.completion_tokens_details
+    return usage.model_copy(deep=bool(nested or usage.prompt_tokens_details))
 
 
 def accumulate(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:

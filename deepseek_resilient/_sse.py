@@ -191,7 +191,8 @@ async def aiter_chunks(
         else:
             events = decoder.feed(raw)
         if max_event_chars is not None and (
-            decoder.pending > max_event_chars or any(len(e.data) > max_event_chars for e in events)
+            decoder.pending > max_event_chars
+            or (events and max(len(e.data) for e in events) > max_event_chars)
         ):
             message = f"a stream event is longer than {max_event_chars} characters"
             raise InvalidResponseError(message, provider=provider)

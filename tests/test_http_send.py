@@ -1,0 +1,78 @@
+"""How requests leave an HTTP provider: on a client we built, straight to its transport with
+its default headers; on a caller's ``http_client=``, through that client (its hooks run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from _support import USER, http_provider
+
+from deepseek_resilient import AsyncClient
+from deepseek_resilient.testing import FaultServer, Ok
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer(lifetime=60) as s:
+        s.default = Ok("hello")
+        yield s
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_our_client_sends_its_default_and_our_headers(
+    server: FaultServer, stream: bool
+) -> None:
+    provider = http_provider(server.base_url, headers={"X-Team": "blue"})
+    async with AsyncClient([provider]) as client:
+        answer = await client.chat.completions.create(
+            messages=USER,
+            stream=stream,
+            extra_headers={"X-Team": "red", "X-Trace": "t1"},
+            extra_query={"api-version": "2"},
+        )
+        if stream:
+            text = "".join([c.choices[0].delta.content or "" async for c in answer])  # type: ignore[union-attr]
+        else:
+            text = answer.choices[0].message.content  # type: ignore[union-attr]
+    assert text == "hello"
+    [seen] = server.requests
+    headers = seen.headers
+    assert headers["user-agent"].startswith("python-httpx2/")  # httpx2's defaults, as before
+    assert "gzip" in headers["accept-encoding"] and headers["connection"] == "keep-alive"
+    assert headers["authorization"] == "<redacted>"
+    assert headers["content-type"] == "application/json"
+    assert headers["x-team"] == "red" and headers["x-trace"] == "t1"  # the call's own win
+    assert headers["accept"] == ("text/event-stream" if stream else "application/json")
+    assert seen.path.endswith("/chat/completions?api-version=2")
+
+
+async def test_a_callers_client_is_used_as_given(server: FaultServer) -> None:
+    seen: list[str] = []
+
+    async def hook(request: httpx2.Request) -> None:
+        seen.append(str(request.url))
+
+    async with httpx2.AsyncClient(event_hooks={"request": [hook]}) as http:
+        provider = http_provider(server.base_url, http_client=http)
+        async with AsyncClient([provider]) as client:
+            await client.chat.completions.create(messages=USER)
+    assert len(seen) == 1 and seen[0].endswith("/chat/completions")
+
+
+async def test_a_proxy_named_by_the_environment_is_used(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The FaultServer plays the proxy: the target host does not exist, so only a request sent
+    # through the proxy (absolute-form URL) can be answered.
+    monkeypatch.setenv("HTTP_PROXY", server.base_url.rsplit("/v1", 1)[0])
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    provider = http_provider("http://api.example.invalid/v1")
+    async with AsyncClient([provider]) as client:
+        answer = await client.chat.completions.create(messages=USER)
+    assert answer.choices[0].message.content == "hello"
+    assert server.requests[0].path == "http://api.example.invalid/v1/chat/completions"
