@@ -9,7 +9,9 @@ hits all alike. A run: build the client, 64 warm-up calls, then ``--calls`` call
 server is another process) and wall time. Every request is unique (``temperature=0`` and a
 per-call message), so our cache always misses and stores, and nothing can be merged.
 
-Clients: raw ``httpx2.AsyncClient`` (the baseline: our transport); raw ``httpx.AsyncClient``
+Clients: raw ``httpx2.AsyncClient`` (the baseline: our transport); raw httpx2 asking for a
+stream and reading it to the end (what our client sends upstream for a completion while
+another provider remains: the like-for-like floor); raw ``httpx.AsyncClient``
 (httpx 0.28, when installed); our ``AsyncClient`` with all layers on (two providers,
 retries, breaker, a rate limit far above the load, merging, disk cache missing); our sync
 ``Client`` from 8 threads; openai-python's ``AsyncOpenAI``; LiteLLM's ``Router`` with a
@@ -79,6 +81,32 @@ async def run_raw_httpx2(base_url: str, calls: int, concurrency: int, tmp: Path)
     headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
     async with httpx2.AsyncClient(limits=limits, headers=headers, timeout=60.0) as http:
         return await _raw_calls(http, base_url, calls, concurrency)
+
+
+async def run_raw_httpx2_sse(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
+    """Raw httpx2 asking for a stream and reading it to the end (``aiter_lines``, one
+    ``json.loads`` per event): what our client does upstream for a completion while another
+    provider remains (for the first-token and idle limits). The like-for-like floor."""
+    import httpx2
+
+    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+    tag = uuid.uuid4().hex[:8]
+    url = base_url + URL_PATH
+    async with httpx2.AsyncClient(limits=limits, headers=headers, timeout=60.0) as http:
+
+        async def one(i: int) -> None:
+            body = {"model": "ok", "messages": _messages(tag, i), "temperature": 0, "stream": True}
+            text = []
+            async with http.stream("POST", url, content=json.dumps(body).encode()) as r:
+                r.raise_for_status()
+                async for line in r.aiter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        for choice in json.loads(line[6:])["choices"]:
+                            text.append(choice["delta"].get("content") or "")
+            assert "".join(text)
+
+        return await _measure(calls, concurrency, one)
 
 
 async def run_raw_httpx(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
@@ -241,6 +269,7 @@ async def run_litellm(base_url: str, calls: int, concurrency: int, tmp: Path) ->
 CLIENTS: dict[str, tuple[str, Callable[..., Any], str | None]] = {
     # key: (label, runner, distribution needed)
     "raw-httpx2": ("raw httpx2.AsyncClient", run_raw_httpx2, None),
+    "raw-httpx2-sse": ("raw httpx2.AsyncClient, streamed (SSE)", run_raw_httpx2_sse, None),
     "raw-httpx": ("raw httpx 0.28 AsyncClient", run_raw_httpx, "httpx"),
     "ours-async": ("AsyncClient, all layers (cache miss)", run_ours_async, None),
     "ours-default": ("AsyncClient, defaults (retries, breaker, budget)", run_ours_default, None),
@@ -373,6 +402,17 @@ def section(results: dict[str, list[Timed]], calls: int, concurrency: int, repea
             f"{ratio:.2f} x",
         ),
     ]
+    if "raw-httpx2-sse" in cpu:
+        sse = cpu["ours-async"] / cpu["raw-httpx2-sse"]
+        targets.append(
+            Target(
+                "AsyncClient (all layers) CPU / raw httpx2 streamed CPU (the same upstream work)",
+                sse,
+                "report",
+                None,
+                f"{sse:.2f} x",
+            )
+        )
     if "ours-default" in cpu:
         default = cpu["ours-default"] / base_cpu
         targets.append(
