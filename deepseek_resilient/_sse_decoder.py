@@ -42,18 +42,20 @@ class SSEDecoder:
     __slots__ = (
         "_block_comment",
         "_data",
-        "_decoder",
         "_event",
         "_last_cr",
         "_last_id",
+        "_raw",
         "_retry",
         "_size",
+        "_started",
         "_tail",
         "keepalives",
     )
 
     def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        self._raw = b""  # the start of a UTF-8 sequence split across two reads
+        self._started = False  # some text was decoded (a BOM is stripped only before it)
         self._tail = ""  # an unterminated line carried over to the next read
         self._last_cr = False  # the previous read ended with CR: drop a leading LF
         self._data: list[str] = []
@@ -66,17 +68,30 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Decode ``data`` (any slice of the stream) and return the events it completed."""
-        text = self._decoder.decode(data)
+        text = self._decode(data, final=False)
         if not text:
             return []
         return self._lines(text, final=False)
+
+    def _decode(self, data: bytes, *, final: bool) -> str:
+        """UTF-8 (invalid bytes become U+FFFD), a leading BOM dropped; a sequence split
+        across two reads is kept for the next (the C codec, no Python decoder object)."""
+        if self._raw:
+            data = self._raw + data
+        text, used = codecs.utf_8_decode(data, "replace", final)
+        self._raw = data[used:]
+        if not self._started and text:
+            self._started = True
+            if text[0] == "\ufeff":
+                text = text[1:]
+        return text
 
     def flush(self) -> list[SSEEvent]:
         """End of stream: return the pending event even without its closing blank line.
 
         The decoder is reset afterwards (the last event id is kept), so it can be reused.
         """
-        text = self._decoder.decode(b"", final=True)
+        text = self._decode(b"", final=True)
         events = self._lines(text, final=True)
         if self._data:
             events.append(self._dispatch())
@@ -84,7 +99,8 @@ class SSEDecoder:
             self._block_comment = False
         self._event = None
         self._retry = None
-        self._decoder.reset()
+        self._raw = b""
+        self._started = False
         self._last_cr = False
         return events
 
