@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from typing import TYPE_CHECKING
 
 import anyio
-from anyio.from_thread import BlockingPortal
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 __all__ = ["LoopThread"]
 
@@ -21,6 +24,8 @@ class LoopThread:
     """Starts the loop thread; ``portal`` runs coroutines there; ``stop()`` ends it."""
 
     def __init__(self, name: str = "deepseek-resilient-loop") -> None:
+        from anyio.from_thread import BlockingPortal  # with the client, not at import
+
         ready: queue.Queue[BlockingPortal | BaseException] = queue.Queue(maxsize=1)
 
         async def host() -> None:
