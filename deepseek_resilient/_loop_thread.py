@@ -8,7 +8,6 @@ never closed can't keep the interpreter from exiting.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,10 @@ class LoopThread:
     """Starts the loop thread; ``portal`` runs coroutines there; ``stop()`` ends it."""
 
     def __init__(self, name: str = "deepseek-resilient-loop") -> None:
-        from anyio.from_thread import BlockingPortal  # with the client, not at import
+        # Loaded by the first sync client, not at import.
+        import queue
+
+        from anyio.from_thread import BlockingPortal
 
         ready: queue.Queue[BlockingPortal | BaseException] = queue.Queue(maxsize=1)
 
