@@ -29,6 +29,7 @@ DEFERRED = (
     "sqlite3",
     "email.utils",
     "anyio.from_thread",
+    "queue",
     "deepseek_resilient._dropin",
 )
 
