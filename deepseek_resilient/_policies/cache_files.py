@@ -32,6 +32,8 @@ PRAGMAS: dict[str, Any] = {
     "sqlite_synchronous": 1,  # NORMAL: no fsync per write; a crash loses a few entries at most
 }
 """Every pragma diskcache knows, passed explicitly so a tampered Settings row can't set one."""
+
+
 def resolve_directory(config: Cache) -> Path:
     """``config.directory``, else ``$DEEPSEEK_RESILIENT_CACHE_DIR``, else the user cache dir."""
     if config.directory is not None:
