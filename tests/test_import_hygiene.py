@@ -72,6 +72,7 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
     # can fail), and the lazy names still import.
     loaded = _modules_after(
         "import deepseek_resilient as d; "
+        "assert set(d.__all__) <= set(dir(d)); "  # lazy names are listed before they load
         "from deepseek_resilient import OpenAI, AsyncOpenAI, OpenAIOptions; "
         "from deepseek_resilient._providers._http_errors import parse_retry_after; "
         "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
