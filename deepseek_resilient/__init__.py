@@ -15,7 +15,6 @@ from ._accumulate import accumulate
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._clock import Clock
 from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
-from ._dropin import AsyncOpenAI, OpenAI, OpenAIOptions
 from ._errors import (
     AllProvidersFailed,
     APIConnectionError,
@@ -79,13 +78,18 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    from ._dropin import AsyncOpenAI, OpenAI, OpenAIOptions
     from ._providers.hf_transformers import Transformers
     from ._providers.llama_cpp import LlamaCpp
 
 __version__ = "0.1.0"
 
-# The local backends load on first use: ``import deepseek_resilient`` stays light.
+# The local backends and the openai-python drop-in load on first use: ``import
+# deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
 _LAZY = {
+    "AsyncOpenAI": "._dropin",
+    "OpenAI": "._dropin",
+    "OpenAIOptions": "._dropin",
     "LlamaCpp": "._providers.llama_cpp",
     "Transformers": "._providers.hf_transformers",
 }
@@ -97,6 +101,10 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

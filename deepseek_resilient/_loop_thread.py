@@ -8,11 +8,13 @@ never closed can't keep the interpreter from exiting.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
+from typing import TYPE_CHECKING
 
 import anyio
-from anyio.from_thread import BlockingPortal
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 __all__ = ["LoopThread"]
 
@@ -21,6 +23,11 @@ class LoopThread:
     """Starts the loop thread; ``portal`` runs coroutines there; ``stop()`` ends it."""
 
     def __init__(self, name: str = "deepseek-resilient-loop") -> None:
+        # Loaded by the first sync client, not at import.
+        import queue
+
+        from anyio.from_thread import BlockingPortal
+
         ready: queue.Queue[BlockingPortal | BaseException] = queue.Queue(maxsize=1)
 
         async def host() -> None:

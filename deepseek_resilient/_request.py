@@ -1,9 +1,9 @@
 """The request side: ``ChatMessage`` and ``ChatRequest``, validated before any I/O.
 
-Schemas are built on first use (``defer_build``), not at ``import deepseek_resilient``.
+Schemas are built on first use (``defer_build``), not at ``import deepseek_resilient``. No
+``from __future__ import annotations`` here or in ``_response``: pydantic would compile each
+field's annotation string when the class is built (about a quarter of that import cost).
 """
-
-from __future__ import annotations
 
 from typing import Any, Literal
 
@@ -43,7 +43,7 @@ class ChatMessage(WireModel):
         return data
 
     @model_validator(mode="after")
-    def _check_role_fields(self) -> ChatMessage:
+    def _check_role_fields(self) -> "ChatMessage":
         if self.role == "tool" and not self.tool_call_id:
             raise ValueError("a 'tool' message needs 'tool_call_id'")
         if self.role == "assistant":

@@ -2,8 +2,6 @@
 and model listings. Every model keeps the fields a provider sends (DeepSeek's
 ``reasoning_content``, ``prompt_cache_hit_tokens``, anything unknown)."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal

@@ -7,10 +7,9 @@ import contextlib
 import copy
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
-from anyio.from_thread import BlockingPortal
 from typing_extensions import Unpack
 
 from ._async_client import AsyncClient
@@ -22,6 +21,9 @@ from ._policies.disk_cache import ResponseCache
 from ._providers.base import Provider
 from ._resources import Chat, Models
 from ._stats_report import ClientStats
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 __all__ = ["Client"]
 

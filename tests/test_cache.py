@@ -25,7 +25,8 @@ from deepseek_resilient._policies.cache import (
     mode_reads,
     mode_writes,
 )
-from deepseek_resilient._policies.cache_files import ENV_DIR, _JsonOnlyDisk, _TamperedEntry
+from deepseek_resilient._policies.cache_disk import _JsonOnlyDisk, _TamperedEntry
+from deepseek_resilient._policies.cache_files import ENV_DIR
 from deepseek_resilient._types import ChatCompletion, ChatRequest
 from deepseek_resilient.testing._clock import FakeClock
 

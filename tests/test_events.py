@@ -21,6 +21,7 @@ from deepseek_resilient import (
     IncompleteStreamError,
     RateLimit,
     Retry,
+    Route,
     events,
 )
 from deepseek_resilient._hooks import Hooks
@@ -50,6 +51,55 @@ def test_every_event_is_frozen_and_names_its_hook_method() -> None:
     for kind in events.EVENT_TYPES:
         assert dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen  # type: ignore[attr-defined]
         assert kind.hook_method.startswith("on_") and kind.__name__ in events.__all__
+
+
+def _sample(kind: type[Any], bump: int = 0) -> Any:
+    """An instance of ``kind`` with a value of the right type in every field."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        t = str(f.type)
+        if t.startswith("Literal"):
+            values[f.name] = t.replace('"', "'").split("'")[1]
+        elif t == "BreakerStateName":
+            values[f.name] = "open"
+        elif t.startswith(("int", "float")):
+            values[f.name] = 7 + bump
+        elif t.startswith("bool"):
+            values[f.name] = True
+        elif t.startswith("TokenUsage"):
+            values[f.name] = events.TokenUsage(1, 2, 3)
+        elif t == "Route":
+            values[f.name] = Route()
+        else:
+            values[f.name] = f"v{bump}"
+    return kind(**values)
+
+
+def test_events_compare_hash_and_print_as_dataclasses() -> None:
+    # Event holds repr/==/hash for every event class (declared repr=False, eq=False): the
+    # behaviour stays a frozen dataclass's, field by field.
+    for kind in events.EVENT_TYPES:
+        a, same, other = _sample(kind), _sample(kind), _sample(kind, bump=1)
+        names = [f.name for f in dataclasses.fields(kind)]
+        values = tuple(getattr(a, n) for n in names)
+        assert a == same and a != other and a != values
+        assert (
+            repr(a)
+            == f"{kind.__qualname__}(" + ", ".join(f"{n}={getattr(a, n)!r}" for n in names) + ")"
+        )
+        assert (
+            dataclasses.replace(a) == a
+            and dataclasses.replace(other, **{n: getattr(a, n) for n in names}) == a
+        )
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(a, names[0], getattr(other, names[0]))
+        assert not hasattr(a, "__dict__")
+        if kind is not events.RequestFinished:  # its Route is a mutable model: unhashable
+            assert hash(a) == hash(same) == hash(values)
+        else:
+            with pytest.raises(TypeError):
+                hash(a)
+    assert events.Coalesced(1) != events.RateLimitRefused(1, "p")
 
 
 async def test_retries_then_answer(llm_server: FaultServer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 #: Imported on first use only: pybreaker imports redis (and redis opentelemetry) when they are
 #: installed; the metrics hooks and local engines are optional extras.
@@ -19,16 +20,30 @@ HEAVY = (
     "transformers",
 )
 
+#: Loaded by the feature that needs them, not by ``import deepseek_resilient`` (import time):
+#: the disk cache when a cache is first opened, the sync client's loop thread when a
+#: ``Client`` is built, HTTP-date parsing for such a ``Retry-After``, the openai-python
+#: drop-in on ``from deepseek_resilient import OpenAI``.
+DEFERRED = (
+    "diskcache",
+    "sqlite3",
+    "email.utils",
+    "anyio.from_thread",
+    "queue",
+    "deepseek_resilient._dropin",
+)
 
-def _loaded_after(code: str) -> set[str]:
-    script = (
-        f"import json, sys; {code}; "
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-    )
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import json, sys; {code}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=120
     )
     return set(json.loads(out.stdout))
+
+
+def _loaded_after(code: str) -> set[str]:
+    return {m.split(".")[0] for m in _modules_after(code)}
 
 
 def test_import_does_not_load_heavy_dependencies() -> None:
@@ -44,3 +59,25 @@ def test_the_check_sees_a_heavy_import() -> None:
         "Hooks(builtin=False).breaker_listener('p')"
     )
     assert "pybreaker" in loaded
+
+
+def test_import_defers_what_only_a_feature_needs() -> None:
+    loaded = _modules_after("import deepseek_resilient")
+    assert "deepseek_resilient._async_client" in loaded
+    assert not loaded & set(DEFERRED), f"imported at import time: {sorted(loaded & set(DEFERRED))}"
+
+
+def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
+    # The same probe sees every DEFERRED module once its feature is used (so the test above
+    # can fail), and the lazy names still import.
+    loaded = _modules_after(
+        "import deepseek_resilient as d; "
+        "assert set(d.__all__) <= set(dir(d)); "  # lazy names are listed before they load
+        "from deepseek_resilient import OpenAI, AsyncOpenAI, OpenAIOptions; "
+        "from deepseek_resilient._providers._http_errors import parse_retry_after; "
+        "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
+        f"d.ResponseCache(d.Cache(directory={str(tmp_path)!r})).stats(); "
+        "d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "
+        "model='m', api_key='k')]).close()"
+    )
+    assert set(DEFERRED) <= loaded, f"not loaded by their feature: {sorted(set(DEFERRED) - loaded)}"

@@ -1,17 +1,14 @@
-"""The cache's files: its directory (created 0700, refused when another user owns it) and
-the diskcache ``Disk`` that stores JSON bytes only and refuses every other row (a tampered
-row can never reach ``pickle.load``)."""
+"""The cache's files: its directory (created 0700, refused when another user owns it), its
+write check and the scrub of foreign pragmas. The diskcache ``Disk`` is :mod:`.cache_disk`;
+diskcache and sqlite3 load when a cache is first opened, not at import."""
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
-
-import diskcache
 
 from .._config import Cache
 
@@ -35,45 +32,6 @@ PRAGMAS: dict[str, Any] = {
     "sqlite_synchronous": 1,  # NORMAL: no fsync per write; a crash loses a few entries at most
 }
 """Every pragma diskcache knows, passed explicitly so a tampered Settings row can't set one."""
-_MODE_RAW = 1
-"""``diskcache.core.MODE_RAW``: the value is inline in the row (the only mode we accept)."""
-
-
-class _TamperedEntry(ValueError):
-    """A row our disk never writes (pickle, text or file-backed): treat as a miss, delete."""
-
-
-class _JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
-    """A diskcache ``Disk`` that stores str keys and bytes values inline in SQLite, and
-    refuses anything else on read, so a tampered row can never reach ``pickle.load``.
-
-    It never creates value files, so it never deletes any either: a tampered ``filename``
-    column (``/home/you/.bashrc``) cannot make eviction remove a file outside the cache."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        if type(key) is not str:
-            raise TypeError("cache keys are str")
-        return key, True
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw or type(key) is not str:
-            raise _TamperedEntry("non-str key in the cache database")
-        return key
-
-    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
-        if read or type(value) is not bytes:
-            raise TypeError("cache values are bytes")
-        return 0, _MODE_RAW, None, sqlite3.Binary(value)
-
-    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> bytes:
-        if mode != _MODE_RAW or filename is not None or read:
-            raise _TamperedEntry(f"refused a cache row in mode {mode!r}")
-        if type(value) is not bytes:
-            raise _TamperedEntry("cache row value is not bytes")
-        return value
-
-    def remove(self, file_path: Any) -> None:
-        return None
 
 
 def resolve_directory(config: Cache) -> Path:
@@ -120,6 +78,8 @@ def drop_foreign_pragmas(directory: Path, lock_timeout: float) -> None:
     path = directory / "cache.db"
     if not path.exists():
         return
+    import sqlite3
+
     con = sqlite3.connect(path, timeout=lock_timeout, isolation_level=None)
     try:
         try:

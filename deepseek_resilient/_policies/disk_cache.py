@@ -12,29 +12,32 @@ process), not from diskcache's ``expire``, so TTL tests run on a fake clock.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import diskcache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._clock import Clock
 from .._config import Cache
+from .._lazy import LazyModule
 from .._types import ChatCompletion, ChatRequest
 from .cache_files import (
     PRAGMAS,
-    _JsonOnlyDisk,
     drop_foreign_pragmas,
     resolve_directory,
     secure_directory,
     writable,
 )
 from .cache_key import request_key
+
+if TYPE_CHECKING:
+    import diskcache
+else:
+    diskcache = LazyModule("diskcache")  # with sqlite3, imported when a cache is first opened
 
 __all__ = [
     "ENTRY_VERSION",
@@ -171,6 +174,8 @@ class ResponseCache:
             "cull_limit": 0,  # eviction runs in _cull, once per _CULL_EVERY entries
             **PRAGMAS,
         }
+        import sqlite3
+
         try:
             drop_foreign_pragmas(self._directory, self._config.lock_timeout)
             cache = self._construct(settings)
@@ -183,6 +188,8 @@ class ResponseCache:
         return cache
 
     def _construct(self, settings: dict[str, Any]) -> diskcache.Cache:
+        from .cache_disk import _JsonOnlyDisk
+
         timeout = self._config.lock_timeout
         return diskcache.Cache(str(self._directory), timeout, _JsonOnlyDisk, **settings)
 
