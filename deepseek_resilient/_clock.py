@@ -7,7 +7,7 @@ from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "MonotonicClock"]
+__all__ = ["Clock", "MonotonicClock", "WallClock"]
 
 
 class Clock(Protocol):
@@ -33,3 +33,17 @@ class MonotonicClock:
 
     def __repr__(self) -> str:
         return "MonotonicClock()"
+
+
+class WallClock:
+    """``time.time`` as a :class:`Clock`: cache entries outlive the process and the boot, so
+    their age must be measured on the wall clock, not a monotonic one."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - unused by the cache
+        await anyio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "WallClock()"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .._clock import Clock
+from .._clock import Clock, WallClock
 from .._config import Cache
 from .._lazy import LazyModule
 from .._types import ChatCompletion, ChatRequest
@@ -59,22 +58,6 @@ _BATCH_AGE = 0.25
 """Queued writes (``set_later``) go to disk together: this many, or when the oldest is this old."""
 _CULL_EVERY = 32
 """Eviction runs once per this many writes (diskcache's cull on every write doubles its cost)."""
-
-
-class WallClock:
-    """``time.time`` as a :class:`Clock`: cache entries outlive the process and the boot, so
-    their age must be measured on the wall clock, not a monotonic one."""
-
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:  # pragma: no cover - unused by the cache
-        import anyio
-
-        await anyio.sleep(seconds)
-
-    def __repr__(self) -> str:
-        return "WallClock()"
 
 
 @dataclass(frozen=True)
