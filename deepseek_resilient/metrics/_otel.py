@@ -36,8 +36,12 @@ from ._conventions import (
     OPERATION,
     TOKEN_BUCKETS,
     TTFT_BUCKETS,
+    attempt_start,
+    duration_attributes,
     latest_experimental,
+    request_start,
     require,
+    token_attributes,
 )
 
 __all__ = ["OpenTelemetryMetrics"]
@@ -124,7 +128,7 @@ class OpenTelemetryMetrics:
         key = (event.model, event.stream)
         start = self._request_start.get(key)
         if start is None:
-            start = self._cached(self._request_start, key, _request_start(*key))
+            start = self._cached(self._request_start, key, request_start(*key))
         name, attrs = start
         span = self._start_span(name, None, self._client, attrs)
         if not span.is_recording():
@@ -140,7 +144,7 @@ class OpenTelemetryMetrics:
             key = (provider, event.model, event.response_model)
             token_attrs = self._token_attrs.get(key)
             if token_attrs is None:
-                token_attrs = self._cached(self._token_attrs, key, _token_attrs(*key))
+                token_attrs = self._cached(self._token_attrs, key, token_attributes(*key))
             self._record_tokens(usage.input, token_attrs[0])
             self._record_tokens(usage.output, token_attrs[1])
         state = self._open.pop(event.request_id, None)
@@ -183,7 +187,7 @@ class OpenTelemetryMetrics:
         key = (event.provider, event.model, event.attempt, event.server_address)
         start = self._attempt_start.get(key)
         if start is None:
-            start = self._cached(self._attempt_start, key, _attempt_start(*key))
+            start = self._cached(self._attempt_start, key, attempt_start(*key))
         context = state.context
         if context is None:
             context = state.context = self._in_context(state.span)
@@ -217,7 +221,7 @@ class OpenTelemetryMetrics:
         key = (event.provider, event.model, event.server_address, error_type)
         duration_attrs = self._duration_attrs.get(key)
         if duration_attrs is None:
-            duration_attrs = self._cached(self._duration_attrs, key, _duration_attrs(*key))
+            duration_attrs = self._cached(self._duration_attrs, key, duration_attributes(*key))
         self._record_duration(event.latency, duration_attrs)
 
     @staticmethod
@@ -307,53 +311,3 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
-
-
-def _request_start(model: str, stream: bool) -> tuple[str, dict[str, Any]]:
-    attrs: dict[str, Any] = {"gen_ai.operation.name": OPERATION, "gen_ai.request.model": model}
-    if stream:
-        attrs["deepseek_resilient.stream"] = True
-    return f"{OPERATION} {model}", attrs
-
-
-def _attempt_start(
-    provider: str, model: str, attempt: int, address: str | None
-) -> tuple[str, dict[str, Any]]:
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-        "deepseek_resilient.attempt": attempt,
-    }
-    if address:
-        attrs["server.address"] = address
-    return f"{OPERATION} {model}", attrs
-
-
-def _duration_attrs(
-    provider: str, model: str, address: str | None, error_type: str | None
-) -> dict[str, Any]:
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-    }
-    if address:
-        attrs["server.address"] = address
-    if error_type is not None:
-        attrs["error.type"] = error_type
-    return attrs
-
-
-def _token_attrs(
-    provider: str, model: str, response_model: str | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The attributes of the input and the output ``gen_ai.client.token.usage`` records."""
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-    }
-    if response_model:
-        attrs["gen_ai.response.model"] = response_model
-    return {**attrs, "gen_ai.token.type": "input"}, {**attrs, "gen_ai.token.type": "output"}
