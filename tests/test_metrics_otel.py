@@ -15,10 +15,12 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from deepseek_resilient import ConfigurationError
-from deepseek_resilient.metrics import DURATION_BUCKETS, OpenTelemetryMetrics
+from deepseek_resilient._events import AttemptFinished, AttemptStarted, RequestStarted
+from deepseek_resilient.metrics import DURATION_BUCKETS, OpenTelemetryMetrics, _otel
 from deepseek_resilient.testing import FaultServer
 
 pytestmark = pytest.mark.anyio
@@ -138,3 +140,58 @@ def test_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)
     with pytest.raises(ConfigurationError, match=r"deepseek-resilient\[otel\]"):
         OpenTelemetryMetrics()
+
+
+async def test_requests_the_sampler_drops_get_metrics_but_no_spans(
+    llm_server: FaultServer, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+
+    class Counting(Sampler):  # type: ignore[misc]
+        def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+            asked.append("span")
+            return ALWAYS_OFF.should_sample(*args, **kwargs)
+
+        def get_description(self) -> str:
+            return "counting"
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider(sampler=Counting())
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    hook = OpenTelemetryMetrics(tracer_provider, MeterProvider(metric_readers=[reader]))
+    await run_traffic(llm_server, tmp_path, [hook])
+    assert exporter.get_finished_spans() == ()
+    assert len(asked) == 4  # the 4 request spans; no attempt span under a dropped one
+    assert repr(hook) == "OpenTelemetryMetrics(open_spans=0)"  # nothing kept for them
+    got = points(reader)
+    assert sum(p.count for p in got["gen_ai.client.operation.duration"]) == 7
+    assert sum(p.sum for p in got["gen_ai.client.token.usage"]) == 10 + 5 + 1 + 2
+
+
+def test_attribute_caches_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_otel, "MAX_CACHED", 3)
+    hook, exporter, reader = setup()
+    models = [f"model-{i}" for i in range(10)]
+    for rid, model in enumerate(models * 2, start=1):
+        error = "InternalServerError" if rid % 2 else None
+        hook.on_request_started(RequestStarted(rid, model, False))
+        hook.on_attempt_started(AttemptStarted(rid, "p", model, 1, "h"))
+        hook.on_attempt_finished(
+            AttemptFinished(rid, "p", model, "error" if error else "ok", 0.5, error, None, "h")
+        )
+    assert max(len(hook._request_start), len(hook._attempt_start)) <= 3
+    assert len(hook._duration_attrs) <= 3
+    attempts = exporter.get_finished_spans()
+    assert [s.attributes["gen_ai.request.model"] for s in attempts] == models * 2
+    assert all(s.name == f"chat {s.attributes['gen_ai.request.model']}" for s in attempts)
+    counts: dict[tuple[str, str | None], int] = {}
+    for p in points(reader)["gen_ai.client.operation.duration"]:
+        assert p.attributes["server.address"] == "h"
+        key = (p.attributes["gen_ai.request.model"], p.attributes.get("error.type"))
+        counts[key] = counts.get(key, 0) + p.count
+    expected: dict[tuple[str, str | None], int] = {}
+    for rid, model in enumerate(models * 2, start=1):
+        key = (model, "InternalServerError" if rid % 2 else None)
+        expected[key] = expected.get(key, 0) + 1
+    assert counts == expected

@@ -1,10 +1,12 @@
-"""Names and bucket boundaries shared by the exporters (OpenTelemetry GenAI conventions)."""
+"""Names, bucket boundaries and attribute sets of the exporters (OpenTelemetry GenAI
+conventions)."""
 
 from __future__ import annotations
 
 import importlib
 import os
 from types import ModuleType
+from typing import Any
 
 from .._errors import ConfigurationError
 
@@ -13,8 +15,12 @@ __all__ = [
     "OPERATION",
     "TOKEN_BUCKETS",
     "TTFT_BUCKETS",
+    "attempt_start",
+    "duration_attributes",
     "latest_experimental",
+    "request_start",
     "require",
+    "token_attributes",
 ]
 
 #: ``gen_ai.operation.name`` of every call this client makes.
@@ -45,3 +51,56 @@ def require(module: str, extra: str, what: str) -> ModuleType:
         raise ConfigurationError(
             f"{what} needs {module.split('.')[0]}: pip install 'deepseek-resilient[{extra}]'"
         ) from exc
+
+
+def request_start(model: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    """The name and start attributes of a request span."""
+    attrs: dict[str, Any] = {"gen_ai.operation.name": OPERATION, "gen_ai.request.model": model}
+    if stream:
+        attrs["deepseek_resilient.stream"] = True
+    return f"{OPERATION} {model}", attrs
+
+
+def attempt_start(
+    provider: str, model: str, attempt: int, address: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The name and start attributes of an attempt span."""
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "deepseek_resilient.attempt": attempt,
+    }
+    if address:
+        attrs["server.address"] = address
+    return f"{OPERATION} {model}", attrs
+
+
+def duration_attributes(
+    provider: str, model: str, address: str | None, error_type: str | None
+) -> dict[str, Any]:
+    """The attributes of a ``gen_ai.client.operation.duration`` record."""
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+    }
+    if address:
+        attrs["server.address"] = address
+    if error_type is not None:
+        attrs["error.type"] = error_type
+    return attrs
+
+
+def token_attributes(
+    provider: str, model: str, response_model: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attributes of the input and the output ``gen_ai.client.token.usage`` records."""
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+    }
+    if response_model:
+        attrs["gen_ai.response.model"] = response_model
+    return {**attrs, "gen_ai.token.type": "input"}, {**attrs, "gen_ai.token.type": "output"}

@@ -16,7 +16,6 @@ the events carry none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._events import (
@@ -37,8 +36,12 @@ from ._conventions import (
     OPERATION,
     TOKEN_BUCKETS,
     TTFT_BUCKETS,
+    attempt_start,
+    duration_attributes,
     latest_experimental,
+    request_start,
     require,
+    token_attributes,
 )
 
 __all__ = ["OpenTelemetryMetrics"]
@@ -47,22 +50,32 @@ _SCOPE = "deepseek_resilient"
 #: Requests whose spans are still open; beyond this the oldest are ended (a stream that
 #: was never closed must not grow memory forever).
 MAX_OPEN = 10_000
+#: Entries per attribute cache (names of providers, models, hosts, error types) before it
+#: is emptied: a stream of distinct model names must not grow memory forever.
+MAX_CACHED = 1_024
 
 
-@dataclass
 class _Open:
-    span: Any
-    attempt: Any = None
-    attempts: int = 0
-    retries: int = 0
-    failovers: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    """The open spans of one request (only of requests the sampler records)."""
+
+    __slots__ = ("attempt", "attempts", "context", "failovers", "retries", "span")
+
+    def __init__(self, span: Any) -> None:
+        self.span = span
+        self.context: Any = None  # the request span as a parent context, made on first use
+        self.attempt: Any = None
+        self.attempts = 0
+        self.retries = 0
+        self.failovers = 0
 
 
 class OpenTelemetryMetrics:
     """Trace and measure through ``tracer_provider`` / ``meter_provider`` (default: the
     global ones set with ``opentelemetry.trace.set_tracer_provider`` / ``metrics...``).
-    Needs only opentelemetry-api (extra ``otel``); an SDK or exporter is yours to set up."""
+    Needs only opentelemetry-api (extra ``otel``); an SDK or exporter is yours to set up.
+
+    A request the sampler drops costs no attempt spans and no span events (its metrics are
+    recorded all the same)."""
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         trace = require("opentelemetry.trace", "otel", "OpenTelemetryMetrics")
@@ -93,25 +106,47 @@ class OpenTelemetryMetrics:
                 explicit_bucket_boundaries_advisory=TTFT_BUCKETS,
             )
         self._open: dict[int, _Open] = {}
+        # Bound once: the hot path makes no attribute lookups through modules.
+        self._start_span = self._tracer.start_span
+        self._in_context = trace.set_span_in_context
+        self._client = trace.SpanKind.CLIENT
+        self._error = trace.Status(trace.StatusCode.ERROR)
+        self._record_duration = self._duration.record
+        self._record_tokens = self._tokens.record
+        # Span names and attribute mappings, built once per combination of their values and
+        # handed to the SDK as they are (it copies them; they are never changed here).
+        self._request_start: dict[tuple[str, bool], tuple[str, dict[str, Any]]] = {}
+        self._attempt_start: dict[tuple[str, str, int, str | None], tuple[str, dict[str, Any]]]
+        self._attempt_start = {}
+        self._duration_attrs: dict[tuple[str, str, str | None, str | None], dict[str, Any]]
+        self._duration_attrs = {}
+        self._token_attrs: dict[tuple[str, str, str | None], tuple[dict[str, Any], ...]] = {}
 
     # -- request span
 
     def on_request_started(self, event: RequestStarted) -> None:
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": OPERATION,
-            "gen_ai.request.model": event.model,
-        }
-        if event.stream:
-            attrs["deepseek_resilient.stream"] = True
-        span = self._tracer.start_span(
-            f"{OPERATION} {event.model}", kind=self._trace.SpanKind.CLIENT, attributes=attrs
-        )
-        if len(self._open) >= MAX_OPEN:
-            oldest = next(iter(self._open))
-            self._open.pop(oldest).span.end()
-        self._open[event.request_id] = _Open(span)
+        key = (event.model, event.stream)
+        start = self._request_start.get(key)
+        if start is None:
+            start = self._cached(self._request_start, key, request_start(*key))
+        name, attrs = start
+        span = self._start_span(name, None, self._client, attrs)
+        if not span.is_recording():
+            return  # dropped by the sampler: nothing to add to it, ever
+        open_ = self._open
+        if len(open_) >= MAX_OPEN:
+            open_.pop(next(iter(open_))).span.end()
+        open_[event.request_id] = _Open(span)
 
     def on_request_finished(self, event: RequestFinished) -> None:
+        usage, provider = event.usage, event.provider
+        if usage is not None and provider is not None:
+            key = (provider, event.model, event.response_model)
+            token_attrs = self._token_attrs.get(key)
+            if token_attrs is None:
+                token_attrs = self._cached(self._token_attrs, key, token_attributes(*key))
+            self._record_tokens(usage.input, token_attrs[0])
+            self._record_tokens(usage.output, token_attrs[1])
         state = self._open.pop(event.request_id, None)
         if state is None:
             return
@@ -128,11 +163,10 @@ class OpenTelemetryMetrics:
             attrs["deepseek_resilient.failovers"] = state.failovers
         if event.outcome != "ok":
             attrs["deepseek_resilient.outcome"] = event.outcome
-        if event.provider is not None:
-            attrs["gen_ai.provider.name"] = event.provider
+        if provider is not None:
+            attrs["gen_ai.provider.name"] = provider
         if event.response_model:
             attrs["gen_ai.response.model"] = event.response_model
-        usage = event.usage
         if usage is not None:
             attrs["gen_ai.usage.input_tokens"] = usage.input
             attrs["gen_ai.usage.output_tokens"] = usage.output
@@ -140,19 +174,9 @@ class OpenTelemetryMetrics:
                 attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_hit
         if event.error_type is not None:
             attrs["error.type"] = event.error_type
-            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
+            span.set_status(self._error)
         span.set_attributes(attrs)
         span.end()
-        if usage is not None and event.provider is not None:
-            metric_attrs = {
-                "gen_ai.operation.name": OPERATION,
-                "gen_ai.provider.name": event.provider,
-                "gen_ai.request.model": event.model,
-            }
-            if event.response_model:
-                metric_attrs["gen_ai.response.model"] = event.response_model
-            self._tokens.record(usage.input, {**metric_attrs, "gen_ai.token.type": "input"})
-            self._tokens.record(usage.output, {**metric_attrs, "gen_ai.token.type": "output"})
 
     # -- attempt spans
 
@@ -160,53 +184,52 @@ class OpenTelemetryMetrics:
         state = self._open.get(event.request_id)
         if state is None:
             return
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": OPERATION,
-            "gen_ai.provider.name": event.provider,
-            "gen_ai.request.model": event.model,
-            "deepseek_resilient.attempt": event.attempt,
-        }
-        if event.server_address:
-            attrs["server.address"] = event.server_address
+        key = (event.provider, event.model, event.attempt, event.server_address)
+        start = self._attempt_start.get(key)
+        if start is None:
+            start = self._cached(self._attempt_start, key, attempt_start(*key))
+        context = state.context
+        if context is None:
+            context = state.context = self._in_context(state.span)
         state.attempts += 1
-        state.attempt = self._tracer.start_span(
-            f"{OPERATION} {event.model}",
-            context=self._trace.set_span_in_context(state.span),
-            kind=self._trace.SpanKind.CLIENT,
-            attributes=attrs,
-        )
+        state.attempt = self._start_span(start[0], context, self._client, start[1])
 
     def on_attempt_finished(self, event: AttemptFinished) -> None:
+        outcome = event.outcome
         state = self._open.get(event.request_id)
-        if event.outcome == "skipped":
+        if outcome == "skipped":
             if state is not None:
                 state.span.add_event(
                     "deepseek_resilient.skipped",
                     {"gen_ai.provider.name": event.provider, "error.type": event.error_type or ""},
                 )
             return
+        error_type = event.error_type
         if state is not None and state.attempt is not None:
             span, state.attempt = state.attempt, None
-            if event.outcome != "ok":
-                span.set_attribute("deepseek_resilient.outcome", event.outcome)
-            if event.error_type is not None:
-                span.set_attribute("error.type", event.error_type)
-                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
-            if event.status_code is not None:
-                span.set_attribute("http.response.status_code", event.status_code)
+            if outcome != "ok":
+                attrs: dict[str, Any] = {"deepseek_resilient.outcome": outcome}
+                if error_type is not None:
+                    attrs["error.type"] = error_type
+                    span.set_status(self._error)
+                if event.status_code is not None:
+                    attrs["http.response.status_code"] = event.status_code
+                span.set_attributes(attrs)
             span.end()
-        if event.outcome == "cancelled":
+        if outcome == "cancelled":
             return
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": OPERATION,
-            "gen_ai.provider.name": event.provider,
-            "gen_ai.request.model": event.model,
-        }
-        if event.server_address:
-            attrs["server.address"] = event.server_address
-        if event.error_type is not None:
-            attrs["error.type"] = event.error_type
-        self._duration.record(event.latency, attrs)
+        key = (event.provider, event.model, event.server_address, error_type)
+        duration_attrs = self._duration_attrs.get(key)
+        if duration_attrs is None:
+            duration_attrs = self._cached(self._duration_attrs, key, duration_attributes(*key))
+        self._record_duration(event.latency, duration_attrs)
+
+    @staticmethod
+    def _cached(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+        if len(cache) >= MAX_CACHED:
+            cache.clear()
+        cache[key] = value
+        return value
 
     # -- what happened along the way: span events on the request span
 

@@ -111,6 +111,10 @@ class PrometheusMetrics:
         # label values -> child series: the hot path skips prometheus-client's label checks
         self._children: dict[tuple[Any, ...], Any] = {}
         self._seen: set[str] = set()
+        # (provider, model, outcome, error type) -> (attempts child, duration child or None)
+        self._attempt_series: dict[tuple[str, str, str, str | None], tuple[Any, Any]] = {}
+        # (provider, model) -> (input tokens child, output tokens child)
+        self._token_series: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -127,20 +131,37 @@ class PrometheusMetrics:
     # -- hook methods
 
     def on_attempt_finished(self, event: AttemptFinished) -> None:
-        self._see(event.provider)
-        self._child(self._attempts, event.provider, event.outcome).inc()
-        if event.outcome in ("ok", "error"):
-            error = event.error_type or ""
-            child = self._child(self._duration, OPERATION, event.provider, event.model, error)
-            child.observe(event.latency)
+        key = (event.provider, event.model, event.outcome, event.error_type)
+        series = self._attempt_series.get(key)
+        if series is None:
+            series = self._attempt_series[key] = self._attempt_children(*key)
+        series[0].inc()
+        if series[1] is not None:
+            series[1].observe(event.latency)
+
+    def _attempt_children(
+        self, provider: str, model: str, outcome: str, error_type: str | None
+    ) -> tuple[Any, Any]:
+        self._see(provider)
+        attempts = self._child(self._attempts, provider, outcome)
+        if outcome not in ("ok", "error"):
+            return attempts, None
+        return attempts, self._child(self._duration, OPERATION, provider, model, error_type or "")
 
     def on_request_finished(self, event: RequestFinished) -> None:
         usage, provider = event.usage, event.provider
         if usage is None or provider is None:
             return
-        model = event.model
-        self._child(self._tokens, OPERATION, provider, model, "input").observe(usage.input)
-        self._child(self._tokens, OPERATION, provider, model, "output").observe(usage.output)
+        key = (provider, event.model)
+        series = self._token_series.get(key)
+        if series is None:
+            tokens = self._tokens
+            series = self._token_series[key] = (
+                self._child(tokens, OPERATION, provider, key[1], "input"),
+                self._child(tokens, OPERATION, provider, key[1], "output"),
+            )
+        series[0].observe(usage.input)
+        series[1].observe(usage.output)
 
     def on_failover(self, event: Failover) -> None:
         self._child(self._failovers, event.from_provider, event.to_provider).inc()
