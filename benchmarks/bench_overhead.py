@@ -13,10 +13,12 @@ Clients: raw ``httpx2.AsyncClient`` (the baseline: our transport); raw httpx2 as
 stream and reading it to the end (what our client sends upstream for a completion while
 another provider remains: the like-for-like floor); raw ``httpx.AsyncClient``
 (httpx 0.28, when installed); our ``AsyncClient`` with all layers on (two providers,
-retries, breaker, a rate limit far above the load, merging, disk cache missing); our sync
-``Client`` from 8 threads; openai-python's ``AsyncOpenAI``; LiteLLM's ``Router`` with a
-fallback and 2 retries (those two when installed); and our cache *hits* (one request, stored
-once, asked again and again), which section 3 sets against the raw call.
+retries, breaker, a rate limit far above the load, merging, disk cache missing); at its
+defaults with the same two providers, and with one provider (no fallback: a completion goes
+upstream unstreamed); our sync ``Client`` from 8 threads; openai-python's ``AsyncOpenAI``;
+LiteLLM's ``Router`` with a fallback and 2 retries (those two when installed); and our cache
+*hits* (one request, stored once, asked again and again), which section 3 sets against the
+raw call.
 """
 
 from __future__ import annotations
@@ -189,6 +191,22 @@ async def run_ours_default(base_url: str, calls: int, concurrency: int, tmp: Pat
         return await _measure(calls, concurrency, one)
 
 
+async def run_ours_one(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
+    """The defaults with ONE provider: no fallback, so a completion goes upstream unstreamed
+    (no first-token limit to enforce); the pipeline's own cost against raw httpx2."""
+    from deepseek_resilient import AsyncClient
+
+    tag = uuid.uuid4().hex[:8]
+    providers, _ = _our_options(base_url, tmp)
+    async with AsyncClient(providers[:1], timeout=60.0) as client:
+
+        async def one(i: int) -> None:
+            r = await client.chat.completions.create(messages=_messages(tag, i))
+            assert r.choices[0].message.content
+
+        return await _measure(calls, concurrency, one)
+
+
 async def run_ours_cache_hit(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
     from deepseek_resilient import AsyncClient
 
@@ -273,6 +291,7 @@ CLIENTS: dict[str, tuple[str, Callable[..., Any], str | None]] = {
     "raw-httpx": ("raw httpx 0.28 AsyncClient", run_raw_httpx, "httpx"),
     "ours-async": ("AsyncClient, all layers (cache miss)", run_ours_async, None),
     "ours-default": ("AsyncClient, defaults (retries, breaker, budget)", run_ours_default, None),
+    "ours-one": ("AsyncClient, defaults, one provider (unstreamed upstream)", run_ours_one, None),
     "ours-sync": (f"Client (sync), {THREADS} threads, all layers", run_ours_sync, None),
     "openai": ("openai AsyncOpenAI", run_openai, "openai"),
     "litellm": ("LiteLLM Router (fallback, 2 retries)", run_litellm, "litellm"),
