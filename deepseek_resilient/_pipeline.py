@@ -131,37 +131,38 @@ class Pipeline:
         last = len(self._chains) - 1
         for index, chain in enumerate(self._chains):
             slot = self.slots[index]
-            # An open breaker skips its provider before any layer runs (the cheap path), and
-            # so does a context window the request cannot fit.
-            refused = self._refusal(slot, call.request)
-            try:
-                if refused is not None:
-                    raise refused
-                left = call.time_left()
-                more = self._more_after(index, call.request)
-                share = left if not more else left * (1.0 - self.policies.failover_reserve)
-                call.provider_deadline = self.clock.now() + share
-                call.more_providers = more
-                answer = await chain(call)
-            except ProviderError as exc:
-                if refused is not None or isinstance(exc, (CircuitOpenError, RateLimitedLocally)):
-                    skipped = Attempt(
-                        provider=slot.provider.name, outcome="skipped", error=type(exc).__name__
-                    )
-                    call.route.attempts.append(skipped)
-                    self._emit_skipped(call, index, exc)
-                call.errors.append(exc)
-                if not exc.failover:
-                    raise
-                if index < last and call.hooks.wants(Failover):
-                    to = self.slots[index + 1].provider.name
-                    reason = type(exc).__name__
-                    call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
-                continue
-            call.route.provider = slot.provider.name
-            if isinstance(answer, OpenedStream) and answer.rest is not None:
-                answer.resume = functools.partial(self._resume, call, index)
-            return answer
+            # An open breaker skips its provider before any layer runs (the cheap path: its
+            # error is never raised, so it holds no traceback and makes no garbage cycle),
+            # and so does a context window the request cannot fit.
+            error = self._refusal(slot, call.request)
+            skipped = error is not None
+            if error is None:
+                try:
+                    left = call.time_left()
+                    more = self._more_after(index, call.request)
+                    share = left if not more else left * (1.0 - self.policies.failover_reserve)
+                    call.provider_deadline = self.clock.now() + share
+                    call.more_providers = more
+                    answer = await chain(call)
+                except ProviderError as exc:
+                    error = exc
+                    skipped = isinstance(exc, (CircuitOpenError, RateLimitedLocally))
+                else:
+                    call.route.provider = slot.provider.name
+                    if isinstance(answer, OpenedStream) and answer.rest is not None:
+                        answer.resume = functools.partial(self._resume, call, index)
+                    return answer
+            reason = type(error).__name__
+            if skipped:
+                skip = Attempt(provider=slot.provider.name, outcome="skipped", error=reason)
+                call.route.attempts.append(skip)
+                self._emit_skipped(call, index, error)
+            call.errors.append(error)
+            if not error.failover:
+                raise error
+            if index < last and call.hooks.wants(Failover):
+                to = self.slots[index + 1].provider.name
+                call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
         raise AllProvidersFailed(call.errors)
 
     def _emit_skipped(self, call: Call, index: int, exc: ProviderError) -> None:
