@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import uuid
 from pathlib import Path
@@ -169,6 +170,7 @@ async def _failover(server: BenchServer, calls: int, repeats: int) -> dict[str, 
             await direct.chat.completions.create(messages=[{"role": "user", "content": f"{i}"}])
         for r in range(repeats):
             for name, client in (("via", via), ("direct", direct))[:: 1 if r % 2 else -1]:
+                gc.collect()  # each batch starts from the same collector state
                 with Stopwatch() as sw:
                     for i in range(calls):
                         msg = [{"role": "user", "content": f"{tag} {r} {i}"}]
@@ -189,7 +191,8 @@ def failover_section(server: BenchServer, calls: int, repeats: int) -> Section:
     return Section(
         title="3c. Failover with the primary's breaker open",
         method=(
-            f"{calls} sequential calls per batch, {repeats} interleaved batches, medians. The "
+            f"{calls} sequential calls per batch, {repeats} interleaved batches (a full garbage "
+            "collection before each), medians. The "
             "primary answered HTTP 503 until its breaker opened (state after warm-up: "
             f"`{out['state']}`); the fallback is the same local server. Route of a call: "
             f'"{out["route"]}".'
