@@ -3,8 +3,6 @@ its default headers; on a caller's ``http_client=``, through that client (its ho
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx2
 import pytest
 from _support import USER, http_provider
@@ -16,10 +14,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer(lifetime=60) as s:
-        s.default = Ok("hello")
-        yield s
+def server(llm_server: FaultServer) -> FaultServer:
+    llm_server.default = Ok("hello")
+    return llm_server
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -53,6 +53,15 @@ def require(module: str, extra: str, what: str) -> ModuleType:
         ) from exc
 
 
+def _provider_attributes(provider: str, model: str) -> dict[str, Any]:
+    """The attributes every provider-level record and span starts from."""
+    return {
+        "gen_ai.operation.name": OPERATION,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+    }
+
+
 def request_start(model: str, stream: bool) -> tuple[str, dict[str, Any]]:
     """The name and start attributes of a request span."""
     attrs: dict[str, Any] = {"gen_ai.operation.name": OPERATION, "gen_ai.request.model": model}
@@ -65,12 +74,8 @@ def attempt_start(
     provider: str, model: str, attempt: int, address: str | None
 ) -> tuple[str, dict[str, Any]]:
     """The name and start attributes of an attempt span."""
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-        "deepseek_resilient.attempt": attempt,
-    }
+    attrs = _provider_attributes(provider, model)
+    attrs["deepseek_resilient.attempt"] = attempt
     if address:
         attrs["server.address"] = address
     return f"{OPERATION} {model}", attrs
@@ -80,11 +85,7 @@ def duration_attributes(
     provider: str, model: str, address: str | None, error_type: str | None
 ) -> dict[str, Any]:
     """The attributes of a ``gen_ai.client.operation.duration`` record."""
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-    }
+    attrs = _provider_attributes(provider, model)
     if address:
         attrs["server.address"] = address
     if error_type is not None:
@@ -96,11 +97,7 @@ def token_attributes(
     provider: str, model: str, response_model: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The attributes of the input and the output ``gen_ai.client.token.usage`` records."""
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-    }
+    attrs = _provider_attributes(provider, model)
     if response_model:
         attrs["gen_ai.response.model"] = response_model
     return {**attrs, "gen_ai.token.type": "input"}, {**attrs, "gen_ai.token.type": "output"}
