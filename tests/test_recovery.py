@@ -268,6 +268,27 @@ async def test_stall_after_commit_is_recovered_at_the_idle_limit(llm_server: Fau
     assert (splice.how, splice.error) == ("continue", "APITimeoutError")
 
 
+@pytest.mark.anyio
+async def test_completion_stalled_after_its_first_words_hands_over_at_the_idle_limit(
+    llm_server: FaultServer, second_server: FaultServer
+) -> None:
+    """A non-streamed request goes upstream as a stream while a fallback remains; keep-alives
+    after the first words never reset the 1 s data-idle limit of the read to its end."""
+    llm_server.default = StallAfter(after=3, seconds=20, interval=0.05, content=FULL)
+    second_server.default = Ok("fallback answer")
+    # first_token_timeout under the attempt's share: the request goes upstream as a stream
+    limits = {"data_idle_timeout": 1.0, "first_token_timeout": 10.0}
+    primary = http_provider(llm_server.base_url, retry=Retry(attempts=1), **limits)
+    fallback = http_provider(second_server.base_url, name="fallback")
+    started = time.monotonic()
+    async with AsyncClient([primary, fallback], timeout=20) as client:
+        resp = await client.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "fallback answer"
+    assert time.monotonic() - started < 5  # not the 20 s of keep-alives
+    assert resp.route is not None
+    assert [a.error for a in resp.route.attempts] == ["APITimeoutError", None]
+
+
 def test_stall_after_commit_sync(llm_server: FaultServer) -> None:
     llm_server.script(StallAfter(after=2, seconds=20, interval=0.05, content=FULL), Ok(FULL))
     primary = http_provider(llm_server.base_url, **IDLE)
