@@ -7,7 +7,7 @@ import httpx2
 import pytest
 from _support import USER, http_provider
 
-from deepseek_resilient import AsyncClient
+from deepseek_resilient import AsyncClient, OpenAICompatible
 from deepseek_resilient.testing import FaultServer, Ok
 
 pytestmark = pytest.mark.anyio
@@ -73,3 +73,13 @@ async def test_a_proxy_named_by_the_environment_is_used(
         answer = await client.chat.completions.create(messages=USER)
     assert answer.choices[0].message.content == "hello"
     assert server.requests[0].path == "http://api.example.invalid/v1/chat/completions"
+
+
+async def test_credentials_in_the_url_go_through_the_client_as_basic_auth(
+    server: FaultServer,
+) -> None:
+    host = server.base_url.split("://", 1)[1]
+    provider = OpenAICompatible(name="p", base_url=f"http://user:pw@{host}", model="m")
+    async with AsyncClient([provider]) as client:
+        await client.chat.completions.create(messages=USER)
+    assert server.requests[0].headers.get("authorization") == "<redacted>"  # Basic user:pw

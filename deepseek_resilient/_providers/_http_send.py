@@ -35,7 +35,7 @@ class Sender:
         # a private method of httpx2; without it, every request goes through the client.
         self._direct = owned and hasattr(http, "_transport_for_url")
         self._base_headers = {k.lower(): v for k, v in http.headers.items()}
-        self._urls: dict[str, tuple[httpx2.URL, Any]] = {}
+        self._urls: dict[str, tuple[httpx2.URL, Any] | None] = {}
 
     @property
     def client(self) -> httpx2.AsyncClient:
@@ -52,23 +52,24 @@ class Sender:
         params: Mapping[str, Any] | None = None,
     ) -> contextlib.AbstractAsyncContextManager[httpx2.Response]:
         """The response with its body unread; closed when the block ends."""
-        if not self._direct:
+        target = self._target(url) if self._direct else None
+        if target is None:
             return self._http.stream(
                 method, url, content=content, headers=headers, params=params, timeout=timeout
             )
-        return self._send(method, url, timeout, content, headers, params)
+        return self._send(method, target, timeout, content, headers, params)
 
     @contextlib.asynccontextmanager
     async def _send(
         self,
         method: str,
-        url: str,
+        found: tuple[httpx2.URL, Any],
         timeout: httpx2.Timeout,
         content: bytes | None,
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
     ) -> AsyncIterator[httpx2.Response]:
-        target, transport = self._target(url)
+        target, transport = found
         if params:
             target = target.copy_merge_params(params)
         merged = self._base_headers
@@ -88,12 +89,13 @@ class Sender:
         finally:
             await response.aclose()
 
-    def _target(self, url: str) -> tuple[httpx2.URL, Any]:
-        """``url`` parsed, and the transport the client sends it through (both kept)."""
-        found = self._urls.get(url)
-        if found is None:
-            parsed = httpx2.URL(url)
-            found = (parsed, self._http._transport_for_url(parsed))
-            if len(self._urls) < 64:  # a provider has two or three URLs
-                self._urls[url] = found
+    def _target(self, url: str) -> tuple[httpx2.URL, Any] | None:
+        """``url`` parsed, and the transport the client sends it through (both kept); None
+        for a URL with credentials in it (the client turns those into Basic auth)."""
+        if url in self._urls:
+            return self._urls[url]
+        parsed = httpx2.URL(url)
+        found = None if parsed.userinfo else (parsed, self._http._transport_for_url(parsed))
+        if len(self._urls) < 64:  # a provider has two or three URLs
+            self._urls[url] = found
         return found
