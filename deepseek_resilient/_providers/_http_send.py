@@ -37,10 +37,6 @@ class Sender:
         self._base_headers = {k.lower(): v for k, v in http.headers.items()}
         self._urls: dict[str, tuple[httpx2.URL, Any] | None] = {}
 
-    @property
-    def client(self) -> httpx2.AsyncClient:
-        return self._http
-
     def stream(
         self,
         method: str,
