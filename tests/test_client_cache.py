@@ -196,8 +196,11 @@ async def test_an_error_reaches_every_waiter_once(llm_server: FaultServer) -> No
     assert {type(e.errors[0]) for e in errors} == {ServiceUnavailableError}  # type: ignore[attr-defined]
 
 
-async def _two_waiters(llm_server: FaultServer, leaving: int) -> list[str]:
-    """Two identical requests merged; waiter ``leaving`` (0: the starter) is cancelled."""
+async def _two_waiters(
+    llm_server: FaultServer, leaving: int, merged: list[bool] | None = None
+) -> list[str]:
+    """Two identical requests merged; waiter ``leaving`` (0: the starter) is cancelled.
+    ``merged`` gets each answer's ``route.coalesced``."""
     llm_server.default = Ok("survived", delay=0.3)
     got: list[str] = []
     scopes = [anyio.CancelScope(), anyio.CancelScope()]
@@ -207,6 +210,8 @@ async def _two_waiters(llm_server: FaultServer, leaving: int) -> list[str]:
             with scope:
                 r = await client.chat.completions.create(**GREEDY)
                 got.append(r.choices[0].message.content or "")
+                if merged is not None:
+                    merged.append(r.route.coalesced)
 
         async with anyio.create_task_group() as tg:
             for scope in scopes:
@@ -224,8 +229,10 @@ async def test_a_joiner_leaving_does_not_cancel_the_call(llm_server: FaultServer
 
 async def test_the_starter_leaving_hands_the_call_to_the_others(llm_server: FaultServer) -> None:
     # The call ran in the starter's task and ends with it; the other waiter runs it again.
-    assert await _two_waiters(llm_server, leaving=0) == ["survived"]
+    merged: list[bool] = []
+    assert await _two_waiters(llm_server, leaving=0, merged=merged) == ["survived"]
     assert llm_server.calls == 2
+    assert merged == [False]  # the survivor's answer came from its own call
 
 
 async def test_the_call_is_cancelled_when_every_waiter_left(llm_server: FaultServer) -> None:

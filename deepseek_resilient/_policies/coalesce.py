@@ -137,8 +137,11 @@ async def _coalesced(
     if not call.coalesce or call.request.stream:
         return await next(call)
     shared_store = site.policies.flights
+    ran = False  # this caller's own call ran (it led, or took over from a leader who left)
 
     async def shared() -> tuple[Answer, Route]:
+        nonlocal ran
+        ran = True
         if shared_store is not None:
             return await _merged(shared_store, key, call, next), call.route
         return await next(call), call.route
@@ -157,11 +160,11 @@ async def _coalesced(
         try:
             (answer, route), _ = await flights.run(key, shared)
         except DeepSeekResilientError as exc:
-            if not joined:
+            if ran:
                 raise
             call.route.coalesced = True  # the same error, as this waiter's own object
             raise copy.copy(exc) from exc
-        if not joined:
+        if ran:
             return answer
         call.route.coalesced = True
         call.route.provider = route.provider
