@@ -75,13 +75,18 @@ async def _measure(calls: int, concurrency: int, one: Callable[[int], Awaitable[
     return sw.cpu, sw.wall
 
 
+def _raw_client(module: Any) -> Any:
+    """An ``AsyncClient`` of httpx or httpx2 with our providers' pool limits and headers."""
+    limits = module.Limits(max_connections=100, max_keepalive_connections=20)
+    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+    return module.AsyncClient(limits=limits, headers=headers, timeout=60.0)
+
+
 async def run_raw_httpx2(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
     """The baseline: raw httpx2 (the transport our providers use), the same pool limits."""
     import httpx2
 
-    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
-    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
-    async with httpx2.AsyncClient(limits=limits, headers=headers, timeout=60.0) as http:
+    async with _raw_client(httpx2) as http:
         return await _raw_calls(http, base_url, calls, concurrency)
 
 
@@ -91,11 +96,9 @@ async def run_raw_httpx2_sse(base_url: str, calls: int, concurrency: int, tmp: P
     provider remains (for the first-token and idle limits). The like-for-like floor."""
     import httpx2
 
-    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
-    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
     tag = uuid.uuid4().hex[:8]
     url = base_url + URL_PATH
-    async with httpx2.AsyncClient(limits=limits, headers=headers, timeout=60.0) as http:
+    async with _raw_client(httpx2) as http:
 
         async def one(i: int) -> None:
             body = {"model": "ok", "messages": _messages(tag, i), "temperature": 0, "stream": True}
@@ -115,9 +118,7 @@ async def run_raw_httpx(base_url: str, calls: int, concurrency: int, tmp: Path) 
     """Raw httpx 0.28 (no release since December 2024), kept as a row for comparison."""
     import httpx
 
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60.0) as http:
+    async with _raw_client(httpx) as http:
         return await _raw_calls(http, base_url, calls, concurrency)
 
 
