@@ -33,7 +33,7 @@ def run(repeats: int, max_tokens: int) -> Section:
         from llama_cpp import Llama
 
         from deepseek_resilient import AsyncClient, LlamaCpp
-        from deepseek_resilient._providers._embedded import embedded_model_path
+        from deepseek_resilient._providers.local.embedded import embedded_model_path
 
         path = embedded_model_path()
     except Exception as exc:  # not installed: say so in the report

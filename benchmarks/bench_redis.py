@@ -60,8 +60,9 @@ def _redis_cpu(pid: int) -> float:
 # ----------------------------------------------------------------------------- overhead
 
 
-async def overhead_worker(kind: str, base_url: str, redis_url: str, calls: int,
-                          concurrency: int, op_timeout: float) -> dict[str, float]:
+async def overhead_worker(
+    kind: str, base_url: str, redis_url: str, calls: int, concurrency: int, op_timeout: float
+) -> dict[str, float]:
     from deepseek_resilient import (
         AsyncClient,
         Cache,
@@ -110,17 +111,42 @@ async def overhead_worker(kind: str, base_url: str, redis_url: str, calls: int,
     return {"cpu": sw.cpu / calls, "wall": sw.wall / calls, "outages": outages}
 
 
-def measure_overhead(base_url: str, redis_url: str, redis_pid: int, calls: int,
-                     concurrency: int, repeats: int, op_timeout: float) -> dict[str, Any]:
+def measure_overhead(
+    base_url: str,
+    redis_url: str,
+    redis_pid: int,
+    calls: int,
+    concurrency: int,
+    repeats: int,
+    op_timeout: float,
+) -> dict[str, Any]:
     out: dict[str, list[dict[str, float]]] = {"memory": [], "redis": []}
     redis_cpu: list[float] = []
     for _ in range(repeats):
         for kind in ("memory", "redis"):
             before = _redis_cpu(redis_pid)
-            out[kind].append(run_json(["-m", "benchmarks.bench_redis", "--worker", "overhead",
-                                       "--kind", kind, "--base-url", base_url, "--redis-url",
-                                       redis_url, "--calls", str(calls), "--concurrency",
-                                       str(concurrency), "--op-timeout", str(op_timeout)]))
+            out[kind].append(
+                run_json(
+                    [
+                        "-m",
+                        "benchmarks.bench_redis",
+                        "--worker",
+                        "overhead",
+                        "--kind",
+                        kind,
+                        "--base-url",
+                        base_url,
+                        "--redis-url",
+                        redis_url,
+                        "--calls",
+                        str(calls),
+                        "--concurrency",
+                        str(concurrency),
+                        "--op-timeout",
+                        str(op_timeout),
+                    ]
+                )
+            )
             if kind == "redis":
                 redis_cpu.append((_redis_cpu(redis_pid) - before) / (calls + WARMUP))
     return {
@@ -147,8 +173,11 @@ async def rate_worker(
     )
 
     provider = OpenAICompatible(name="primary", base_url=base_url, model="ok", api_key="sk-b")
-    client = AsyncClient([provider], rate_limit=RateLimit(requests_per_second=RPS),
-                         state=RedisState(redis_url, namespace=namespace, op_timeout=op_timeout))
+    client = AsyncClient(
+        [provider],
+        rate_limit=RateLimit(requests_per_second=RPS),
+        state=RedisState(redis_url, namespace=namespace, op_timeout=op_timeout),
+    )
     times: list[float] = []
     errors = 0
     async with client:
@@ -180,10 +209,26 @@ def measure_rate(base_url: str, redis_url: str, op_timeout: float) -> dict[str, 
     namespace = f"rate-{uuid.uuid4().hex[:8]}"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_redis", "--worker", "rate", "--base-url",
-             base_url, "--redis-url", redis_url, "--namespace", namespace,
-             "--op-timeout", str(op_timeout)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_redis",
+                "--worker",
+                "rate",
+                "--base-url",
+                base_url,
+                "--redis-url",
+                redis_url,
+                "--namespace",
+                namespace,
+                "--op-timeout",
+                str(op_timeout),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=ROOT,
         )
         for _ in range(PROCESSES)
     ]
@@ -222,8 +267,9 @@ def measure_rate(base_url: str, redis_url: str, op_timeout: float) -> dict[str, 
 # ----------------------------------------------------------------------------- report
 
 
-def section(over: dict[str, Any], rate: dict[str, Any], calls: int, concurrency: int,
-            repeats: int) -> Section:
+def section(
+    over: dict[str, Any], rate: dict[str, Any], calls: int, concurrency: int, repeats: int
+) -> Section:
     mem, red = over["memory"], over["redis"]
     ratio = red["cpu"] / mem["cpu"]
     err = rate["steady_rate"] / RPS - 1.0
@@ -237,15 +283,31 @@ def section(over: dict[str, Any], rate: dict[str, Any], calls: int, concurrency:
         header=["measure", "in-process state", "RedisState", "ratio"],
         rows=[
             ["CPU per call (us)", fmt_us(mem["cpu"]), fmt_us(red["cpu"]), f"{ratio:.2f} x"],
-            ["wall per call (us)", fmt_us(mem["wall"]), fmt_us(red["wall"]),
-             f"{red['wall'] / mem['wall']:.2f} x"],
+            [
+                "wall per call (us)",
+                fmt_us(mem["wall"]),
+                fmt_us(red["wall"]),
+                f"{red['wall'] / mem['wall']:.2f} x",
+            ],
             ["redis-server CPU per call (us)", "-", fmt_us(over["redis_server_cpu"]), ""],
-            ["admitted in the window", "-", str(rate["admitted"]),
-             f"per process {rate['per_process']}"],
-            ["admitted rate (/s), with the first second's burst", "-", f"{rate['rate']:.2f}",
-             f"{rate['rate'] / RPS:.3f} x limit"],
-            ["admitted rate (/s), after the first second", "-", f"{rate['steady_rate']:.2f}",
-             f"{rate['steady_rate'] / RPS:.3f} x limit"],
+            [
+                "admitted in the window",
+                "-",
+                str(rate["admitted"]),
+                f"per process {rate['per_process']}",
+            ],
+            [
+                "admitted rate (/s), with the first second's burst",
+                "-",
+                f"{rate['rate']:.2f}",
+                f"{rate['rate'] / RPS:.3f} x limit",
+            ],
+            [
+                "admitted rate (/s), after the first second",
+                "-",
+                f"{rate['steady_rate']:.2f}",
+                f"{rate['steady_rate'] / RPS:.3f} x limit",
+            ],
         ],
         targets=[
             Target(
@@ -276,12 +338,21 @@ def main() -> None:
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
-    parser.add_argument("--op-timeout", type=float, default=1.0,
-                        help="RedisState op_timeout of the workers (s)")
+    parser.add_argument(
+        "--op-timeout", type=float, default=1.0, help="RedisState op_timeout of the workers (s)"
+    )
     args = parser.parse_args()
     if args.worker == "overhead":
-        result = asyncio.run(overhead_worker(args.kind, args.base_url, args.redis_url,
-                                             args.calls, args.concurrency, args.op_timeout))
+        result = asyncio.run(
+            overhead_worker(
+                args.kind,
+                args.base_url,
+                args.redis_url,
+                args.calls,
+                args.concurrency,
+                args.op_timeout,
+            )
+        )
         print(json.dumps(result))
         return
     if args.worker == "rate":
@@ -294,8 +365,15 @@ def main() -> None:
 
     with server_process() as server, RedisServer() as redis:
         pid = redis.pid or 0
-        over = measure_overhead(server.base_url, redis.url, pid, args.calls, args.concurrency,
-                                args.repeats, args.op_timeout)
+        over = measure_overhead(
+            server.base_url,
+            redis.url,
+            pid,
+            args.calls,
+            args.concurrency,
+            args.repeats,
+            args.op_timeout,
+        )
         rate = measure_rate(server.base_url, redis.url, args.op_timeout)
     report = section(over, rate, args.calls, args.concurrency, args.repeats)
     print(report.text())

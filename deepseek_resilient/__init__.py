@@ -11,11 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import events
-from ._accumulate import accumulate
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
-from ._clock import Clock
-from ._config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
-from ._errors import (
+from ._client.stats_report import ClientStats, ProviderStats
+from ._core.clock import Clock
+from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
+from ._core.errors import (
     AllProvidersFailed,
     APIConnectionError,
     APIStatusError,
@@ -43,15 +43,7 @@ from ._errors import (
     UnprocessableEntityError,
     UnsupportedParameterError,
 )
-from ._policies.breaker import BreakerHealth
-from ._policies.cache import CacheStats, ResponseCache
-from ._providers.base import Provider
-from ._providers.deepseek import DeepSeek, RetiredModelWarning
-from ._providers.openai_compat import LlamaCppServer, OpenAICompatible
-from ._state.redis import RedisState
-from ._stats_report import ClientStats, ProviderStats
-from ._streaming import AsyncStream, Stream
-from ._types import (
+from ._models import (
     Attempt,
     ChatCompletion,
     ChatCompletionChunk,
@@ -76,22 +68,30 @@ from ._types import (
     TopLogprob,
     Usage,
 )
+from ._policies.breaker import BreakerHealth
+from ._policies.cache.layer import CacheStats, ResponseCache
+from ._providers.base import Provider
+from ._providers.http.deepseek import DeepSeek, RetiredModelWarning
+from ._providers.http.openai_compat import LlamaCppServer, OpenAICompatible
+from ._state.redis import RedisState
+from ._streaming.accumulate import accumulate
+from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
-    from ._dropin import AsyncOpenAI, OpenAI, OpenAIOptions
-    from ._providers.hf_transformers import Transformers
-    from ._providers.llama_cpp import LlamaCpp
+    from ._client.dropin import AsyncOpenAI, OpenAI, OpenAIOptions
+    from ._providers.local.hf_transformers import Transformers
+    from ._providers.local.llama_cpp import LlamaCpp
 
 __version__ = "0.1.0"
 
 # The local backends and the openai-python drop-in load on first use: ``import
 # deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
 _LAZY = {
-    "AsyncOpenAI": "._dropin",
-    "OpenAI": "._dropin",
-    "OpenAIOptions": "._dropin",
-    "LlamaCpp": "._providers.llama_cpp",
-    "Transformers": "._providers.hf_transformers",
+    "AsyncOpenAI": "._client.dropin",
+    "OpenAI": "._client.dropin",
+    "OpenAIOptions": "._client.dropin",
+    "LlamaCpp": "._providers.local.llama_cpp",
+    "Transformers": "._providers.local.hf_transformers",
 }
 
 

@@ -23,13 +23,13 @@ from typing import Any, TextIO
 import anyio
 
 from ._client import AsyncClient
-from ._config import Retry
-from ._defaults import default_providers
-from ._errors import DeepSeekResilientError, ProviderError
+from ._client.defaults import default_providers
+from ._core.config import Retry
+from ._core.errors import DeepSeekResilientError, ProviderError
+from ._core.redact import redact
+from ._models import Route
 from ._providers.base import Provider
-from ._providers.openai_compat import OpenAICompatible
-from ._redact import redact
-from ._types import Route
+from ._providers.http.openai_compat import OpenAICompatible
 
 __all__ = ["main"]
 

@@ -24,7 +24,7 @@ Hooks run on the client's event loop, inline: keep them quick and non-blocking. 
 docs/extending.md.
 """
 
-from ._events import (
+from ._core.events import (
     EVENT_TYPES,
     AttemptFinished,
     AttemptStarted,

@@ -16,8 +16,15 @@ from deepseek_resilient.testing import FaultServer, Ok, RedisServer
 
 def worker(name: str, base_url: str, redis_url: str, ready: Any) -> None:
     client = Client(
-        [OpenAICompatible(name="upstream", base_url=base_url, model="m", api_key="sk-demo",
-                          rate_limit=RateLimit(requests_per_second=5))],
+        [
+            OpenAICompatible(
+                name="upstream",
+                base_url=base_url,
+                model="m",
+                api_key="sk-demo",
+                rate_limit=RateLimit(requests_per_second=5),
+            )
+        ],
         cache=Cache(ttl=600),
         state=RedisState(redis_url, namespace="example"),
     )
@@ -30,8 +37,9 @@ def worker(name: str, base_url: str, redis_url: str, ready: Any) -> None:
             route = resp.route
             assert route is not None
             how = "merged" if route.coalesced else route.cache
-            print(f"{name}: {question!r} -> {resp.choices[0].message.content!r} ({how})",
-                  flush=True)
+            print(
+                f"{name}: {question!r} -> {resp.choices[0].message.content!r} ({how})", flush=True
+            )
 
 
 def main() -> None:

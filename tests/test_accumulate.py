@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepseek_resilient._accumulate import accumulate, completion_to_chunks
-from deepseek_resilient._errors import InvalidResponseError
-from deepseek_resilient._types import ChatCompletion, ChatCompletionChunk
+from deepseek_resilient._core.errors import InvalidResponseError
+from deepseek_resilient._models import ChatCompletion, ChatCompletionChunk
+from deepseek_resilient._streaming.accumulate import accumulate, completion_to_chunks
 
 
 def chunk(*choices: dict[str, Any], **top: Any) -> ChatCompletionChunk:

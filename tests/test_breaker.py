@@ -7,8 +7,8 @@ from typing import Any
 import pybreaker
 import pytest
 
-from deepseek_resilient._config import CircuitBreaker
-from deepseek_resilient._errors import (
+from deepseek_resilient._core.config import CircuitBreaker
+from deepseek_resilient._core.errors import (
     AuthenticationError,
     BadRequestError,
     CircuitOpenError,

@@ -16,8 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek_resilient._config import Cache
-from deepseek_resilient._policies.cache import (
+from deepseek_resilient._core.config import Cache
+from deepseek_resilient._models import ChatCompletion, ChatRequest
+from deepseek_resilient._policies.cache.disk import _JsonOnlyDisk, _TamperedEntry
+from deepseek_resilient._policies.cache.files import ENV_DIR
+from deepseek_resilient._policies.cache.layer import (
     CachedAnswer,
     ResponseCache,
     WallClock,
@@ -25,9 +28,6 @@ from deepseek_resilient._policies.cache import (
     mode_reads,
     mode_writes,
 )
-from deepseek_resilient._policies.cache_disk import _JsonOnlyDisk, _TamperedEntry
-from deepseek_resilient._policies.cache_files import ENV_DIR
-from deepseek_resilient._types import ChatCompletion, ChatRequest
 from deepseek_resilient.testing._clock import FakeClock
 
 CHAIN = ["deepseek|deepseek-chat|https://api.deepseek.com", "local|smollm2|"]
@@ -192,7 +192,7 @@ def test_queued_writes_are_read_back_then_written_in_one_batch(
 
 
 def test_queue_is_flushed_at_its_batch_size_and_on_close(cache_dir: Path, clock: FakeClock) -> None:
-    from deepseek_resilient._policies import disk_cache
+    from deepseek_resilient._policies.cache import store as disk_cache
 
     cache = ResponseCache(Cache(directory=cache_dir), clock=clock)
     reader = ResponseCache(Cache(directory=cache_dir), clock=clock)

@@ -13,7 +13,7 @@ from deepseek_resilient.testing import FaultServer, Ok, Status
 def deepseek_only(monkeypatch: pytest.MonkeyPatch, llm_server: FaultServer) -> FaultServer:
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-cli-SECRET")
     monkeypatch.setenv("DEEPSEEK_BASE_URL", llm_server.base_url)
-    monkeypatch.setattr("deepseek_resilient._defaults._local_provider", lambda: None)
+    monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: None)
     return llm_server
 
 

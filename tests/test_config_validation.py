@@ -120,7 +120,7 @@ def test_a_read_only_cache_directory_as_root(
 
     def read_only() -> None:
         monkeypatch.setattr(
-            "deepseek_resilient._policies.cache_files.os.access",
+            "deepseek_resilient._policies.cache.files.os.access",
             lambda path, mode: False if mode & os.W_OK else real(path, mode),
         )
 

@@ -23,7 +23,7 @@ from deepseek_resilient import (
     RetiredModelWarning,
     UnsupportedParameterError,
 )
-from deepseek_resilient._providers._messages import LOCAL_BASE, check_supported
+from deepseek_resilient._providers.messages import LOCAL_BASE, check_supported
 from deepseek_resilient.testing import FakeProvider, FaultServer, InstantClock, Ok, Status
 
 KEY = "sk-test-deepseek"
@@ -346,7 +346,7 @@ def test_refusal_when_streaming_and_after_a_failed_remote(llm_server: FaultServe
 
 
 def test_llama_cpp_honours_penalties_and_json_mode_transformers_does_not() -> None:
-    from deepseek_resilient._providers import llama_cpp
+    from deepseek_resilient._providers.local import llama_cpp
 
     request = ChatRequest(
         messages=USER,  # type: ignore[arg-type]

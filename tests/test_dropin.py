@@ -35,7 +35,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def local(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     """Stands in for the embedded model (so no model loads here)."""
     fake = FakeProvider(name="local", default="local answer")
-    monkeypatch.setattr("deepseek_resilient._defaults._local_provider", lambda: fake)
+    monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: fake)
     return fake
 
 

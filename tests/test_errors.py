@@ -29,7 +29,7 @@ from deepseek_resilient import (
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
-from deepseek_resilient._providers._http_errors import parse_retry_after
+from deepseek_resilient._providers.http.errors import parse_retry_after
 from deepseek_resilient.testing import FaultServer, NotJson, Ok, Reset, Stall, Status
 
 pytestmark = pytest.mark.anyio

@@ -24,7 +24,7 @@ from deepseek_resilient import (
     Route,
     events,
 )
-from deepseek_resilient._hooks import Hooks
+from deepseek_resilient._core.hooks import Hooks
 from deepseek_resilient.testing import CutStream, FakeClock, FakeProvider, FaultServer, Ok, Status
 
 pytestmark = pytest.mark.anyio

@@ -23,9 +23,9 @@ from deepseek_resilient import (
     Retry,
     ServiceUnavailableError,
 )
-from deepseek_resilient._providers._http_body import MAX_RESPONSE_BYTES, decoded_pieces
-from deepseek_resilient._providers._http_errors import parse_retry_after
-from deepseek_resilient._sse import aiter_chunks
+from deepseek_resilient._providers.http.body import MAX_RESPONSE_BYTES, decoded_pieces
+from deepseek_resilient._providers.http.errors import parse_retry_after
+from deepseek_resilient._streaming.sse import aiter_chunks
 from deepseek_resilient.testing import (
     DeepJson,
     FakeClock,

@@ -7,7 +7,7 @@ import math
 import anyio
 import pytest
 
-from deepseek_resilient._idle import IdleWatch
+from deepseek_resilient._streaming.idle import IdleWatch
 
 pytestmark = pytest.mark.anyio
 

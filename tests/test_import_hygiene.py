@@ -30,7 +30,7 @@ DEFERRED = (
     "email.utils",
     "anyio.from_thread",
     "queue",
-    "deepseek_resilient._dropin",
+    "deepseek_resilient._client.dropin",
 )
 
 
@@ -55,7 +55,7 @@ def test_import_does_not_load_heavy_dependencies() -> None:
 def test_the_check_sees_a_heavy_import() -> None:
     # The same probe notices pybreaker once a breaker is built (so the test above can fail).
     loaded = _loaded_after(
-        "import deepseek_resilient as d; from deepseek_resilient._hooks import Hooks; "
+        "import deepseek_resilient as d; from deepseek_resilient._core.hooks import Hooks; "
         "Hooks(builtin=False).breaker_listener('p')"
     )
     assert "pybreaker" in loaded
@@ -63,7 +63,7 @@ def test_the_check_sees_a_heavy_import() -> None:
 
 def test_import_defers_what_only_a_feature_needs() -> None:
     loaded = _modules_after("import deepseek_resilient")
-    assert "deepseek_resilient._async_client" in loaded
+    assert "deepseek_resilient._client.async_client" in loaded
     assert not loaded & set(DEFERRED), f"imported at import time: {sorted(loaded & set(DEFERRED))}"
 
 
@@ -74,7 +74,7 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
         "import deepseek_resilient as d; "
         "assert set(d.__all__) <= set(dir(d)); "  # lazy names are listed before they load
         "from deepseek_resilient import OpenAI, AsyncOpenAI, OpenAIOptions; "
-        "from deepseek_resilient._providers._http_errors import parse_retry_after; "
+        "from deepseek_resilient._providers.http.errors import parse_retry_after; "
         "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
         f"d.ResponseCache(d.Cache(directory={str(tmp_path)!r})).stats(); "
         "d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "

@@ -132,7 +132,7 @@ async def test_a_server_echoing_the_key_leaks_it_nowhere(
 def test_cli_chat_output_never_shows_the_key(
     llm_server: FaultServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("deepseek_resilient._defaults._local_provider", lambda: None)
+    monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: None)
     monkeypatch.setenv("DEEPSEEK_API_KEY", KEY + "\n")  # as read from a mounted secret
     monkeypatch.setenv("DEEPSEEK_BASE_URL", llm_server.base_url)
     llm_server.default = Status(401, message=f"Incorrect API key provided: {KEY}")
@@ -149,7 +149,7 @@ def test_cli_chat_output_never_shows_the_key(
 def test_cli_doctor_output_never_shows_the_key(
     llm_server: FaultServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("deepseek_resilient._defaults._local_provider", lambda: None)
+    monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: None)
     monkeypatch.setenv("DEEPSEEK_BASE_URL", llm_server.base_url)
     monkeypatch.setenv("DEEPSEEK_API_KEY", KEY + "\n")
     assert main(["doctor"]) == 0  # the trailing newline is stripped: the key is accepted

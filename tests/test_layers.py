@@ -6,20 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from deepseek_resilient import AsyncClient, Cache, RateLimit
-from deepseek_resilient._call import when_complete, when_settled
-from deepseek_resilient._errors import APIConnectionError, ProviderError
-from deepseek_resilient._pipeline import LAYERS, PROVIDER_LAYERS, REQUEST_LAYERS
-from deepseek_resilient._streaming import OpenedStream
-from deepseek_resilient._types import ChatCompletion
+from deepseek_resilient._core.call import when_complete, when_settled
+from deepseek_resilient._core.errors import APIConnectionError, ProviderError
+from deepseek_resilient._core.pipeline import LAYERS, PROVIDER_LAYERS, REQUEST_LAYERS
+from deepseek_resilient._models import ChatCompletion
+from deepseek_resilient._streaming.streams import OpenedStream
 from deepseek_resilient.testing import FakeProvider
 
 OWNERS = {
-    "cache": "deepseek_resilient._policies.cache",
+    "cache": "deepseek_resilient._policies.cache.layer",
     "coalesce": "deepseek_resilient._policies.coalesce",
-    "deadline": "deepseek_resilient._pipeline",
+    "deadline": "deepseek_resilient._core.pipeline",
     "retry": "deepseek_resilient._policies.retry",
     "breaker": "deepseek_resilient._policies.breaker",
-    "rate_limit": "deepseek_resilient._policies.rate_limit",
+    "rate_limit": "deepseek_resilient._policies.rate_limit.layer",
     "timed_send": "deepseek_resilient._policies.send",
 }
 

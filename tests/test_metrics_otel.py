@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from deepseek_resilient import ConfigurationError
-from deepseek_resilient._events import AttemptFinished, AttemptStarted, RequestStarted
+from deepseek_resilient._core.events import AttemptFinished, AttemptStarted, RequestStarted
 from deepseek_resilient.metrics import DURATION_BUCKETS, OpenTelemetryMetrics, _otel
 from deepseek_resilient.testing import FaultServer
 

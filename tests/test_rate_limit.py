@@ -12,16 +12,16 @@ import anyio.lowlevel
 import pytest
 from trio.testing import MockClock
 
-from deepseek_resilient._config import RateLimit
-from deepseek_resilient._errors import RateLimitedLocally
-from deepseek_resilient._policies.rate_limit import (
+from deepseek_resilient._core.config import RateLimit
+from deepseek_resilient._core.errors import RateLimitedLocally
+from deepseek_resilient._models import ChatRequest
+from deepseek_resilient._policies.rate_limit.layer import (
     DEFAULT_COMPLETION_TOKENS,
     Permit,
     Priority,
     ProviderRateLimiter,
     estimate_tokens,
 )
-from deepseek_resilient._types import ChatRequest
 from deepseek_resilient.testing._clock import FakeClock
 
 
@@ -485,7 +485,7 @@ def test_estimate_tokens() -> None:
 
 
 def test_config_rejects_bad_values() -> None:
-    from deepseek_resilient._errors import ConfigurationError
+    from deepseek_resilient._core.errors import ConfigurationError
 
     for bad in (
         {"requests_per_second": 0},

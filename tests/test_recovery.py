@@ -20,7 +20,7 @@ from _support import SECRET, USER, http_provider
 from hypothesis import given
 from hypothesis import strategies as st
 
-import deepseek_resilient._pipeline as pipeline
+import deepseek_resilient._core.pipeline as pipeline
 from deepseek_resilient import (
     AllProvidersFailed,
     APIConnectionError,
@@ -34,8 +34,8 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
-from deepseek_resilient._splice import Diverged
-from deepseek_resilient._splice import Splice as _Splice
+from deepseek_resilient._streaming.splice import Diverged
+from deepseek_resilient._streaming.splice import Splice as _Splice
 from deepseek_resilient.testing import (
     ContentFilter,
     ContextLengthExceeded,

@@ -89,7 +89,7 @@ def test_client_config_errors() -> None:
 
 def test_no_provider_from_the_environment_explains(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
-    monkeypatch.setattr("deepseek_resilient._defaults._local_provider", lambda: None)
+    monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: None)
     with pytest.raises(ConfigurationError, match="DEEPSEEK_API_KEY"):
         AsyncClient()
 

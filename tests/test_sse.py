@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepseek_resilient._errors import (
+from deepseek_resilient._core.errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
@@ -23,8 +23,14 @@ from deepseek_resilient._errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from deepseek_resilient._sse import SKIPPED_EVENT, SSEDecoder, SSEEvent, aiter_chunks, stream_error
-from deepseek_resilient._types import ChatCompletionChunk
+from deepseek_resilient._models import ChatCompletionChunk
+from deepseek_resilient._streaming.sse import (
+    SKIPPED_EVENT,
+    SSEDecoder,
+    SSEEvent,
+    aiter_chunks,
+    stream_error,
+)
 
 # ----------------------------------------------------------------------------- helpers
 

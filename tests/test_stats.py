@@ -21,7 +21,7 @@ from deepseek_resilient import (
     InvalidRequestError,
     Retry,
 )
-from deepseek_resilient._stats import LatencyWindow
+from deepseek_resilient._client.stats import LatencyWindow
 from deepseek_resilient.testing import CutStream, FakeClock, FakeProvider, FaultServer, Ok, Status
 
 pytestmark = pytest.mark.anyio

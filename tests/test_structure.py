@@ -101,8 +101,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_relative_and_absolute_imports() -> None:
     graph = import_graph()
-    assert "deepseek_resilient._types" in graph["deepseek_resilient._providers.base"]
-    assert "deepseek_resilient._providers.llama_cpp" in graph["deepseek_resilient._defaults"]
+    assert "deepseek_resilient._models" in graph["deepseek_resilient._providers.base"]
+    defaults = graph["deepseek_resilient._client.defaults"]
+    assert "deepseek_resilient._providers.local.llama_cpp" in defaults
 
 
 def test_find_cycle_reports_a_cycle_and_passes_a_dag() -> None:

@@ -24,17 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from .._call import Answer, Call, Handler, Layer, Site, when_settled
-from .._clock import Clock
-from .._config import CircuitBreaker
-from .._errors import (
+from .._core.call import Answer, Call, Handler, Layer, Site, when_settled
+from .._core.clock import Clock
+from .._core.config import CircuitBreaker
+from .._core.errors import (
     APITimeoutError,
     CircuitOpenError,
     DeadlineExceeded,
     ProviderError,
     RateLimitedLocally,
 )
-from .._lazy import LazyModule
+from .._core.lazy import LazyModule
 
 if TYPE_CHECKING:
     import pybreaker

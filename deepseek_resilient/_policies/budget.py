@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .._clock import Clock
+from .._core.clock import Clock
 
 __all__ = ["RetryBudget"]
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
-from .._call import Answer, Call, Handler, Layer, Site
-from .._errors import DeadlineExceeded, DeepSeekResilientError
-from .._events import Coalesced
-from .._types import ChatCompletion, Route
+from .._core.call import Answer, Call, Handler, Layer, Site
+from .._core.errors import DeadlineExceeded, DeepSeekResilientError
+from .._core.events import Coalesced
+from .._models import ChatCompletion, Route
 
 if TYPE_CHECKING:
     from .._state.base import FlightStore

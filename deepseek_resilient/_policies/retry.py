@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-from .._call import Answer, Call, Handler, Layer, Site
-from .._clock import Clock
-from .._config import Retry
-from .._errors import ProviderError
-from .._events import RetryScheduled
+from .._core.call import Answer, Call, Handler, Layer, Site
+from .._core.clock import Clock
+from .._core.config import Retry
+from .._core.errors import ProviderError
+from .._core.events import RetryScheduled
 
 __all__ = ["backoff", "call_with_retries", "retry_delay", "retry_layer"]
 

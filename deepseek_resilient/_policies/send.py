@@ -13,18 +13,18 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from .._call import Answer, Call, Handler, Layer, Site
-from .._errors import (
+from .._core.call import Answer, Call, Handler, Layer, Site
+from .._core.errors import (
     APITimeoutError,
     FirstTokenTimeoutError,
     InvalidRequestError,
     InvalidResponseError,
     ProviderError,
 )
-from .._events import AttemptFinished, AttemptStarted, StreamCommitted
+from .._core.events import AttemptFinished, AttemptStarted, StreamCommitted
+from .._models import Attempt, ChatCompletion, ChatRequest
 from .._providers.base import Provider
-from .._streaming import open_until_commit, read_to_end
-from .._types import Attempt, ChatCompletion, ChatRequest
+from .._streaming.streams import open_until_commit, read_to_end
 
 __all__ = [
     "DEFAULT_FIRST_TOKEN_TIMEOUT",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from .._config import CircuitBreaker, RateLimit, Retry
-from .._types import ChatCompletion, ChatCompletionChunk, ChatRequest
+from .._core.config import CircuitBreaker, RateLimit, Retry
+from .._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 
 __all__ = ["Provider"]
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .._clock import Clock
-from .._config import Cache, CircuitBreaker, RateLimit
-from .._config import RetryBudget as BudgetConfig
-from .._errors import CircuitOpenError, ProviderError
+from .._core.clock import Clock
+from .._core.config import Cache, CircuitBreaker, RateLimit
+from .._core.config import RetryBudget as BudgetConfig
+from .._core.errors import CircuitOpenError, ProviderError
+from .._models import ChatCompletion
 from .._policies.breaker import BreakerHealth
-from .._types import ChatCompletion
 
 __all__ = [
     "BreakerStore",
@@ -124,8 +124,7 @@ class FlightStore(Protocol):
     already merges them). ``run`` returns the answer, the provider that gave it and whether
     it came from another process's call."""
 
-    async def run(self, key: str, compute: Compute) -> tuple[ChatCompletion, str | None, bool]:
-        ...
+    async def run(self, key: str, compute: Compute) -> tuple[ChatCompletion, str | None, bool]: ...
 
 
 @runtime_checkable

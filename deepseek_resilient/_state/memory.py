@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .._clock import Clock
-from .._config import Cache, CircuitBreaker, RateLimit
-from .._config import RetryBudget as BudgetConfig
+from .._core.clock import Clock
+from .._core.config import Cache, CircuitBreaker, RateLimit
+from .._core.config import RetryBudget as BudgetConfig
+from .._models import ChatCompletion
 from .._policies.breaker import ProviderBreaker
 from .._policies.budget import RetryBudget
-from .._policies.cache import CachedAnswer, ResponseCache
-from .._policies.rate_limit import ProviderRateLimiter
-from .._types import ChatCompletion
+from .._policies.cache.layer import CachedAnswer, ResponseCache
+from .._policies.rate_limit.layer import ProviderRateLimiter
 from .base import FlightStore
 
 __all__ = ["DiskCacheStore", "MemoryState"]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._errors import ConfigurationError
+from .._core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from .redis_store import RedisStore
@@ -52,7 +52,9 @@ class RedisState:
                 "RedisState needs redis-py: pip install 'deepseek-resilient[redis]'"
             )
         if not isinstance(url, str) or not url.startswith(_SCHEMES):
-            raise ConfigurationError("RedisState url must start with redis://, rediss:// or unix://")
+            raise ConfigurationError(
+                "RedisState url must start with redis://, rediss:// or unix://"
+            )
         if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
             raise ConfigurationError(
                 "RedisState namespace must be 1-64 characters of letters, digits, _ . -"

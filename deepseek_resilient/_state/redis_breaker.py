@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .._clock import Clock
-from .._config import CircuitBreaker
-from .._errors import CircuitOpenError
+from .._core.clock import Clock
+from .._core.config import CircuitBreaker
+from .._core.errors import CircuitOpenError
 from .._policies.breaker import ProviderBreaker
 from . import _lua
 from ._link import Garbage, RedisLink
@@ -124,5 +124,3 @@ class SharedBreaker(ProviderBreaker):
 
     def __repr__(self) -> str:
         return super().__repr__().replace("ProviderBreaker", "SharedBreaker", 1)
-
-

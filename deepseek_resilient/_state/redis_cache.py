@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .._clock import Clock
-from .._config import Cache
-from .._policies.disk_cache import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
-from .._types import ChatCompletion
+from .._core.clock import Clock
+from .._core.config import Cache
+from .._models import ChatCompletion
+from .._policies.cache.store import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
 from ._link import RedisLink
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._types import ChatCompletion
+from .._models import ChatCompletion
 from . import _lua
 from ._link import RedisLink
 from .base import Compute

@@ -25,10 +25,10 @@ from typing import Any
 
 import anyio
 
-from .._clock import Clock
-from .._config import RateLimit
-from .._errors import RateLimitedLocally
-from .._policies.rate_limit import Permit, Priority, ProviderRateLimiter
+from .._core.clock import Clock
+from .._core.config import RateLimit
+from .._core.errors import RateLimitedLocally
+from .._policies.rate_limit.layer import Permit, Priority, ProviderRateLimiter
 from . import _lua
 from ._link import Garbage, RedisLink
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._clock import Clock
-from .._config import Cache, CircuitBreaker, RateLimit
-from .._config import RetryBudget as BudgetConfig
+from .._core.clock import Clock
+from .._core.config import Cache, CircuitBreaker, RateLimit
+from .._core.config import RetryBudget as BudgetConfig
 from .._policies.budget import RetryBudget
 from ._link import RedisLink
 from .redis_breaker import SharedBreaker

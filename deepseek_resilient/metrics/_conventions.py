@@ -8,7 +8,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-from .._errors import ConfigurationError
+from .._core.errors import ConfigurationError
 
 __all__ = [
     "DURATION_BUCKETS",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._events import (
+from .._core.events import (
     AttemptFinished,
     AttemptStarted,
     CacheLookup,

@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from .._client import AsyncClient, Client
-from .._clock import Clock
-from .._config import Retry
+from .._core.clock import Clock
+from .._core.config import Retry
 from .._providers.base import Provider
-from .._providers.openai_compat import OpenAICompatible
+from .._providers.http.openai_compat import OpenAICompatible
 from ._clock import InstantClock
 from ._server import FaultServer
 

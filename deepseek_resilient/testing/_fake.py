@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from .._errors import ProviderError
-from .._providers.base import Provider
-from .._types import (
+from .._core.errors import ProviderError
+from .._models import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
@@ -22,6 +21,7 @@ from .._types import (
     ChunkChoice,
     Usage,
 )
+from .._providers.base import Provider
 
 __all__ = ["FakeProvider", "Hang"]
 

@@ -66,7 +66,7 @@ def test_cli_errors_are_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-x")
-    monkeypatch.setattr("deepseek_resilient._defaults._local_provider", lambda: None)
+    monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: None)
     monkeypatch.setenv("DEEPSEEK_BASE_URL", "http://127.0.0.1:9")
     assert main(["chat", "hi", "--timeout", "5"]) == 2
     err = capsys.readouterr().err

@@ -11,10 +11,10 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from deepseek_resilient._errors import LocalModelError
-from deepseek_resilient._providers._embedded import embedded_model_path
-from deepseek_resilient._providers.llama_cpp import LlamaCpp
-from deepseek_resilient._types import ChatRequest
+from deepseek_resilient._core.errors import LocalModelError
+from deepseek_resilient._models import ChatRequest
+from deepseek_resilient._providers.local.embedded import embedded_model_path
+from deepseek_resilient._providers.local.llama_cpp import LlamaCpp
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 

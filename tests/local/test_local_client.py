@@ -20,7 +20,7 @@ from deepseek_resilient import (
     LlamaCppServer,
     Retry,
 )
-from deepseek_resilient._providers._embedded import embedded_model_path
+from deepseek_resilient._providers.local.embedded import embedded_model_path
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 ASK = [{"role": "user", "content": "Say hello."}]

@@ -10,13 +10,13 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from deepseek_resilient._errors import LocalModelError
-from deepseek_resilient._types import ChatCompletion, ChatRequest
+from deepseek_resilient._core.errors import LocalModelError
+from deepseek_resilient._models import ChatCompletion, ChatRequest
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 
 
-from deepseek_resilient._providers.hf_transformers import Transformers  # noqa: E402
+from deepseek_resilient._providers.local.hf_transformers import Transformers  # noqa: E402
 
 QUESTIONS = [
     "What is 2+2?",

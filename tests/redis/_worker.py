@@ -29,9 +29,7 @@ KEY = "sk-test-worker-SECRET"
 
 
 def provider(cfg: dict[str, Any], name: str, model: str, **options: Any) -> OpenAICompatible:
-    return OpenAICompatible(
-        name=name, base_url=cfg["server"], model=model, api_key=KEY, **options
-    )
+    return OpenAICompatible(name=name, base_url=cfg["server"], model=model, api_key=KEY, **options)
 
 
 async def limit(client: AsyncClient, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -105,14 +103,20 @@ def build(cfg: dict[str, Any]) -> AsyncClient:
     breaker = CircuitBreaker(window=4, min_calls=2, open_for=60.0, max_open_for=60.0)
     if cfg["mode"] == "limit":
         rate = RateLimit(requests_per_second=cfg["rps"])
-        return AsyncClient([provider(cfg, "primary", "ok")], rate_limit=rate, retry=retry,
-                           state=state, breaker=None)
+        return AsyncClient(
+            [provider(cfg, "primary", "ok")],
+            rate_limit=rate,
+            retry=retry,
+            state=state,
+            breaker=None,
+        )
     if cfg["mode"] == "trip" or cfg.get("failover"):
         providers = [provider(cfg, "primary", "down"), provider(cfg, "backup", "ok")]
         return AsyncClient(providers, retry=retry, breaker=breaker, state=state)
     cache = Cache(ttl=60.0) if cfg.get("cache") else None
-    return AsyncClient([provider(cfg, "primary", cfg.get("model", "ok"))], retry=retry,
-                       cache=cache, state=state)
+    return AsyncClient(
+        [provider(cfg, "primary", cfg.get("model", "ok"))], retry=retry, cache=cache, state=state
+    )
 
 
 async def main() -> None:

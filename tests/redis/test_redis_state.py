@@ -87,8 +87,10 @@ def test_redis_state_checks_its_arguments() -> None:
     with pytest.raises(ConfigurationError, match="op_timeout"):
         RedisState(op_timeout=0)
     with pytest.raises(ConfigurationError, match="state must be a RedisState"):
-        AsyncClient([OpenAICompatible(name="p", base_url="http://127.0.0.1:9", model="m")],
-                    state="redis://localhost")  # type: ignore[arg-type]
+        AsyncClient(
+            [OpenAICompatible(name="p", base_url="http://127.0.0.1:9", model="m")],
+            state="redis://localhost",
+        )  # type: ignore[arg-type]
 
 
 def test_repr_hides_the_password() -> None:
@@ -236,8 +238,9 @@ async def test_corrupt_values_are_repaired_not_raised(server: FaultServer, redis
     r = redis_py.Redis.from_url(redis_url)
     breaker = CircuitBreaker(window=4, min_calls=2)
     rate = RateLimit(requests_per_second=100, max_concurrency=4)
-    async with client(server, redis_url, "ok", cache=Cache(ttl=60), rate_limit=rate,
-                      breaker=breaker) as c:
+    async with client(
+        server, redis_url, "ok", cache=Cache(ttl=60), rate_limit=rate, breaker=breaker
+    ) as c:
         first = await c.chat.completions.create(**ask("corrupt", temperature=0))
     [cache_key] = r.keys(f"{NS}:cache:*")  # written in the background; aclose drained it
     [result_key] = r.keys(f"{NS}:result:*")
@@ -246,8 +249,9 @@ async def test_corrupt_values_are_repaired_not_raised(server: FaultServer, redis
     r.set(f"{NS}:cb:primary", "garbage")  # wrong type
     r.hset(f"{NS}:rl:primary", mapping={"l:rps": "NaN?", "s:rps": "x"})
     r.set(f"{NS}:rl:primary:leases", "garbage")
-    async with client(server, redis_url, "ok", cache=Cache(ttl=60), rate_limit=rate,
-                      breaker=breaker) as c2:  # a fresh process: no L1
+    async with client(
+        server, redis_url, "ok", cache=Cache(ttl=60), rate_limit=rate, breaker=breaker
+    ) as c2:  # a fresh process: no L1
         again = await c2.chat.completions.create(**ask("corrupt", temperature=0))
         assert again.route is not None and again.route.cache == "miss"
         assert not again.route.coalesced  # the garbage result was not used either
@@ -263,8 +267,9 @@ def test_sync_clients_share_the_cache(server: FaultServer, redis_url: str) -> No
     from deepseek_resilient import Client
 
     def build() -> Client:
-        return Client([provider(server)], cache=Cache(ttl=60),
-                      state=RedisState(redis_url, namespace=NS))
+        return Client(
+            [provider(server)], cache=Cache(ttl=60), state=RedisState(redis_url, namespace=NS)
+        )
 
     with build() as one:
         first = one.chat.completions.create(**ask("sync", temperature=0))
@@ -296,8 +301,8 @@ def test_under_trio_the_client_keeps_its_state_in_process(
 async def test_a_follower_takes_over_when_the_leader_died(
     server: FaultServer, redis_url: str
 ) -> None:
-    from deepseek_resilient._create_args import validate_request as _validate
-    from deepseek_resilient._policies.cache import request_key
+    from deepseek_resilient._client.create_args import validate_request as _validate
+    from deepseek_resilient._policies.cache.layer import request_key
 
     async with client(server, redis_url) as c:
         request = _validate([{"role": "user", "content": "orphan"}], False, {"temperature": 0})

@@ -1,0 +1,63 @@
+"""Turning ``create()``'s arguments into a validated ``ChatRequest`` and per-call options,
+before any I/O: every problem is an ``InvalidRequestError`` naming the field."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import ValidationError
+
+from .._core.errors import InvalidRequestError
+from .._core.validation import check_json
+from .._models import ChatRequest
+from .._policies.cache.key import CacheMode
+
+__all__ = ["cache_mode", "check_timeout", "validate_request"]
+
+
+def validate_request(messages: object, stream: bool, params: dict[str, Any]) -> ChatRequest:
+    try:
+        if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
+            messages = list(messages)  # type: ignore[call-overload]
+        params = {k: v for k, v in params.items() if v is not None}
+        request = ChatRequest.model_validate({"messages": messages, "stream": stream, **params})
+        check_json(request.model_dump(exclude_none=True))  # plain JSON, sane depth
+        return request
+    except ValidationError as exc:
+        problems = "; ".join(
+            _problem(err) for err in exc.errors(include_url=False, include_input=False)
+        )
+        raise InvalidRequestError(f"invalid request: {problems}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, InvalidRequestError):
+            raise
+        raise InvalidRequestError(f"invalid request: {type(exc).__name__}: {exc}") from exc
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+        return (
+            f"unknown parameter {where!r}: a provider-specific field goes in "
+            f"extra_body={{{where!r}: ...}}"
+        )
+    return f"{where or 'request'}: {err['msg']}"
+
+
+def cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:
+    if option is None:
+        return "use" if cacheable else "bypass"
+    if option is True:
+        return "use"
+    if option is False:
+        return "bypass"
+    if option not in ("use", "refresh", "bypass", "no-store"):
+        raise InvalidRequestError(f"cache must be use, refresh, bypass or no-store: {option!r}")
+    return option
+
+
+def check_timeout(timeout: float) -> float:
+    if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise InvalidRequestError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)

@@ -1,0 +1,260 @@
+"""The pipeline: its order is data, held here and nowhere else.
+
+``LAYERS`` is the order, outermost first, as ``name -> factory``: the entries before
+``router`` wrap the whole request; the router then runs, for each provider in priority order,
+a chain of the entries after it. Each factory lives in the module of the policy that owns it
+and builds an ``async (call, next) -> answer`` layer once per client (per provider for the
+router's), or None when the client doesn't use it (no cache, no rate limit, no breaker): a
+layer left out costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import anyio
+
+from .._models import Attempt, ChatMessage, ChatRequest
+from .._policies.breaker import breaker_layer
+from .._policies.cache.layer import cache_layer
+from .._policies.coalesce import coalesce_layer
+from .._policies.rate_limit.layer import estimate_tokens, rate_limit_layer
+from .._policies.retry import retry_layer
+from .._policies.send import (
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    attempt_labels,
+    timed_send,
+)
+from .._streaming.streams import How, OpenedStream
+from .call import Answer, Call, Handler, Layer, LayerFactory, Policies, ProviderSlot, Site, compose
+from .clock import Clock
+from .errors import (
+    AllProvidersFailed,
+    CircuitOpenError,
+    ContextLengthExceededError,
+    DeadlineExceeded,
+    ProviderError,
+    RateLimitedLocally,
+)
+from .events import AttemptFinished, Failover, RateLimitRefused
+
+__all__ = [
+    "DEFAULT_FIRST_TOKEN_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "LAYERS",
+    "PROVIDER_LAYERS",
+    "REQUEST_LAYERS",
+    "Call",
+    "Pipeline",
+    "Policies",
+    "ProviderSlot",
+]
+
+
+def deadline_layer(site: Site) -> Layer:
+    """One cancel scope for the whole request: attempts, sleeps, fallbacks, stream reading."""
+    return _deadline
+
+
+async def _deadline(call: Call, next: Handler) -> Answer:
+    with anyio.move_on_after(call.time_left()):
+        return await next(call)
+    raise DeadlineExceeded(f"no answer within the {call.timeout:g} s deadline", errors=call.errors)
+
+
+#: The order, outermost first. None: not a composed layer (``validate`` runs in ``create()``
+#: before the call enters; ``router`` is ``Pipeline._route``). After ``router``: per provider.
+#: The breaker sits outside the rate limiter so that an open breaker skips its provider
+#: without taking (or waiting for) rate-limit capacity.
+LAYERS: dict[str, LayerFactory | None] = {
+    "validate": None,
+    "cache": cache_layer,
+    "coalesce": coalesce_layer,
+    "deadline": deadline_layer,
+    "router": None,
+    "retry": retry_layer,
+    "breaker": breaker_layer,
+    "rate_limit": rate_limit_layer,
+    "timed_send": timed_send,
+}
+_ROUTER = list(LAYERS).index("router")
+#: The names of the request layers and of the per-provider ones (views of ``LAYERS``).
+REQUEST_LAYERS: tuple[str, ...] = tuple(LAYERS)[: _ROUTER + 1]
+PROVIDER_LAYERS: tuple[str, ...] = tuple(LAYERS)[_ROUTER + 1 :]
+
+
+async def _end(call: Call) -> Answer:  # pragma: no cover - timed_send never calls next
+    raise AssertionError("the innermost layer called next")
+
+
+def _build(names: Sequence[str], site: Site) -> tuple[list[str], list[Layer]]:
+    """The layers ``names`` that ``site`` uses (factories returning None left out)."""
+    built = [(n, factory(site)) for n in names if (factory := LAYERS[n]) is not None]
+    return [n for n, layer in built if layer], [layer for _, layer in built if layer]
+
+
+class Pipeline:
+    """Composes the layers once per client; ``run`` sends one validated request through."""
+
+    def __init__(self, slots: Sequence[ProviderSlot], clock: Clock, policies: Policies) -> None:
+        self.slots = list(slots)
+        self.clock = clock
+        self.policies = policies
+        self._chain_ids = [slot.identity for slot in self.slots]
+        #: (model, server address) per slot, for attempt events.
+        self._attempt_labels = [attempt_labels(slot.provider) for slot in self.slots]
+        site = Site(clock, policies, self._chain_ids)
+        used, request_layers = _build(REQUEST_LAYERS, site)
+        self._used = {*used, *(n for n in REQUEST_LAYERS if LAYERS[n] is None)}
+        self._chains: list[Handler] = []
+        for slot in self.slots:
+            used, layers = _build(PROVIDER_LAYERS, dataclasses.replace(site, slot=slot))
+            self._used.update(f"provider:{n}" for n in used)
+            self._chains.append(compose(layers, _end))
+        self._handler = compose(request_layers, self._route)
+
+    def describe(self) -> list[str]:
+        """The layers this client runs, outermost first (per-provider ones prefixed)."""
+        names = [*REQUEST_LAYERS, *(f"provider:{n}" for n in PROVIDER_LAYERS)]
+        return [n for n in names if n in self._used]
+
+    async def run(self, call: Call) -> Answer:
+        return await self._handler(call)
+
+    async def _route(self, call: Call) -> Answer:
+        """Providers in priority order; a fail-over error hands the request to the next."""
+        if self.policies.budget is not None:
+            self.policies.budget.on_request()
+        last = len(self._chains) - 1
+        for index, chain in enumerate(self._chains):
+            slot = self.slots[index]
+            # An open breaker skips its provider before any layer runs (the cheap path: its
+            # error is never raised, so it holds no traceback and makes no garbage cycle),
+            # and so does a context window the request cannot fit.
+            error = self._refusal(slot, call.request)
+            skipped = error is not None
+            if error is None:
+                try:
+                    left = call.time_left()
+                    more = self._more_after(index, call.request)
+                    share = left if not more else left * (1.0 - self.policies.failover_reserve)
+                    call.provider_deadline = self.clock.now() + share
+                    call.more_providers = more
+                    answer = await chain(call)
+                except ProviderError as exc:
+                    error = exc
+                    skipped = isinstance(exc, (CircuitOpenError, RateLimitedLocally))
+                else:
+                    call.route.provider = slot.provider.name
+                    if isinstance(answer, OpenedStream) and answer.rest is not None:
+                        answer.resume = functools.partial(self._resume, call, index)
+                    return answer
+            reason = type(error).__name__
+            if skipped:
+                skip = Attempt(provider=slot.provider.name, outcome="skipped", error=reason)
+                call.route.attempts.append(skip)
+                self._emit_skipped(call, index, error)
+            call.errors.append(error)
+            if not error.failover:
+                raise error
+            if index < last and call.hooks.wants(Failover):
+                to = self.slots[index + 1].provider.name
+                call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
+        raise AllProvidersFailed(call.errors)
+
+    def _emit_skipped(self, call: Call, index: int, exc: ProviderError) -> None:
+        hooks, name = call.hooks, self.slots[index].provider.name
+        if isinstance(exc, RateLimitedLocally) and hooks.wants(RateLimitRefused):
+            hooks.emit(RateLimitRefused(call.id, name))
+        if hooks.wants(AttemptFinished):
+            model, address = self._attempt_labels[index]
+            model = call.request.model or model
+            hooks.emit(
+                AttemptFinished(
+                    call.id, name, model, "skipped", 0.0, type(exc).__name__, None, address
+                )
+            )
+
+    def _refusal(self, slot: ProviderSlot, request: ChatRequest) -> ProviderError | None:
+        """Why ``slot`` is skipped without any I/O (breaker open, context too small), or None."""
+        refused = slot.breaker.refusal() if slot.breaker is not None else None
+        if refused is not None:
+            return refused
+        window = slot.provider.context_window
+        if window is not None:
+            need = estimate_tokens(request)
+            if need > window:
+                return ContextLengthExceededError(
+                    f"the request needs ~{need} tokens; the context window is {window}",
+                    provider=slot.provider.name,
+                    status_code=400,
+                )
+        return None
+
+    def _more_after(self, index: int, request: ChatRequest) -> bool:
+        """Whether a provider after ``index`` could still answer (not skipped right now)."""
+        return any(self._refusal(slot, request) is None for slot in self.slots[index + 1 :])
+
+    async def _resume(
+        self, call: Call, failed: int, text: str, reasoning: str, failure: Exception
+    ) -> tuple[OpenedStream, How]:
+        """A committed stream broke after delivering ``text`` (and ``reasoning``): open a
+        stream that goes on from there. First on providers declaring ``prefix_completion``
+        (the delivered text sent as an assistant prefix), then from scratch (the caller's
+        stream drops what repeats). The broken provider is tried first in each pass, then
+        the others in priority order. Raises the last ``ProviderError`` when none could."""
+        order = [failed, *(i for i in range(len(self.slots)) if i != failed)]
+        plan: list[tuple[int, How]] = []
+        if text:  # a stream cut while only reasoning was sent restarts
+            plan += [(i, "continue") for i in order if self.slots[i].provider.prefix_completion]
+        plan += [(i, "restart") for i in order]
+        continued = _prefix_request(call.request, text)
+        last_error: ProviderError = ProviderError(
+            f"no provider could resume the stream after {type(failure).__name__}"
+        )
+        for step, (index, how) in enumerate(plan):
+            slot = self.slots[index]
+            request = continued if how == "continue" else call.request
+            refused = self._refusal(slot, request)
+            if refused is not None:
+                skipped = type(refused).__name__
+                call.route.attempts.append(
+                    Attempt(provider=slot.provider.name, outcome="skipped", error=skipped)
+                )
+                last_error = refused
+                continue
+            later = [i for i, _ in plan[step + 1 :]]
+            more = any(self._refusal(self.slots[i], request) is None for i in later)
+            sub = dataclasses.replace(call, request=request, more_providers=more)
+            left = sub.time_left()
+            share = left if not more else left * (1.0 - self.policies.failover_reserve)
+            sub.provider_deadline = self.clock.now() + share
+            try:
+                answer = await self._chains[index](sub)
+            except ProviderError as exc:
+                # Even a 400 here (a prefill rejected) is that candidate's limit: it never
+                # masks what broke the stream; the next candidate is tried.
+                last_error = exc
+                continue
+            assert isinstance(answer, OpenedStream)
+            if answer.rest is not None:
+                answer.resume = functools.partial(self._resume, call, index)
+            return answer, how
+        raise last_error
+
+
+def _prefix_request(request: ChatRequest, text: str) -> ChatRequest:
+    """``request`` asking to continue ``text`` as the assistant's answer (the last message
+    an assistant message with ``"prefix": true``, DeepSeek's chat prefix completion)."""
+    messages = list(request.messages)
+    last = messages[-1]
+    if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
+        text = str(last.content or "") + text  # the caller's own prefix, then ours
+        messages.pop()
+    messages.append(
+        ChatMessage.model_validate({"role": "assistant", "content": text, "prefix": True})
+    )
+    return request.model_copy(update={"messages": messages})

@@ -1,0 +1,58 @@
+"""Request, response and chunk models, wire-compatible with the OpenAI chat API: one import
+place for the models of ``_request`` (what is sent), ``_response`` (what comes back) and
+``_route`` (how it was answered).
+
+Response models keep every field a provider sends (DeepSeek's ``reasoning_content``,
+``prompt_cache_hit_tokens``, and anything unknown) because they allow extra fields.
+"""
+
+from __future__ import annotations
+
+from .._core.route import Attempt, Recovery, Route
+from .request import ChatMessage, ChatRequest
+from .response import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionMessageToolCall,
+    Choice,
+    ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChoiceDeltaToolCallFunction,
+    ChoiceLogprobs,
+    ChunkChoice,
+    CompletionTokensDetails,
+    Function,
+    Model,
+    ModelList,
+    PromptTokensDetails,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+)
+
+__all__ = [
+    "Attempt",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionMessageToolCall",
+    "ChatMessage",
+    "ChatRequest",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "Function",
+    "Model",
+    "ModelList",
+    "PromptTokensDetails",
+    "Recovery",
+    "Route",
+    "TokenLogprob",
+    "TopLogprob",
+    "Usage",
+]

@@ -1,0 +1,226 @@
+"""The response side, wire-compatible with the OpenAI chat API: completions, stream chunks
+and model listings. Every model keeps the fields a provider sends (DeepSeek's
+``reasoning_content``, ``prompt_cache_hit_tokens``, anything unknown)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr
+
+from .._core.route import Route
+from .request import WireModel
+
+__all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionMessageToolCall",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "Function",
+    "Model",
+    "ModelList",
+    "PromptTokensDetails",
+    "TokenLogprob",
+    "TopLogprob",
+    "Usage",
+]
+
+
+class _Answer(WireModel):
+    """Response-side models: ``to_dict()`` / ``to_json()`` as in openai-python."""
+
+    def to_dict(
+        self,
+        *,
+        mode: Literal["json", "python"] = "python",
+        exclude_unset: bool = True,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """The model as a dict; by default only the fields that were set (the wire shape)."""
+        return self.model_dump(mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none)
+
+    def to_json(
+        self, *, indent: int | None = 2, exclude_unset: bool = True, exclude_none: bool = False
+    ) -> str:
+        """The model as a JSON string (see ``to_dict``)."""
+        return self.model_dump_json(
+            indent=indent, exclude_unset=exclude_unset, exclude_none=exclude_none
+        )
+
+
+class CompletionTokensDetails(_Answer):
+    reasoning_tokens: int | None = None
+    accepted_prediction_tokens: int | None = None
+    rejected_prediction_tokens: int | None = None
+    audio_tokens: int | None = None
+
+
+class PromptTokensDetails(_Answer):
+    cached_tokens: int | None = None
+    audio_tokens: int | None = None
+
+
+class Usage(_Answer):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_cache_hit_tokens: int | None = None
+    prompt_cache_miss_tokens: int | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+    prompt_tokens_details: PromptTokensDetails | None = None
+
+
+class TopLogprob(_Answer):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(_Answer):
+    """One output token's log probability, with the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(_Answer):
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
+
+
+class Function(_Answer):
+    """The function a tool call invokes: ``arguments`` is a JSON string."""
+
+    name: str = ""
+    arguments: str = ""
+
+
+class ChatCompletionMessageToolCall(_Answer):
+    """A tool call in an assistant message (``function`` is None for non-function tools)."""
+
+    id: str = ""
+    type: str = "function"
+    function: Function | None = None
+
+
+class ChatCompletionMessage(_Answer):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("role")  # so to_dict() shows it
+
+
+class Choice(_Answer):
+    index: int = 0
+    message: ChatCompletionMessage
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class _Routed(_Answer):
+    _route: Route | None = PrivateAttr(default=None)
+
+    @property
+    def route(self) -> Route | None:
+        """How this answer was obtained (set by the client; ``None`` on a bare model)."""
+        return self._route
+
+
+class ChatCompletion(_Routed):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice] = Field(min_length=1)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
+
+
+class ChoiceDeltaToolCallFunction(_Answer):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ChoiceDeltaToolCall(_Answer):
+    """A piece of a tool call in a stream: pieces with the same ``index`` make one call."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: ChoiceDeltaToolCallFunction | None = None
+
+
+class ChoiceDelta(_Answer):
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
+
+
+class ChunkChoice(_Answer):
+    index: int = 0
+    delta: ChoiceDelta = Field(default_factory=ChoiceDelta)
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletionChunk(_Answer):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice] = Field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
+
+    @property
+    def has_content(self) -> bool:
+        """True when the chunk carries output (content, reasoning or a tool call)."""
+        return any(
+            c.delta.content or c.delta.reasoning_content or c.delta.tool_calls for c in self.choices
+        )
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class Model(_Answer):
+    """A model the chain can answer with; ``provider`` names the provider that serves it."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = ""
+    provider: str = ""
+
+
+@dataclass
+class ModelList:
+    """``client.models.list()``: iterate it, or read ``data``."""
+
+    data: list[Model] = field(default_factory=list)
+    object: Literal["list"] = "list"
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)

@@ -1,0 +1,79 @@
+"""The rate-limit layer: admission by the provider's limiter (waiting at most the provider's
+share of the time left, else spilling over), AIMD feedback from 429s, and the permit's release
+when the answer has settled (a stream: when the caller finished reading it).
+
+The limiter itself is :mod:`.limiter` (this process) or a shared one (``RedisState``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from ..._core.call import Answer, Call, Handler, Layer, Site, when_settled
+from ..._core.errors import ProviderError, RateLimitError
+from ..._core.events import RateLimitWaited
+from ..._models import ChatCompletion, ChatRequest
+from .buckets import Permit, Priority
+from .limiter import ProviderRateLimiter
+
+if TYPE_CHECKING:
+    from ..._state.base import PermitLike, RateLimiterStore
+
+__all__ = [
+    "DEFAULT_COMPLETION_TOKENS",
+    "Permit",
+    "Priority",
+    "ProviderRateLimiter",
+    "estimate_tokens",
+    "rate_limit_layer",
+]
+
+#: Completion tokens assumed when a request sets no ``max_tokens``.
+DEFAULT_COMPLETION_TOKENS = 256
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """A cheap upper-ish estimate of the tokens a request will use: ~4 characters per prompt
+    token, plus ``max_tokens`` (or ``DEFAULT_COMPLETION_TOKENS``) for the answer."""
+    prompt = len(request.prompt_text()) // 4 + 4 * len(request.messages)
+    return prompt + (request.max_tokens or DEFAULT_COMPLETION_TOKENS)
+
+
+def rate_limit_layer(site: Site) -> Layer | None:
+    """The innermost policy layer of a provider (None: the provider has no limiter)."""
+    assert site.slot is not None
+    limiter = site.slot.limiter
+    if limiter is None:
+        return None
+    return functools.partial(_limited, limiter, site.slot.provider.name)
+
+
+async def _limited(limiter: RateLimiterStore, name: str, call: Call, next: Handler) -> Answer:
+    permit = await limiter.acquire(
+        tokens=estimate_tokens(call.request),
+        max_wait=max(0.0, call.provider_time_left()),
+        priority=call.priority,
+        hold_for=max(0.0, call.time_left()),
+    )
+    if permit.waited > 0 and call.hooks.wants(RateLimitWaited):
+        call.hooks.emit(RateLimitWaited(call.id, name, permit.waited))
+    try:
+        answer = await next(call)
+    except RateLimitError as exc:
+        limiter.on_rate_limited(exc.retry_after)
+        permit.release()
+        raise
+    except BaseException:
+        permit.release()
+        raise
+    limiter.on_success()
+    return when_settled(answer, functools.partial(_release, permit))
+
+
+def _release(
+    permit: PermitLike, error: ProviderError | None, completion: ChatCompletion | None
+) -> None:
+    """Free the permit, correcting its token estimate by the answer's usage when known."""
+    used = completion.usage.total_tokens if completion and completion.usage else None
+    permit.release(used_tokens=used or None)

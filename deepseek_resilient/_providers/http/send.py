@@ -1,0 +1,97 @@
+"""Sending one request and streaming its answer, on an ``httpx2.AsyncClient``.
+
+A client the caller passed (``http_client=``) is used as given: ``client.stream(...)``, with
+its auth, event hooks, cookies and redirects. A client the provider built itself has none of
+those, so its requests go straight to the transport the client maps their URL to (its pool,
+or the proxy its environment names), with the client's default headers merged once: the same
+bytes on the wire, without the client's per-request machinery (about a sixth of the CPU of
+a call, measured in ``benchmarks/hot_path.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..._core.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import httpx2
+else:
+    httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
+
+__all__ = ["Sender"]
+
+
+class Sender:
+    """Streams requests on ``http``: straight to its transport when ``owned``."""
+
+    __slots__ = ("_base_headers", "_direct", "_http", "_urls")
+
+    def __init__(self, http: httpx2.AsyncClient, *, owned: bool) -> None:
+        self._http = http
+        # The transport for a URL is found through the client (mounts, environment proxies):
+        # a private method of httpx2; without it, every request goes through the client.
+        self._direct = owned and hasattr(http, "_transport_for_url")
+        self._base_headers = {k.lower(): v for k, v in http.headers.items()}
+        self._urls: dict[str, tuple[httpx2.URL, Any] | None] = {}
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: httpx2.Timeout,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[httpx2.Response]:
+        """The response with its body unread; closed when the block ends."""
+        target = self._target(url) if self._direct else None
+        if target is None:
+            return self._http.stream(
+                method, url, content=content, headers=headers, params=params, timeout=timeout
+            )
+        return self._send(method, target, timeout, content, headers, params)
+
+    @contextlib.asynccontextmanager
+    async def _send(
+        self,
+        method: str,
+        found: tuple[httpx2.URL, Any],
+        timeout: httpx2.Timeout,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+    ) -> AsyncIterator[httpx2.Response]:
+        target, transport = found
+        if params:
+            target = target.copy_merge_params(params)
+        merged = self._base_headers
+        if headers:
+            merged = {**merged, **{k.lower(): v for k, v in headers.items()}}
+        request = httpx2.Request(
+            method,
+            target,
+            headers=merged,
+            content=content,
+            extensions={"timeout": timeout.as_dict()},
+        )
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    def _target(self, url: str) -> tuple[httpx2.URL, Any] | None:
+        """``url`` parsed, and the transport the client sends it through (both kept); None
+        for a URL with credentials in it (the client turns those into Basic auth)."""
+        if url in self._urls:
+            return self._urls[url]
+        parsed = httpx2.URL(url)
+        found = None if parsed.userinfo else (parsed, self._http._transport_for_url(parsed))
+        if len(self._urls) < 64:  # a provider has two or three URLs
+            self._urls[url] = found
+        return found

@@ -1,0 +1,2 @@
+"""Streams: SSE decoding, chunk accumulation, the commit point, splicing and idle watch, the stream
+objects. Private."""

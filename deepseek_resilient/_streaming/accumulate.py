@@ -1,0 +1,339 @@
+"""Chunks to a completion and back.
+
+``accumulate`` merges a stream's chunks into the ``ChatCompletion`` the same request would
+have returned without ``stream=True`` (used to cache a finished stream and to build the answer
+of a merged in-flight stream). ``completion_to_chunks`` is its inverse, used to replay a cached
+completion as a stream.
+
+Merge rules, per choice ``index``:
+
+- ``content`` and ``reasoning_content`` are concatenated; they stay ``None`` when no chunk
+  carried them (a tool-call-only answer keeps ``content=None`` unless the provider sent ``""``).
+- ``tool_calls`` deltas are merged by their ``index``: the first delta of an index gives the
+  call's shape (``id``, ``type``, ``function.name`` and any other key, set once — providers
+  that repeat them on every delta do not get them doubled); ``function.arguments`` pieces are
+  concatenated. A delta without ``index`` continues the last call, or starts a new one when it
+  brings a new ``id``. The ``index`` key itself is not kept in the message.
+- ``finish_reason``: the last non-null one. ``logprobs``: list fields concatenated.
+- Unknown fields are kept. In a delta: strings concatenated (``refusal`` text), other values
+  the last non-null wins. On a choice: the last non-null wins. At the top level: the first
+  non-null wins (``provider``, ``prompt_filter_results``, ...).
+- ``id``, ``model``, ``created`` come from the first chunk; ``system_fingerprint`` from the
+  first chunk that has one; ``usage`` from the last chunk that carries one.
+
+A non-empty stream with no choice at all (e.g. only a usage chunk) gives one choice with an
+empty assistant message (``content=""``) and ``finish_reason=None``: nothing was said, and the
+``None`` finish reason tells that it did not finish normally. An empty chunk list is not a
+completion: ``InvalidResponseError``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .._core.errors import InvalidResponseError
+from .._models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionMessageToolCall,
+    Choice,
+    ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChoiceLogprobs,
+    ChunkChoice,
+    Usage,
+)
+
+__all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
+
+
+@dataclass
+class _ChoiceState:
+    content: list[str] | None = None
+    reasoning: list[str] | None = None
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last_tool_index: int | None = None
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+    delta_extra: dict[str, Any] = field(default_factory=dict)
+    choice_extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _merge_extra(into: dict[str, Any], extra: dict[str, Any] | None, *, concat: bool) -> None:
+    """Merge unknown fields. ``concat``: strings concatenate (delta text such as ``refusal``);
+    otherwise, and for other values, the last non-null wins (a lone null is kept)."""
+    if not extra:
+        return
+    for key, value in extra.items():
+        old = into.get(key)
+        if concat and isinstance(value, str) and isinstance(old, str):
+            into[key] = old + value
+        elif value is not None or key not in into:
+            into[key] = copy.deepcopy(value)
+
+
+def _first_extra(into: dict[str, Any], extra: dict[str, Any] | None) -> None:
+    """Merge unknown top-level fields: the first non-null value of each wins."""
+    if not extra:
+        return
+    for key, value in extra.items():
+        if into.get(key) is None:
+            into[key] = copy.deepcopy(value)
+
+
+def _unknown(extra: dict[str, Any] | None, model: type[BaseModel]) -> dict[str, Any]:
+    """A deep copy of ``extra`` without keys that are declared fields of ``model``."""
+    if not extra:
+        return {}
+    known = model.model_fields
+    return {k: copy.deepcopy(v) for k, v in extra.items() if k not in known}
+
+
+def _merge_logprobs(state: _ChoiceState, logprobs: dict[str, Any]) -> None:
+    if state.logprobs is None:
+        state.logprobs = copy.deepcopy(logprobs)
+        return
+    for key, value in logprobs.items():
+        old = state.logprobs.get(key)
+        if isinstance(value, list) and isinstance(old, list):
+            old.extend(copy.deepcopy(value))
+        elif value is not None or key not in state.logprobs:
+            state.logprobs[key] = copy.deepcopy(value)
+
+
+def _merge_tool_call(state: _ChoiceState, delta: dict[str, Any]) -> None:
+    index = delta.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        new_id = delta.get("id")
+        last = state.last_tool_index
+        if last is None or (new_id and new_id != state.tool_calls[last].get("id")):
+            index = max(state.tool_calls, default=-1) + 1
+        else:
+            index = last
+    state.last_tool_index = index
+    piece = {k: v for k, v in delta.items() if k != "index"}
+    call = state.tool_calls.get(index)
+    if call is None:
+        state.tool_calls[index] = copy.deepcopy(piece)
+        return
+    for key, value in piece.items():
+        if key == "function" and isinstance(value, dict):
+            fn = call.get("function")
+            if not isinstance(fn, dict):
+                call["function"] = copy.deepcopy(value)
+                continue
+            for fkey, fvalue in value.items():
+                old = fn.get(fkey)
+                if fkey == "arguments" and isinstance(fvalue, str) and isinstance(old, str):
+                    fn[fkey] = old + fvalue
+                elif old is None or old == "":
+                    fn[fkey] = copy.deepcopy(fvalue)
+        elif call.get(key) is None or call.get(key) == "":
+            call[key] = copy.deepcopy(value)
+
+
+def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
+    delta = choice.delta
+    if delta.content is not None:
+        if state.content is None:
+            state.content = []
+        state.content.append(delta.content)
+    if delta.reasoning_content is not None:
+        if state.reasoning is None:
+            state.reasoning = []
+        state.reasoning.append(delta.reasoning_content)
+    if delta.tool_calls:
+        for call in delta.tool_calls:
+            _merge_tool_call(state, call.model_dump(exclude_unset=True))
+    if choice.finish_reason is not None:
+        state.finish_reason = choice.finish_reason
+    if choice.logprobs is not None:
+        _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
+    _merge_extra(state.delta_extra, delta.__pydantic_extra__, concat=True)
+    _merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
+
+
+def _build_choice(index: int, state: _ChoiceState) -> Choice:
+    calls = [
+        ChatCompletionMessageToolCall.model_validate(state.tool_calls[i])
+        for i in sorted(state.tool_calls)
+    ]
+    tool_calls = calls or None
+    message = ChatCompletionMessage(
+        role="assistant",
+        content=None if state.content is None else "".join(state.content),
+        reasoning_content=None if state.reasoning is None else "".join(state.reasoning),
+        tool_calls=tool_calls,
+        **_unknown(state.delta_extra, ChatCompletionMessage),
+    )
+    return Choice(
+        index=index,
+        message=message,
+        finish_reason=state.finish_reason,
+        logprobs=None if state.logprobs is None else ChoiceLogprobs.model_validate(state.logprobs),
+        **_unknown(state.choice_extra, Choice),
+    )
+
+
+class Accumulator:
+    """``accumulate`` one chunk at a time: keeps only what the answer needs (text pieces,
+    tool-call pieces, usage, finish reasons, the first chunk's ids), never the chunks."""
+
+    __slots__ = ("_fingerprint", "_first", "_states", "_top_extra", "_usage")
+
+    def __init__(self) -> None:
+        self._first: tuple[str, int, str] | None = None  # id, created, model
+        self._states: dict[int, _ChoiceState] = {}
+        self._usage: Usage | None = None
+        self._fingerprint: str | None = None
+        self._top_extra: dict[str, Any] = {}
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        if self._first is None:
+            self._first = (chunk.id, chunk.created, chunk.model)
+        for choice in chunk.choices:
+            state = self._states.get(choice.index)
+            if state is None:
+                state = self._states[choice.index] = _ChoiceState()
+            _merge_choice(state, choice)
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if self._fingerprint is None:
+            self._fingerprint = chunk.system_fingerprint
+        _first_extra(self._top_extra, chunk.__pydantic_extra__)
+
+    @property
+    def empty(self) -> bool:
+        """No chunk was added."""
+        return self._first is None
+
+    @property
+    def model(self) -> str:
+        """The model the first chunk named ("" before any chunk)."""
+        return self._first[2] if self._first is not None else ""
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage a chunk carried."""
+        return self._usage
+
+    def text(self, index: int = 0) -> str:
+        """The content of choice ``index`` so far."""
+        state = self._states.get(index)
+        return "".join(state.content) if state is not None and state.content else ""
+
+    def reasoning(self, index: int = 0) -> str:
+        """The reasoning content of choice ``index`` so far."""
+        state = self._states.get(index)
+        return "".join(state.reasoning) if state is not None and state.reasoning else ""
+
+    def choices(self) -> int:
+        """How many choices (``index`` values) were seen."""
+        return len(self._states)
+
+    def has_tool_calls(self) -> bool:
+        return any(state.tool_calls for state in self._states.values())
+
+    def finished(self) -> bool:
+        """Some choice has a finish reason."""
+        return any(state.finish_reason is not None for state in self._states.values())
+
+    def result(self) -> ChatCompletion:
+        if self._first is None:
+            raise InvalidResponseError("the stream had no chunks")
+        states = self._states
+        if states:
+            choices = [_build_choice(i, states[i]) for i in sorted(states)]
+        else:
+            choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
+        cid, created, model = self._first
+        usage = self._usage
+        return ChatCompletion(
+            id=cid,
+            created=created,
+            model=model,
+            choices=choices,
+            usage=_own_copy(usage) if usage is not None else None,
+            system_fingerprint=self._fingerprint,
+            **_unknown(self._top_extra, ChatCompletion),
+        )
+
+
+def _own_copy(usage: Usage) -> Usage:
+    """``usage`` not shared with the chunk it came from (deep only when something nests)."""
+    nested = usage.__pydantic_extra__ or usage.completion_tokens_details
+    return usage.model_copy(deep=bool(nested or usage.prompt_tokens_details))
+
+
+def accumulate(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:
+    """Merge a stream's chunks into one ``ChatCompletion`` (see the module docstring)."""
+    acc = Accumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    return acc.result()
+
+
+def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk]:
+    """A completion as the chunks of a stream, to replay it (e.g. from the cache).
+
+    Per choice: a role chunk (carrying the message's unknown fields), then one chunk each for
+    ``reasoning_content``, ``content`` and ``tool_calls`` when present, then a final chunk with
+    ``finish_reason`` and ``logprobs``. ``usage`` rides on the very last chunk. ``accumulate``
+    of the result equals ``completion``.
+    """
+    top_extra = _unknown(completion.__pydantic_extra__, ChatCompletionChunk)
+    chunks: list[ChatCompletionChunk] = []
+
+    def emit(choice: ChunkChoice) -> None:
+        chunks.append(
+            ChatCompletionChunk(
+                id=completion.id,
+                created=completion.created,
+                model=completion.model,
+                system_fingerprint=completion.system_fingerprint,
+                choices=[choice],
+                **(top_extra if not chunks else {}),
+            )
+        )
+
+    for choice in completion.choices:
+        msg = choice.message
+        index = choice.index
+        emit(
+            ChunkChoice(
+                index=index,
+                delta=ChoiceDelta(
+                    role="assistant", **_unknown(msg.__pydantic_extra__, ChoiceDelta)
+                ),
+            )
+        )
+        if msg.reasoning_content is not None:
+            emit(
+                ChunkChoice(index=index, delta=ChoiceDelta(reasoning_content=msg.reasoning_content))
+            )
+        if msg.content is not None:
+            emit(ChunkChoice(index=index, delta=ChoiceDelta(content=msg.content)))
+        if msg.tool_calls:
+            calls = [
+                ChoiceDeltaToolCall.model_validate({**c.model_dump(exclude_unset=True), "index": i})
+                for i, c in enumerate(msg.tool_calls)
+            ]
+            emit(ChunkChoice(index=index, delta=ChoiceDelta(tool_calls=calls)))
+        emit(
+            ChunkChoice(
+                index=index,
+                delta=ChoiceDelta(),
+                finish_reason=choice.finish_reason,
+                logprobs=copy.deepcopy(choice.logprobs),
+                **_unknown(choice.__pydantic_extra__, ChunkChoice),
+            )
+        )
+    if completion.usage is not None:
+        chunks[-1].usage = completion.usage.model_copy(deep=True)
+    return chunks

@@ -1,0 +1,138 @@
+"""Opening a provider's chunk stream up to its commit point (its first chunk with output), and
+reading a committed stream to its end (a request sent upstream as a stream)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+
+from .._core.errors import APIConnectionError, APITimeoutError, InvalidResponseError, ProviderError
+from .._models import ChatCompletion, ChatCompletionChunk
+from .accumulate import Accumulator
+from .idle import IdleWatch
+from .sse import SKIPPED_EVENT
+
+__all__ = [
+    "Finisher",
+    "How",
+    "OpenedStream",
+    "Resume",
+    "close_quietly",
+    "is_finished",
+    "open_until_commit",
+    "read_to_end",
+]
+
+#: Called once when a committed stream ends: None (done, or closed early) or its failure.
+Finisher = Callable[[ProviderError | None], None]
+How = Literal["continue", "restart"]
+#: ``resume(text, reasoning, failure)``: a committed stream that goes on from where a broken
+#: one stopped, and how; raises ``ProviderError`` when no provider could take over.
+Resume = Callable[[str, str, Exception], Awaitable["tuple[OpenedStream, How]"]]
+#: At most this many splices in a row that deliver nothing new (a provider that keeps breaking
+#: is not chased forever; splices that make progress are bounded by the answer and deadline).
+
+
+@dataclass
+class OpenedStream:
+    """A provider stream that has committed: the chunks read so far and the rest."""
+
+    provider: str
+    buffered: list[ChatCompletionChunk]
+    rest: AsyncIterator[ChatCompletionChunk] | None
+    """None when the provider's stream already ended (an answer with no output)."""
+    finishers: list[Finisher] = field(default_factory=list)
+    #: Set by the cache layer: called with the whole answer when the stream ends normally.
+    on_complete: list[Callable[[ChatCompletion], None]] = field(default_factory=list)
+    #: Longest wait for the next data event after commit (keep-alives don't count).
+    idle: float = math.inf
+    #: Malformed events skipped before commit.
+    skipped: int = 0
+    #: Set by the router: recovers this stream if it breaks after commit.
+    resume: Resume | None = None
+
+    @classmethod
+    def replay(cls, provider: str, chunks: list[ChatCompletionChunk]) -> OpenedStream:
+        return cls(provider=provider, buffered=chunks, rest=None)
+
+
+def is_finished(chunk: ChatCompletionChunk) -> bool:
+    return any(c.finish_reason is not None for c in chunk.choices)
+
+
+async def open_until_commit(
+    source: AsyncIterator[ChatCompletionChunk], provider: str
+) -> OpenedStream:
+    """Read ``source`` up to and including its first chunk with output. On any failure (or
+    cancellation) the source is closed before the error propagates. A stream that ends with
+    no output and no finish reason is an empty answer: ``InvalidResponseError``."""
+    buffered: list[ChatCompletionChunk] = []
+    skipped = 0
+    finished = False
+    try:
+        async for chunk in source:
+            if chunk is SKIPPED_EVENT:
+                skipped += 1
+                continue
+            buffered.append(chunk)
+            finished = finished or is_finished(chunk)
+            if chunk.has_content:
+                return OpenedStream(provider, buffered, source, skipped=skipped)
+    except BaseException:
+        await close_quietly(source)
+        raise
+    if not finished:
+        raise InvalidResponseError(
+            "empty answer: the stream ended with no content and no finish reason",
+            provider=provider,
+        )
+    return OpenedStream(provider, buffered, None, skipped=skipped)
+
+
+async def read_to_end(opened: OpenedStream) -> tuple[ChatCompletion, int]:
+    """The whole answer of a committed stream (a request sent upstream as a stream), each
+    wait for a data event bounded by ``opened.idle``; and the malformed events skipped."""
+    acc = Accumulator()
+    skipped = opened.skipped
+    for chunk in opened.buffered:
+        acc.add(chunk)
+    rest = opened.rest
+    if rest is None:
+        return acc.result(), skipped
+    ended = False
+    try:
+        with IdleWatch(opened.idle) as watch:
+            async for chunk in rest:
+                watch.touch()
+                if chunk is SKIPPED_EVENT:
+                    skipped += 1
+                    continue
+                acc.add(chunk)
+            ended = True
+    finally:
+        if not ended:  # a finished generator needs no closing
+            await close_quietly(rest)
+    if watch.expired:
+        raise APITimeoutError(
+            f"no data within the {opened.idle:g} s idle limit", provider=opened.provider
+        )
+    if not acc.finished():
+        raise APIConnectionError(
+            "the answer ended without a finish reason", provider=opened.provider
+        )
+    return acc.result(), skipped
+
+
+async def close_quietly(source: AsyncIterator[Any] | None) -> None:
+    """Close an async generator even from a cancelled scope, within a second."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is None:
+        return
+    # a broken stream's own error was already raised: closing it may fail again, quietly
+    with anyio.CancelScope(shield=True), anyio.move_on_after(1.0), contextlib.suppress(Exception):
+        await aclose()

@@ -1,0 +1,74 @@
+"""Splicing a recovered stream onto a broken one: only the text that extends what the caller
+already has is passed on, or ``Diverged`` when the new answer does not start with it."""
+
+from __future__ import annotations
+
+from .._models import Attempt, ChatCompletionChunk, Route
+from .opening import How, is_finished
+
+__all__ = ["Diverged", "Splice", "committed_attempt"]
+
+
+def committed_attempt(route: Route, provider: str) -> int | None:
+    """Index of the last successful attempt of ``provider`` in ``route`` (the one that
+    committed), or None."""
+    for index in range(len(route.attempts) - 1, -1, -1):
+        attempt: Attempt = route.attempts[index]
+        if attempt.provider == provider and attempt.outcome == "ok":
+            return index
+    return None
+
+
+class Diverged(Exception):
+    """A restarted answer does not start with the text already delivered."""
+
+
+class Splice:
+    """Fits a resumed stream onto what the caller already has. ``restart``: drop the part of
+    the new answer that repeats the delivered text (content and reasoning), or raise
+    ``Diverged``; ``continue``: the new text follows on directly (its reasoning is dropped).
+    Every chunk gets the first stream's id and loses its ``role``."""
+
+    __slots__ = ("chunk_id", "how", "skip_content", "skip_reasoning")
+
+    def __init__(self, how: How, chunk_id: str, content: str, reasoning: str) -> None:
+        self.how = how
+        self.chunk_id = chunk_id
+        self.skip_content = content if how == "restart" else ""
+        self.skip_reasoning = reasoning if how == "restart" else ""
+
+    @staticmethod
+    def _trim(skip: str, text: str) -> tuple[str, str]:
+        """(what is still to skip, what to emit) for ``text`` arriving while ``skip`` is left."""
+        if skip.startswith(text):
+            return skip[len(text) :], ""
+        if text.startswith(skip):
+            return "", text[len(skip) :]
+        raise Diverged
+
+    def fit(self, chunk: ChatCompletionChunk) -> ChatCompletionChunk | None:
+        """The chunk to pass on (edited in place), or None when nothing in it is new."""
+        chunk.id = self.chunk_id
+        for choice in chunk.choices:
+            delta = choice.delta
+            delta.role = None
+            if self.how == "continue":
+                delta.reasoning_content = None
+                continue
+            if delta.reasoning_content:
+                if self.skip_reasoning:
+                    self.skip_reasoning, delta.reasoning_content = self._trim(
+                        self.skip_reasoning, delta.reasoning_content
+                    )
+                elif self.skip_content:
+                    delta.reasoning_content = None  # reasoning after content was delivered
+            if delta.content:
+                if self.skip_reasoning:
+                    raise Diverged  # the content starts where the old answer was reasoning
+                if self.skip_content:
+                    self.skip_content, delta.content = self._trim(self.skip_content, delta.content)
+            if is_finished(chunk) and (self.skip_content or self.skip_reasoning):
+                raise Diverged  # the new answer is shorter than what was delivered
+        if not chunk.has_content and not is_finished(chunk) and chunk.usage is None:
+            return None
+        return chunk
