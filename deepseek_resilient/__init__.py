@@ -71,7 +71,7 @@ from ._models import (
 from ._policies.breaker import BreakerHealth
 from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
-from ._providers.http.deepseek import DeepSeek, RetiredModelWarning
+from ._providers.http.deepseek import DeepSeek, MissingAPIKeyWarning, RetiredModelWarning
 from ._providers.http.openai_compat import LlamaCppServer, OpenAICompatible
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
@@ -157,6 +157,7 @@ __all__ = [
     "LlamaCpp",
     "LlamaCppServer",
     "LocalModelError",
+    "MissingAPIKeyWarning",
     "Model",
     "ModelList",
     "NotFoundError",

@@ -353,7 +353,7 @@ def test_llama_cpp_honours_penalties_and_json_mode_transformers_does_not() -> No
         frequency_penalty=0.5,
         response_format={"type": "json_object"},
     )
-    check_supported(request, "llama-cpp", llama_cpp._HONOURED)
+    check_supported(request, "llama-cpp", llama_cpp.HONOURED)
     with pytest.raises(UnsupportedParameterError, match=r"frequency_penalty|response_format"):
         check_supported(request, "transformers", LOCAL_BASE)
 

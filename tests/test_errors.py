@@ -30,7 +30,15 @@ from deepseek_resilient import (
     UnprocessableEntityError,
 )
 from deepseek_resilient._providers.http.errors import parse_retry_after
-from deepseek_resilient.testing import FaultServer, NotJson, Ok, Reset, Stall, Status
+from deepseek_resilient.testing import (
+    FaultServer,
+    NotJson,
+    Ok,
+    Reset,
+    Stall,
+    Status,
+    server_provider,
+)
 
 pytestmark = pytest.mark.anyio
 ONE_TRY = Retry(attempts=1)
@@ -136,15 +144,35 @@ async def test_api_key_is_sent_but_never_shown(llm_server: FaultServer) -> None:
     assert llm_server.requests[0].headers["authorization"] == "<redacted>"
 
 
-def test_deepseek_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from deepseek_resilient import ConfigurationError
+def test_deepseek_without_a_key_warns_once_and_is_skipped_at_request_time(
+    monkeypatch: pytest.MonkeyPatch, llm_server: FaultServer
+) -> None:
+    from deepseek_resilient import AllProvidersFailed, Client, MissingAPIKeyWarning
 
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
-    with pytest.raises(ConfigurationError, match="DEEPSEEK_API_KEY"):
-        DeepSeek()
+    with pytest.warns(MissingAPIKeyWarning, match="DEEPSEEK_API_KEY") as caught:
+        keyless = DeepSeek(base_url=llm_server.base_url)
+    assert len(caught) == 1
+    backup = server_provider(llm_server, "backup")
+    with Client([keyless, backup], timeout=10) as client:
+        resp = client.chat.completions.create(messages=[{"role": "user", "content": "hi"}])
+        assert resp.route is not None and resp.route.provider == "backup"
+        (skip, _ok) = resp.route.attempts
+        assert (skip.provider, skip.outcome, skip.note) == (
+            "deepseek", "skipped", "DEEPSEEK_API_KEY is not set"
+        )
+        assert "deepseek skipped: DEEPSEEK_API_KEY is not set" in resp.route.summary()
+    # It never reached the wire: the only request the server saw is the backup's.
+    assert len(llm_server.requests) == 1
+    with pytest.warns(MissingAPIKeyWarning):
+        lone = DeepSeek(base_url=llm_server.base_url)
+    with Client([lone], timeout=10) as alone:
+        with pytest.raises(AllProvidersFailed, match="DEEPSEEK_API_KEY is not set"):
+            alone.chat.completions.create(messages=[{"role": "user", "content": "hi"}])
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-env")
     ds = DeepSeek()
     assert ds.base_url == "https://api.deepseek.com" and ds.model == "deepseek-flash"
+    assert ds.unavailable() is None
     assert "sk-env" not in repr(ds)
 
 

@@ -16,6 +16,7 @@ HEAVY = (
     "prometheus_client",
     "opentelemetry",
     "llama_cpp",
+    "xllamacpp",
     "torch",
     "transformers",
 )

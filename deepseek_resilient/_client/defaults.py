@@ -12,15 +12,16 @@ __all__ = ["default_providers"]
 
 
 def _local_provider() -> Provider | None:
-    """The embedded model on the first local engine installed (llama.cpp, then transformers).
-    Also the fallback of the drop-in ``OpenAI`` / ``AsyncOpenAI`` clients."""
+    """The embedded model on the first local engine installed (llama.cpp on xllamacpp or
+    llama-cpp-python, then transformers). Also the fallback of the drop-in ``OpenAI`` /
+    ``AsyncOpenAI`` clients."""
     from .._providers.local.embedded import embedded_model_path
 
     try:
         embedded_model_path()
     except LocalModelError:
         return None
-    if importlib.util.find_spec("llama_cpp") is not None:
+    if any(importlib.util.find_spec(m) for m in ("xllamacpp", "llama_cpp")):
         from .._providers.local.llama_cpp import LlamaCpp
 
         return LlamaCpp()
@@ -34,7 +35,7 @@ def _local_provider() -> Provider | None:
 def default_providers() -> list[Provider]:
     """DeepSeek when ``DEEPSEEK_API_KEY`` is set, then the embedded local model if installed."""
     from .._providers.http.deepseek import DeepSeek
-    from .._providers.local.embedded import INSTALL_HINT
+    from .._providers.local.embedded import SETUP_HINT
 
     chain: list[Provider] = []
     if os.environ.get("DEEPSEEK_API_KEY"):
@@ -45,6 +46,6 @@ def default_providers() -> list[Provider]:
     if not chain:
         raise ConfigurationError(
             "no provider can serve: set DEEPSEEK_API_KEY for DeepSeek, "
-            f"or install the offline model with: {INSTALL_HINT}"
+            f"or install the offline model with: {SETUP_HINT}"
         )
     return chain

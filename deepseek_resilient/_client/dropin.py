@@ -93,6 +93,10 @@ def build_chain(
         base_url is not None and _is_deepseek(base_url)
     ):
         key = api_key or os.environ.get("DEEPSEEK_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not key:  # as openai-python: no key is an error here, not a skipped provider
+            raise ConfigurationError(
+                "no API key: pass api_key=..., or set DEEPSEEK_API_KEY (DeepSeek)"
+            )
         endpoint = DeepSeek(
             model=model or "deepseek-flash", api_key=key, base_url=base_url, **common
         )

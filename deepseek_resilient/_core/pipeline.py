@@ -154,7 +154,10 @@ class Pipeline:
                     return answer
             reason = type(error).__name__
             if skipped:
-                skip = Attempt(provider=slot.provider.name, outcome="skipped", error=reason)
+                note = getattr(error, "note", None)
+                skip = Attempt(
+                    provider=slot.provider.name, outcome="skipped", error=reason, note=note
+                )
                 call.route.attempts.append(skip)
                 self._emit_skipped(call, index, error)
             call.errors.append(error)
@@ -179,7 +182,11 @@ class Pipeline:
             )
 
     def _refusal(self, slot: ProviderSlot, request: ChatRequest) -> ProviderError | None:
-        """Why ``slot`` is skipped without any I/O (breaker open, context too small), or None."""
+        """Why ``slot`` is skipped without any I/O (no key, breaker open, context too small),
+        or None."""
+        unavailable = slot.provider.unavailable()
+        if unavailable is not None:
+            return unavailable
         refused = slot.breaker.refusal() if slot.breaker is not None else None
         if refused is not None:
             return refused

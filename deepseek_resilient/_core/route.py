@@ -20,6 +20,9 @@ class Attempt(BaseModel):
     outcome: Literal["ok", "error", "skipped", "cancelled"]
     error: str | None = None
     """The error's type name (``"ServiceUnavailableError"``), never its text."""
+    note: str | None = None
+    """Why a provider was skipped, when it says so in safe words ("DEEPSEEK_API_KEY is not
+    set"); shown by ``Route.summary``."""
     status_code: int | None = None
     latency: float = 0.0
 
@@ -59,8 +62,10 @@ class Route(BaseModel):
     def summary(self) -> str:
         """One line: ``answered by local in 0.41 s (deepseek: APIConnectionError x3)``."""
         failed: dict[str, dict[str, int]] = {}
+        noted = list(dict.fromkeys(f"{a.provider} skipped: {a.note}" for a in self.attempts
+                                   if a.note))  # fmt: skip
         for a in self.attempts:
-            if a.outcome != "ok":
+            if a.outcome != "ok" and not a.note:
                 errors = failed.setdefault(a.provider, {})
                 key = a.error or a.outcome
                 errors[key] = errors.get(key, 0) + 1
@@ -72,7 +77,7 @@ class Route(BaseModel):
         extra = [f"cache {self.cache}"] if self.cache in ("hit", "stale") else []
         if self.coalesced:
             extra.append("coalesced")
-        extra += notes
+        extra += noted + notes
         extra += [f"{r.how} on {r.provider} at char {r.at} after {r.error}"
                   for r in self.recoveries]  # fmt: skip
         if self.skipped_events:

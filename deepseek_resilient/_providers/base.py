@@ -10,9 +10,19 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
 from .._core.config import CircuitBreaker, RateLimit, Retry
+from .._core.errors import ProviderError
 from .._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 
-__all__ = ["Provider"]
+__all__ = ["Provider", "ProviderUnavailableError"]
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider was skipped without any I/O: it cannot serve as configured (no API key).
+    ``note``: why, in words safe to show anywhere (it names a setting, never a value)."""
+
+    def __init__(self, note: str, *, provider: str | None = None) -> None:
+        super().__init__(f"{provider} skipped: {note}", provider=provider)
+        self.note = note
 
 
 class Provider(ABC):
@@ -58,6 +68,11 @@ class Provider(ABC):
 
     #: Runs in-process (a local model): no network, no key.
     local: bool = False
+
+    def unavailable(self) -> ProviderUnavailableError | None:
+        """Why this provider cannot serve at all right now, checked before each request
+        without any I/O (a missing API key), or None. The request then skips it."""
+        return None
 
     async def warm(self) -> None:
         """Get ready ahead of the first request (a local model loads here). Default: nothing."""

