@@ -1,4 +1,6 @@
-"""LlamaCpp with the real embedded SmolLM2-135M GGUF (no fakes)."""
+"""LlamaCpp with the real embedded SmolLM2-135M GGUF (no fakes), on each engine installed:
+xllamacpp (the default) and llama-cpp-python (optional). Engine-specific checks are in
+test_xllamacpp.py and marked here."""
 
 from __future__ import annotations
 
@@ -19,11 +21,21 @@ from deepseek_resilient._providers.local.llama_cpp import LlamaCpp
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 
 
-@pytest.fixture(scope="module")
-def llama() -> Iterator[LlamaCpp]:
-    provider = LlamaCpp(warm=True)
+ENGINES = {"xllamacpp": "xllamacpp", "llama-cpp-python": "llama_cpp"}
+
+
+@pytest.fixture(scope="module", params=sorted(ENGINES))
+def llama(request: pytest.FixtureRequest) -> Iterator[LlamaCpp]:
+    pytest.importorskip(ENGINES[request.param])
+    provider = LlamaCpp(engine=request.param, warm=True)
+    assert provider.engine_name == request.param
     yield provider
     anyio.run(provider.aclose)
+
+
+def only_llama_cpp_python(llama: LlamaCpp) -> None:
+    if llama.engine_name != "llama-cpp-python":
+        pytest.skip("llama-cpp-python internals (xllamacpp: test_xllamacpp.py)")
 
 
 def ask(text: str, **params: object) -> ChatRequest:
@@ -90,6 +102,7 @@ async def test_stream_yields_chunks_ending_with_finish_reason(llama: LlamaCpp) -
 
 
 async def test_closing_a_stream_stops_generation(llama: LlamaCpp) -> None:
+    only_llama_cpp_python(llama)
     request = ask("Tell me a very long story.", temperature=0, max_tokens=400, stream=True)
     stream = llama.stream(request, idle_timeout=30)
     got = 0
@@ -105,6 +118,7 @@ async def test_closing_a_stream_stops_generation(llama: LlamaCpp) -> None:
 
 
 async def test_cancelling_complete_stops_generation(llama: LlamaCpp) -> None:
+    only_llama_cpp_python(llama)
     limiter = llama._limiter.get()
     request = ask("Tell me a very long story.", temperature=0, max_tokens=400)
     with anyio.CancelScope() as scope:
@@ -119,7 +133,8 @@ async def test_cancelling_complete_stops_generation(llama: LlamaCpp) -> None:
     assert evaluated < 100
 
 
-async def test_two_concurrent_requests_are_both_answered(llama: LlamaCpp) -> None:
+async def test_two_concurrent_requests_are_both_answered_one_at_a_time(llama: LlamaCpp) -> None:
+    only_llama_cpp_python(llama)
     requests = [
         ask("What is 2+2?", temperature=0, max_tokens=10),
         ask("Name a colour.", temperature=0, max_tokens=10),
@@ -159,9 +174,11 @@ async def test_greedy_answer_does_not_depend_on_the_previous_request(llama: Llam
     assert first.choices[0].message.content == second.choices[0].message.content
 
 
-async def test_bad_model_path_raises_local_model_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+async def test_bad_model_path_raises_local_model_error(tmp_path: Path, engine: str) -> None:
+    pytest.importorskip(ENGINES[engine])
     missing = tmp_path / "nope.gguf"
-    provider = LlamaCpp(missing)
+    provider = LlamaCpp(missing, engine=engine)
     assert provider.model == "nope"
     with pytest.raises(LocalModelError, match=re.escape(str(missing))) as info:
         await provider.complete(ask("hi"), idle_timeout=5)
@@ -171,14 +188,20 @@ async def test_bad_model_path_raises_local_model_error(tmp_path: Path) -> None:
             pass
 
 
-async def test_a_file_that_is_not_a_model_raises_local_model_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+async def test_a_file_that_is_not_a_model_raises_local_model_error(
+    tmp_path: Path, engine: str
+) -> None:
+    pytest.importorskip(ENGINES[engine])
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"not a gguf file at all")
     with pytest.raises(LocalModelError, match=re.escape(str(junk))):
-        await LlamaCpp(junk, name="bad").complete(ask("hi"), idle_timeout=5)
+        await LlamaCpp(junk, name="bad", engine=engine).complete(ask("hi"), idle_timeout=5)
 
 
-def test_warm_load_of_bad_path_fails_at_construction(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_warm_load_of_bad_path_fails_at_construction(tmp_path: Path, engine: str) -> None:
+    pytest.importorskip(ENGINES[engine])
     missing = tmp_path / "missing.gguf"
     with pytest.raises(LocalModelError, match=re.escape(str(missing))):
-        LlamaCpp(missing, warm=True)
+        LlamaCpp(missing, warm=True, engine=engine)
