@@ -21,7 +21,7 @@ from deepseek_resilient import ConfigurationError, LlamaCpp
 from deepseek_resilient._models import ChatRequest
 
 pytest.importorskip("xllamacpp")
-from deepseek_resilient._providers.local.xllamacpp_engine import XLlamaCpp  # noqa: E402
+from deepseek_resilient._providers.local.xllamacpp_engine import XLlamaCpp
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 DECODES = "llamacpp:n_decode_total"

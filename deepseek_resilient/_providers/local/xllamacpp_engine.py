@@ -169,9 +169,7 @@ class XLlamaCpp(LlamaCpp):
             def collect(chunk: dict[str, Any]) -> bool:
                 for choice in chunk["choices"]:
                     texts.append((choice.get("delta") or {}).get("content") or "")
-                    last["finish_reason"] = choice.get("finish_reason") or last.get(
-                        "finish_reason"
-                    )
+                    last["finish_reason"] = choice.get("finish_reason") or last.get("finish_reason")
                 last.setdefault("head", chunk)
                 if chunk.get("usage"):
                     last["usage"] = chunk["usage"]
