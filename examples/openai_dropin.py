@@ -1,4 +1,6 @@
-"""openai-python code, with one import changed, offline: a local fault-injecting server plays
+"""Needs nothing beyond the base install (pip install deepseek-resilient).
+
+openai-python code, with one import changed, offline: a local fault-injecting server plays
 DeepSeek (one 503, then a tool call with its reasoning, then the final answer).
 
     python examples/openai_dropin.py

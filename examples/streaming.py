@@ -1,4 +1,6 @@
-"""Streaming with the commit rule, offline: the primary sends only keep-alives (as DeepSeek
+"""Needs nothing beyond the base install (pip install deepseek-resilient).
+
+Streaming with the commit rule, offline: the primary sends only keep-alives (as DeepSeek
 does when busy) and is abandoned after its first-token timeout; the fallback streams. Then a
 stream cut after its first words is recovered: the answer asked again, and only the part that
 extends what was already shown is passed on.

@@ -1,4 +1,6 @@
-"""The testing kit without pytest: a fault-injecting server, a ready client in testing mode,
+"""Needs nothing beyond the base install (pip install deepseek-resilient).
+
+The testing kit without pytest: a fault-injecting server, a ready client in testing mode,
 and assertions on what the server recorded. Runs offline in about a second:
 
     python examples/testing_without_pytest.py

@@ -1,4 +1,6 @@
-"""Plot ``client.stats()`` over a chaos run against the fault-injecting test server.
+"""Needs matplotlib: pip install 'deepseek-resilient[bench]' (or pip install matplotlib).
+
+Plot ``client.stats()`` over a chaos run against the fault-injecting test server.
 
     python examples/monitoring/chaos_chart.py [--out docs/observability-chaos.png]
 
@@ -12,6 +14,7 @@ rate, the share answered by the fallback and the breaker state. Needs matplotlib
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +139,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/observability-chaos.png"))
     args = parser.parse_args()
+    try:  # before the 15 s run, not after it
+        import matplotlib  # noqa: F401
+    except ImportError:
+        sys.exit("this example needs matplotlib: pip install 'deepseek-resilient[bench]'")
     rows = anyio.run(run)
     plot(rows, args.out)
 
