@@ -1,12 +1,17 @@
-"""llama.cpp through our full ``AsyncClient`` vs raw llama-cpp-python, same model, one run.
+"""llama.cpp (xllamacpp): our full ``AsyncClient`` vs the raw engine, and continuous batching.
 
     python -m benchmarks.bench_llama_cpp [--repeats 5] [--max-tokens 64]
 
-Both sides generate greedily (temperature 0) from the embedded SmolLM2-135M GGUF, one
-request at a time; tokens/s = completion tokens / wall time of the whole call. Ours is
+4a. One request at a time, greedy (temperature 0), the embedded SmolLM2-135M GGUF: ours is
 ``AsyncClient([LlamaCpp()])`` with its default layers (retries, breaker, deadline; no cache,
-so every call generates). Both start every request from an empty context (the provider's
-default; ``Llama.reset()`` for raw), so they do the same work. Interleaved; medians.
+so every call generates); raw is ``xllamacpp.Server.handle_chat_completions`` on a server
+built the same way, with the same request body (our repeat penalty, no prompt cache).
+Tokens/s = completion tokens / wall time of the call. Interleaved; medians.
+
+4b. Continuous batching: 8 requests at once through the client vs the same 8 one after the
+other (different prompts, seeded sampling). Tokens/s = all completion tokens / wall time; the
+process CPU time per token is reported too, since wall time on a shared machine depends on
+the other load.
 """
 
 from __future__ import annotations
@@ -25,35 +30,50 @@ import anyio
 from benchmarks._common import Section, Target, median, skipped
 
 PROMPT = "Write a short poem about the sea."
-TITLE = "4a. llama.cpp: our AsyncClient vs raw llama-cpp-python"
+TITLE = "4a. llama.cpp (xllamacpp): our AsyncClient vs the raw engine"
+TITLE_BATCH = "4b. llama.cpp (xllamacpp): 8 concurrent requests vs one at a time"
+BATCH = 8
+
+
+def _raw_server(path: Path, provider: Any) -> Any:
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.n_parallel = provider.parallel
+    params.n_ctx = provider.n_ctx * provider.parallel
+    params.kv_unified = True
+    params.verbosity = -1
+    return xllamacpp.Server(params)
 
 
 def run(repeats: int, max_tokens: int) -> Section:
     try:
-        from llama_cpp import Llama
+        import xllamacpp  # noqa: F401
 
         from deepseek_resilient import AsyncClient, LlamaCpp
         from deepseek_resilient._providers.local.embedded import embedded_model_path
 
         path = embedded_model_path()
     except Exception as exc:  # not installed: say so in the report
-        return skipped(TITLE, f"llama-cpp-python or the embedded model is missing ({exc})")
+        return skipped(TITLE, f"xllamacpp or the embedded model is missing ({exc})")
 
-    raw: Any = Llama(model_path=str(path), n_ctx=2048, verbose=False)
     messages: list[Any] = [{"role": "user", "content": PROMPT}]
     raw_tps: list[float] = []
     ours_tps: list[float] = []
 
-    def run_raw() -> float:
-        t0 = time.perf_counter()
-        raw.reset()
-        out: Any = raw.create_chat_completion(
-            messages=messages, temperature=0, max_tokens=max_tokens
-        )
-        return float(out["usage"]["completion_tokens"]) / (time.perf_counter() - t0)
-
     async def bench() -> None:
-        async with AsyncClient([LlamaCpp(path, n_ctx=2048, warm=True)], timeout=300) as client:
+        local = LlamaCpp(path, engine="xllamacpp", warm=True)
+        raw = _raw_server(path, local)
+        body = {"messages": messages, "temperature": 0, "max_tokens": max_tokens,
+                "repeat_penalty": local.repeat_penalty, "cache_prompt": False}  # fmt: skip
+
+        def run_raw() -> float:
+            t0 = time.perf_counter()
+            out: Any = raw.handle_chat_completions(body)
+            return float(out["usage"]["completion_tokens"]) / (time.perf_counter() - t0)
+
+        async with AsyncClient([local], timeout=300) as client:
 
             async def run_ours() -> float:
                 t0 = time.perf_counter()
@@ -64,14 +84,14 @@ def run(repeats: int, max_tokens: int) -> Section:
                 return resp.usage.completion_tokens / (time.perf_counter() - t0)
 
             await run_ours()  # warm-up both
-            run_raw()
+            await anyio.to_thread.run_sync(run_raw)
             for r in range(repeats):  # interleaved, alternating who goes first
                 if r % 2:
-                    raw_tps.append(run_raw())
+                    raw_tps.append(await anyio.to_thread.run_sync(run_raw))
                     ours_tps.append(await run_ours())
                 else:
                     ours_tps.append(await run_ours())
-                    raw_tps.append(run_raw())
+                    raw_tps.append(await anyio.to_thread.run_sync(run_raw))
 
     anyio.run(bench)
     raw_med, ours_med = median(raw_tps), median(ours_tps)
@@ -86,7 +106,7 @@ def run(repeats: int, max_tokens: int) -> Section:
         header=["side", "median tok/s", "min", "max"],
         rows=[
             [
-                "raw `Llama.create_chat_completion`",
+                "raw `xllamacpp.Server.handle_chat_completions`",
                 f"{raw_med:.1f}",
                 f"{min(raw_tps):.1f}",
                 f"{max(raw_tps):.1f}",
@@ -99,17 +119,81 @@ def run(repeats: int, max_tokens: int) -> Section:
             ],
         ],
         targets=[
-            Target("llama.cpp tok/s, ours / raw", ratio, ">= 0.95", ratio >= 0.95, f"{ratio:.3f} x")
+            Target("llama.cpp tok/s, ours / raw", ratio, ">= 0.97", ratio >= 0.97, f"{ratio:.3f} x")
         ],
+    )
+
+
+def run_batched(rounds: int, max_tokens: int) -> Section:
+    try:
+        import xllamacpp  # noqa: F401
+
+        from deepseek_resilient import AsyncClient, LlamaCpp
+    except Exception as exc:
+        return skipped(TITLE_BATCH, f"xllamacpp is missing ({exc})")
+    rows: list[list[str]] = []
+    ratios: list[float] = []
+    cpu_ratios: list[float] = []
+
+    async def bench() -> None:
+        async with AsyncClient([LlamaCpp(parallel=BATCH, warm=True)], timeout=600) as client:
+
+            async def one(i: int, tokens: list[int]) -> None:
+                resp = await client.chat.completions.create(
+                    messages=[{"role": "user", "content": f"Write a long story about {i}."}],
+                    max_tokens=max_tokens, seed=i, cache=False,
+                )  # fmt: skip
+                assert resp.usage is not None
+                tokens.append(resp.usage.completion_tokens)
+
+            async def measure(together: bool) -> tuple[float, float]:
+                tokens: list[int] = []
+                t0, c0 = time.perf_counter(), time.process_time()
+                if together:
+                    async with anyio.create_task_group() as tg:
+                        for i in range(BATCH):
+                            tg.start_soon(one, i, tokens)
+                else:
+                    for i in range(BATCH):
+                        await one(i, tokens)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                return sum(tokens) / wall, cpu / sum(tokens)
+
+            await measure(True)  # warm-up
+            for r in range(rounds):
+                order = [False, True] if r % 2 else [True, False]
+                got = {together: await measure(together) for together in order}
+                (seq_tps, seq_cpu), (bat_tps, bat_cpu) = got[False], got[True]
+                ratios.append(bat_tps / seq_tps)
+                cpu_ratios.append(seq_cpu / bat_cpu)
+                gain, cpu_gain = bat_tps / seq_tps, seq_cpu / bat_cpu
+                rows.append([str(r + 1), f"{seq_tps:.1f}", f"{bat_tps:.1f}",
+                             f"{gain:.2f} x", f"{cpu_gain:.2f} x"])  # fmt: skip
+
+    anyio.run(bench)
+    ratio = median(ratios)
+    return Section(
+        title=TITLE_BATCH,
+        method=(
+            f"{BATCH} different prompts, max_tokens={max_tokens}, seeded sampling, through "
+            f"`AsyncClient([LlamaCpp(parallel={BATCH})])`: all at once vs one after the other; "
+            f"{rounds} interleaved rounds. Tokens/s = completion tokens / wall time; CPU gain = "
+            "process CPU seconds per token, one at a time / batched."
+        ),
+        header=["round", "one at a time tok/s", "8 at once tok/s", "wall gain", "CPU gain"],
+        rows=rows,
+        targets=[Target("batched / sequential tok/s", ratio, ">= 4", ratio >= 4, f"{ratio:.2f} x")],
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
     print(run(args.repeats, args.max_tokens).text())
+    print(run_batched(args.rounds, args.max_tokens).text())
 
 
 if __name__ == "__main__":

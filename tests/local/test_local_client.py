@@ -1,5 +1,5 @@
 """The local backends through the whole client: failover to the embedded model, streaming,
-and the llama.cpp server preset against a real ``llama_cpp.server`` on 127.0.0.1."""
+and the llama.cpp server preset against a real llama.cpp server (xllamacpp's) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 
-import httpx2
 import pytest
 
 from deepseek_resilient import (
@@ -58,33 +57,38 @@ def test_local_model_streams_through_the_sync_client(local: LlamaCpp) -> None:
     assert stream.route.provider == "local"
 
 
+_SERVER = """
+import sys, xllamacpp
+params = xllamacpp.CommonParams()
+params.model.path, params.port, params.n_ctx = sys.argv[1], int(sys.argv[2]), 1024
+params.verbosity = -1
+server = xllamacpp.Server(params)
+print(server.listening_address, flush=True)
+sys.stdin.read()  # serve until the test closes our stdin (or kills us)
+"""
+
+
 @pytest.fixture(scope="module")
 def llama_server() -> Iterator[str]:
-    """A real llama.cpp server on loopback with the embedded model; killed after the module."""
-    port = _free_port()
+    """A real llama.cpp server (llama-server, embedded in xllamacpp) on loopback with the
+    embedded model; stopped after the module."""
+    pytest.importorskip("xllamacpp")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-c", _SERVER, str(embedded_model_path()), str(_free_port())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base_url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.2)  # allow-sleep: waiting for a subprocess to listen
-        else:
-            pytest.fail("llama_cpp.server did not start within 60 s")
-        yield base_url
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()  # printed once it serves
+        assert address.startswith("http://127.0.0.1:"), "the llama.cpp server did not start"
+        yield f"{address}/v1"
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 async def test_llama_server_preset_against_a_real_server(llama_server: str) -> None:
