@@ -12,6 +12,7 @@ from pydantic import SecretStr, ValidationError
 from ..._core.config import CircuitBreaker, RateLimit, Retry
 from ..._core.errors import ConfigurationError, InvalidResponseError, ProviderError
 from ..._core.lazy import LazyModule
+from ..._core.omit import accepts_omitted
 from ..._core.validation import check_api_key
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..._streaming.accumulate import completion_to_chunks
@@ -52,6 +53,7 @@ class OpenAICompatible(Provider):
     is a ``SecretStr``: it is never in a repr, a log line, an exception or a cache key.
     """
 
+    @accepts_omitted
     def __init__(
         self,
         *,
@@ -279,6 +281,7 @@ class LlamaCppServer(OpenAICompatible):
 
     prefix_completion = True
 
+    @accepts_omitted
     def __init__(
         self,
         base_url: str = "http://127.0.0.1:8080/v1",

@@ -1,0 +1,62 @@
+"""openai-python's "not passed" placeholders (``openai.NOT_GIVEN``, ``openai.omit`` /
+``openai.Omit()``, ``openai._types.NotGiven``) read as "argument not passed", as openai does.
+
+Code written for openai (and frameworks such as openai-agents or pydantic-ai) passes them for
+every argument it leaves unset. They are recognised by their type's name and module, so
+openai is never imported here: a placeholder can only exist once openai has been imported.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from typing_extensions import ParamSpec
+
+__all__ = ["accepts_omitted", "drop_omitted", "is_omitted"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: openai's placeholder types: ``NotGiven`` (``NOT_GIVEN``, ``not_given``) and ``Omit``.
+_NAMES = frozenset({"NotGiven", "Omit"})
+#: Placeholder types seen already (checked first: one set lookup per value).
+_KNOWN: set[type] = set()
+
+
+def is_omitted(value: object) -> bool:
+    """True for openai's ``NOT_GIVEN`` / ``omit`` (any openai version), without openai."""
+    kind = type(value)
+    if kind in _KNOWN:
+        return True
+    if kind.__name__ not in _NAMES or kind.__module__.partition(".")[0] != "openai":
+        return False
+    _KNOWN.add(kind)
+    return True
+
+
+def drop_omitted(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without the placeholders; in the ``extra_*`` dicts too (openai's
+    ``extra_headers={"x": omit}`` removes a header: here it is simply not sent)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if is_omitted(value):
+            continue
+        if key.startswith("extra_") and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not is_omitted(v)}
+        out[key] = value
+    return out
+
+
+def accepts_omitted(func: Callable[P, R]) -> Callable[P, R]:
+    """Wraps a constructor or method: keyword arguments given as a placeholder are left out,
+    so the parameter's default applies."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs and any(is_omitted(v) for v in kwargs.values()):
+            kwargs = {k: v for k, v in kwargs.items() if not is_omitted(v)}  # type: ignore[assignment]
+        return func(*args, **kwargs)
+
+    return wrapper
