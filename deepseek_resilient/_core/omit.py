@@ -9,7 +9,7 @@ openai is never imported here: a placeholder can only exist once openai has been
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from typing_extensions import ParamSpec
@@ -36,9 +36,15 @@ def is_omitted(value: object) -> bool:
     return True
 
 
-def drop_omitted(params: Mapping[str, Any]) -> dict[str, Any]:
+def drop_omitted(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` without the placeholders; in the ``extra_*`` dicts too (openai's
-    ``extra_headers={"x": omit}`` removes a header: here it is simply not sent)."""
+    ``extra_headers={"x": omit}`` removes a header: here it is simply not sent). ``params``
+    itself when there is nothing to drop (the usual case: no copy)."""
+    for key, value in params.items():
+        if is_omitted(value) or (key.startswith("extra_") and isinstance(value, dict)):
+            break
+    else:
+        return params
     out: dict[str, Any] = {}
     for key, value in params.items():
         if is_omitted(value):
