@@ -21,26 +21,34 @@ R = TypeVar("R")
 
 #: openai's placeholder types: ``NotGiven`` (``NOT_GIVEN``, ``not_given``) and ``Omit``.
 _NAMES = frozenset({"NotGiven", "Omit"})
-#: Placeholder types seen already (checked first: one set lookup per value).
+#: Types seen already: placeholders, and plain ones (str, float, list...: one set lookup).
 _KNOWN: set[type] = set()
+_PLAIN: set[type] = set()
 
 
 def is_omitted(value: object) -> bool:
     """True for openai's ``NOT_GIVEN`` / ``omit`` (any openai version), without openai."""
     kind = type(value)
+    if kind in _PLAIN:
+        return False
     if kind in _KNOWN:
         return True
-    if kind.__name__ not in _NAMES or kind.__module__.partition(".")[0] != "openai":
-        return False
-    _KNOWN.add(kind)
-    return True
+    if kind.__name__ in _NAMES and kind.__module__.partition(".")[0] == "openai":
+        _KNOWN.add(kind)
+        return True
+    if len(_PLAIN) < 256:  # bounded: a program passes a handful of types
+        _PLAIN.add(kind)
+    return False
 
 
 def drop_omitted(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` without the placeholders; in the ``extra_*`` dicts too (openai's
     ``extra_headers={"x": omit}`` removes a header: here it is simply not sent). ``params``
     itself when there is nothing to drop (the usual case: no copy)."""
+    plain = _PLAIN
     for key, value in params.items():
+        if type(value) in plain and not key.startswith("extra_"):
+            continue  # the usual case, kept to one set lookup
         if is_omitted(value) or (key.startswith("extra_") and isinstance(value, dict)):
             break
     else:
