@@ -189,3 +189,10 @@ def test_a_subclass_is_named_as_called() -> None:
 def test_async_client_names_itself() -> None:
     with pytest.raises(TypeError, match=r"AsyncClient.*max_retries"):
         AsyncClient([FakeProvider()], max_retries=2)  # type: ignore[call-arg]
+
+
+def test_warnings_still_point_at_the_callers_line() -> None:
+    # The wrapper that reads the placeholders adds a frame: the warnings skip it.
+    with pytest.warns(DeprecationWarning) as caught:
+        AsyncClient([FakeProvider()], breaker_listeners=[object()])
+    assert caught[0].filename == __file__

@@ -118,7 +118,7 @@ class AsyncClient:
                 "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "
                 "in hooks= instead",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of AsyncClient(...), past accepts_omitted
             )
         listeners = list(breaker_listeners)
         if state is not None and not isinstance(state, RedisState):

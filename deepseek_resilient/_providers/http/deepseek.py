@@ -88,7 +88,7 @@ class DeepSeek(OpenAICompatible):
                     f"DeepSeek retired {model!r} on 2026-07-24: requests with it fail; "
                     f"use model={RETIRED_MODELS[model]!r}"
                 ),
-                stacklevel=2,
+                stacklevel=3,  # the caller's line (past accepts_omitted's wrapper)
             )
         try:
             self.thinking: dict[str, Any] | None = ChatRequest._thinking(
