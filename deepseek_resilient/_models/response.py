@@ -151,7 +151,7 @@ class ChatCompletion(_Routed):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[str, Any] | None = None
     moderation: Moderation | None = None
 
     def model_post_init(self, context: Any, /) -> None:
