@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             done(bench_resilience.stall_section(server, p["stall"]))
     if "4" in only:
         done(bench_llama_cpp.run(p["llama"], p["llama_tokens"]))
+        done(bench_llama_cpp.run_batched(p["tf"], p["llama_tokens"]))
         done(bench_transformers.run(p["tf"], p["tf_tokens"]))
 
     elapsed = time.perf_counter() - started
