@@ -193,6 +193,7 @@ PUBLIC_NAMES = frozenset(
         "LlamaCpp",
         "LlamaCppServer",
         "LocalModelError",
+        "MissingAPIKeyWarning",
         "Model",
         "ModelList",
         "Moderation",
