@@ -42,7 +42,7 @@ def _raw_server(path: Path, provider: Any) -> Any:
     params.model.path = str(path)
     params.n_parallel = provider.parallel
     params.n_ctx = provider.n_ctx * provider.parallel
-    params.kv_unified = True
+    params.kv_unified = False
     params.verbosity = -1
     return xllamacpp.Server(params)
 

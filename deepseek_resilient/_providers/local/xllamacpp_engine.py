@@ -70,7 +70,7 @@ class XLlamaCpp(LlamaCpp):
         params.model.path = str(path)
         params.n_parallel = self.parallel
         params.n_ctx = self.n_ctx * self.parallel  # one request's context per slot
-        params.kv_unified = True
+        params.kv_unified = False  # each slot has its own n_ctx: one request cannot starve others
         params.verbosity = -1  # errors reach the caller as exceptions, not on stderr
         params.endpoint_metrics = True
         params.api_keys = [secrets.token_urlsafe(32)]  # closes the loopback HTTP port
