@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import events
+from ._balance import Hedge, Tier
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
 from ._core.clock import Clock
@@ -149,6 +150,7 @@ __all__ = [
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
     "Function",
+    "Hedge",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -180,6 +182,7 @@ __all__ = [
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "Tier",
     "TokenLogprob",
     "TopLogprob",
     "Transformers",

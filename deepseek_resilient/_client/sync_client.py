@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 from typing_extensions import Unpack
 
+from .._balance.tier import Tier
 from .._core.errors import ConfigurationError
 from .._policies.breaker import BreakerHealth
 from .._policies.cache.store import ResponseCache
@@ -35,7 +36,7 @@ class Client:
     thread. Thread-safe: share one ``Client`` between threads. Ctrl-C cancels the call."""
 
     def __init__(
-        self, providers: Sequence[Provider] | None = None, **options: Unpack[ClientOptions]
+        self, providers: Sequence[Provider | Tier] | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         self._async = AsyncClient(providers, **options)
         self._loop = LoopThread()
