@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["DECAY", "PENALTY", "PeakEwma"]
+__all__ = ["ABANDONED_FACTOR", "DECAY", "PENALTY", "PeakEwma"]
 
 #: Seconds over which an old latency weighs 1/e as much (Linkerd and Finagle use 10 s).
 DECAY = 10.0
+#: An abandoned attempt's latency estimate, as a multiple of the time it ran: a request
+#: past the p95 of a heavy-tailed latency takes about twice as long as it has run so far.
+ABANDONED_FACTOR = 4.0
 #: The load of a member with requests in flight and no latency measured yet.
 PENALTY = 1e9
 
@@ -38,22 +41,21 @@ class PeakEwma:
     def observe(self, now: float, rtt: float) -> None:
         """Add one latency sample taken at ``now``."""
         rtt = max(0.0, rtt)
-        if self._stamp is None:
-            self._cost = rtt
+        if self._stamp is None or rtt > self.cost(now):
+            self._cost = rtt  # the first sample; or the peak: a slower answer takes over
         else:
-            cost = self.cost(now)
-            if rtt > cost:
-                self._cost = rtt  # the peak: a slower answer takes over at once
-            else:
-                w = math.exp(-max(0.0, now - self._stamp) / self.decay)
-                self._cost = cost * w + rtt * (1.0 - w)
+            w = math.exp(-max(0.0, now - self._stamp) / self.decay)
+            self._cost = self._cost * w + rtt * (1.0 - w)
         self._stamp = now
 
     def raise_to(self, now: float, elapsed: float) -> None:
-        """An attempt abandoned after ``elapsed`` seconds: it took at least that long, so
-        the cost is raised to it when lower (and never lowered by it)."""
-        if elapsed > self.cost(now):
-            self._cost = elapsed
+        """An attempt abandoned after ``elapsed`` seconds (a hedge won the race): its real
+        latency is unknown but longer. It counts as ``ABANDONED_FACTOR`` x ``elapsed`` when
+        that is above the cost (never lowering it): otherwise a member whose slow requests
+        are always hedged would never show how slow they are, and keep its traffic."""
+        estimate = ABANDONED_FACTOR * elapsed
+        if estimate > self.cost(now):
+            self._cost = estimate
             self._stamp = now
 
     def cost(self, now: float) -> float:
