@@ -36,10 +36,10 @@ from .._streaming.streams import How, OpenedStream
 from .call import Answer, Call, Handler, Layer, LayerFactory, Policies, ProviderSlot, Site, compose
 from .clock import Clock
 from .errors import (
-    AllProvidersFailed,
     CircuitOpenError,
     ProviderError,
     RateLimitedLocally,
+    all_failed,
 )
 from .events import AttemptFinished, Failover, RateLimitRefused
 
@@ -176,7 +176,7 @@ class Pipeline:
                     error = exc
                     skipped = isinstance(exc, (CircuitOpenError, RateLimitedLocally))
             self._failed(call, route, step, error, skipped)
-        raise AllProvidersFailed(call.errors)
+        raise all_failed(call.errors)
 
     def _failed(
         self, call: Call, route: RoutePlan, step: int, error: ProviderError, skipped: bool
