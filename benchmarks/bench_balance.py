@@ -8,9 +8,10 @@ go through one ``Tier`` of the three with each strategy, then with
 ``simple-shuffle``, ``least-busy`` and ``latency-based-routing`` (when LiteLLM is importable
 here, or from the interpreter given by ``--litellm-python`` / ``$LITELLM_PYTHON``).
 
-For each: p50 and p99 time to first token (client side), the load split (requests each
-backend received) and the extra upstream requests. Prints a table and the targets, and saves
-the load-split chart (``docs/load-balancing-split.png``, when matplotlib is installed).
+For each: p50 and p99 time to first token (client side), the p99 wait the backends scheduled
+(queue and service: the routing's cost without the client's own overhead), the load split
+(requests each backend received) and the extra upstream requests. Prints a table and the
+targets, and saves the load-split chart (``docs/load-balancing-split.png``, with matplotlib).
 """
 
 from __future__ import annotations
@@ -208,9 +209,11 @@ def table(results: list[Result]) -> str:
     ]
     for r in results:
         split = " / ".join(f"{r.shares[b]:.0f} %" for b in BACKENDS)
+        # a hedged run's upstream waits include the losers': not the caller's wait
+        upstream = "-" if "Hedge" in r.name else f"{1000 * r.pct(0.99, upstream=True):.0f} ms"
         lines.append(
             f"| {r.name} | {1000 * r.pct(0.5):.0f} ms | {1000 * r.pct(0.99):.0f} ms "
-            f"| {1000 * r.pct(0.99, upstream=True):.0f} ms | {split} "
+            f"| {upstream} | {split} "
             f"| {r.extra_requests():.1f} % | {r.errors} |"
         )
     return "\n".join(lines)
