@@ -165,6 +165,24 @@ async def test_a_first_attempt_failing_before_the_hedge_fails_over_as_usual() ->
     assert [(x.provider, x.outcome) for x in r.route.attempts] == [("a", "error"), ("b", "ok")]
 
 
+async def test_when_both_fail_the_hedged_member_is_not_tried_again() -> None:
+    from deepseek_resilient import ServiceUnavailableError
+
+    a = Slow("a", script=[ServiceUnavailableError("busy", status_code=503)])
+    b = FakeProvider("b", [ServiceUnavailableError("busy", status_code=503)])
+    c = FakeProvider("c")
+    tier = Tier([a, b, c], "weighted", [1000, 1, 1], hedge=Hedge(after=0.0, max_extra=1.0))
+    async with _client(tier) as client:
+        r = await client.chat.completions.create(messages=USER)
+    assert (r.route.provider, r.route.hedged) == ("c", True)
+    assert (a.calls, b.calls, c.calls) == (1, 1, 1)
+    assert sorted((x.provider, x.outcome) for x in r.route.attempts) == [
+        ("a", "error"),
+        ("b", "error"),
+        ("c", "ok"),
+    ]
+
+
 async def test_the_losers_upstream_connection_is_closed() -> None:
     # Two real servers: a is slow to its first token (keep-alives every 20 ms), b answers.
     # The hedge to b wins; a's request is cancelled and the server sees its connection go.

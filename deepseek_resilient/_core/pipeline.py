@@ -209,7 +209,6 @@ class Pipeline:
             answer = await self._attempt(call, index, group)
         else:
             answer, index, g = await self._hedged(call, route, step, hedge_to, after)
-            route.tried.add(route.order[hedge_to][0])
         call.admission_wait = math.inf  # a later recovery of the stream may wait
         call.route.provider = self.slots[index].provider.name
         call.route.tier = self._groups[g].name
@@ -236,6 +235,7 @@ class Pipeline:
         sub = dataclasses.replace(call)  # the same route and errors; its own time share
 
         async def hedge() -> Answer:
+            route.tried.add(second)  # not tried again if every attempt of the race fails
             sub.enter(route.more_after[hedge_to], self.policies.failover_reserve)
             sub.admission_wait = 0.0  # a hedge never waits for a rate limit
             return await self._attempt(sub, second, self._groups[g2])
