@@ -254,7 +254,7 @@ def chart(results: list[Result], path: Path) -> bool:
     except ImportError:
         return False
     fig: Any
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(results) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(results) + 1.8))
     colors = {"fast": "#4c9a2a", "slow": "#e0a526", "tail": "#c0392b"}
     ys = list(range(len(results)))
     left = [0.0] * len(results)
@@ -269,7 +269,8 @@ def chart(results: list[Result], path: Path) -> bool:
     ax.set_xlim(0, 118)
     ax.set_xlabel("share of upstream requests (%)")
     ax.set_title("Load split over fast / 2x slower / heavy-tail backends")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.45, -0.5), ncol=3, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.09 - 0.6 / len(results)), ncol=3,
+              fontsize=8)  # fmt: skip
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
