@@ -4,12 +4,12 @@ each with its balancer and hedging state, and the order one request tries them i
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .._core.errors import ProviderError
 from .hedge import Hedge, HedgeBudget, QuantileWindow
-from .strategies import Balancer, balancer_for
+from .strategies import Balancer, InFlightStore, balancer_for
 from .tier import Tier
 
 __all__ = ["Group", "RoutePlan", "build_groups", "request_order"]
@@ -61,11 +61,19 @@ class Group:
         return f"{self.name}({members}: {', '.join(parts)})"
 
 
+#: Makes the shared in-flight counters of a tier: ``(tier name, member names)``.
+InFlightFactory = Callable[[str, list[str]], InFlightStore]
+
+
 def build_groups(
-    specs: Sequence[tuple[Tier | None, list[int]]], hedge: Hedge | None
+    specs: Sequence[tuple[Tier | None, list[int]]],
+    hedge: Hedge | None,
+    names: Sequence[str] = (),
+    in_flight: InFlightFactory | None = None,
 ) -> list[Group]:
     """The runtime groups of ``flatten``'s specs; ``hedge``: the client's (one budget for
-    every group without a hedge of its own)."""
+    every group without a hedge of its own); ``in_flight``: shared counters for the
+    ``least_busy`` tiers (``names``: every provider's name, by slot)."""
     shared = HedgeBudget(hedge.max_extra) if hedge is not None else None
     groups: list[Group] = []
     tiers = 0
@@ -85,6 +93,8 @@ def build_groups(
                 budget=HedgeBudget(own.max_extra) if own is not None else shared,
                 own_hedge=own is not None,
             )
+            if in_flight is not None and tier.strategy == "least_busy" and group.name:
+                balancer.shared = in_flight(group.name, [names[i] for i in slots])
         q = group.hedge.quantile if group.hedge is not None else None
         if q is not None:
             group.windows = {True: QuantileWindow(q), False: QuantileWindow(q)}

@@ -19,14 +19,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 from .ewma import PeakEwma
 
-__all__ = ["STRATEGIES", "Balancer", "Strategy", "balancer_for"]
+__all__ = ["STRATEGIES", "Balancer", "InFlightStore", "Strategy", "balancer_for"]
 
 Strategy = Literal["weighted", "round_robin", "least_busy", "least_latency"]
 STRATEGIES: tuple[Strategy, ...] = ("weighted", "round_robin", "least_busy", "least_latency")
+
+
+class InFlightStore(Protocol):
+    """Requests in flight per member shared with other processes (``RedisState``)."""
+
+    counts: list[int] | None
+
+    def started(self, member: int) -> None: ...
+
+    def finished(self, member: int) -> None: ...
+
+    async def refresh(self) -> list[int] | None: ...
 
 
 class Balancer:
@@ -39,6 +51,8 @@ class Balancer:
         self.members = [PeakEwma() for _ in range(size)]
         self.picks = [0] * size
         self.rng = rng
+        #: In-flight counts shared across processes (least_busy on ``RedisState``).
+        self.shared: InFlightStore | None = None
 
     def order(self, eligible: Sequence[int], now: float) -> list[int]:
         if not eligible:
@@ -52,10 +66,14 @@ class Balancer:
 
     def started(self, member: int) -> None:
         self.members[member].pending += 1
+        if self.shared is not None:
+            self.shared.started(member)
 
     def finished(self, member: int) -> None:
         m = self.members[member]
         m.pending = max(0, m.pending - 1)
+        if self.shared is not None:
+            self.shared.finished(member)
 
     def observe(self, member: int, now: float, latency: float) -> None:
         """A member answered (or failed) after ``latency`` seconds."""
@@ -113,6 +131,9 @@ class LeastBusy(Balancer):
     name: Strategy = "least_busy"
 
     def _order(self, eligible: list[int], now: float) -> list[int]:
+        shared = self.shared.counts if self.shared is not None else None
+        if shared is not None:  # every process's requests (this one's included)
+            return self._p2c(eligible, [float(n) for n in shared])
         return self._p2c(eligible, [float(m.pending) for m in self.members])
 
 

@@ -163,7 +163,14 @@ class AsyncClient:
             failover_reserve=failover_reserve,
         )
         self._slots = slots
-        self._pipeline = Pipeline(slots, self.clock, policies, groups=groups, hedge=hedge)
+        in_flight = None
+        if state is not None:  # least_busy tiers count requests in flight across processes
+            from .._state.redis_inflight import in_flight_factory
+
+            in_flight = in_flight_factory(store)
+        self._pipeline = Pipeline(
+            slots, self.clock, policies, groups=groups, hedge=hedge, in_flight=in_flight
+        )
         self._call_defaults: dict[str, Any] = {}  # with_options(): defaults for each call
         self.chat = AsyncChat(self)
         self.models = AsyncModels(self)

@@ -44,6 +44,7 @@ from .errors import (
 from .events import AttemptFinished, Failover, RateLimitRefused
 
 if TYPE_CHECKING:
+    from .._balance.group import InFlightFactory
     from .._balance.hedge import Hedge
     from .._balance.tier import Tier
 
@@ -113,6 +114,7 @@ class Pipeline:
         *,
         groups: Sequence[tuple[Tier | None, list[int]]] | None = None,
         hedge: Hedge | None = None,
+        in_flight: InFlightFactory | None = None,
     ) -> None:
         self.slots = list(slots)
         self.clock = clock
@@ -131,7 +133,9 @@ class Pipeline:
         self._handler = compose(request_layers, self._route)
         #: What the router walks: tiers (balanced) and lone providers, in priority order.
         specs = groups if groups is not None else [(None, [i]) for i in range(len(self.slots))]
-        self._groups: list[Group] = build_groups(specs, hedge)
+        names = [slot.provider.name for slot in self.slots]
+        self._groups: list[Group] = build_groups(specs, hedge, names, in_flight)
+        self._shared = [g.balancer.shared for g in self._groups if g.balancer and g.balancer.shared]
         self._hedge = hedge
         budgets = {id(g.budget): g.budget for g in self._groups if g.budget is not None}
         self._hedge_budgets = list(budgets.values())
@@ -159,6 +163,8 @@ class Pipeline:
             self.policies.budget.on_request()
         for budget in self._hedge_budgets:
             budget.on_request()
+        for shared in self._shared:  # other processes' requests in flight (least_busy)
+            await shared.refresh()
         # Which providers are skipped without I/O (breaker open, context too small), checked
         # once per request; and whether one after each could still answer (O(n) in all).
         refusals = [slot.refusal(call.request) for slot in self.slots]
