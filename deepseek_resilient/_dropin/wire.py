@@ -144,7 +144,7 @@ def error_outcome(exc: DeepSeekResilientError) -> Reply | Failure:
         return _status_reply(400, error, route)
     errors = _errors(exc)
     tried = [e for e in errors if not isinstance(e, (CircuitOpenError, RateLimitedLocally))]
-    if tried and all(isinstance(e, RateLimitError) for e in tried):
+    if len(tried) > 1 and all(isinstance(e, RateLimitError) for e in tried):
         return _rate_limited(exc, errors)
     first = tried[0] if tried else (errors[0] if errors else None)
     if isinstance(first, APIStatusError):

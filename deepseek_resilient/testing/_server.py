@@ -66,6 +66,8 @@ class FaultServer(Answers):
         self.rule = rule
         self.lifetime = lifetime
         self.requests: list[RecordedRequest] = []
+        #: Requests to other endpoints (``/models``, ``/responses``...), bodies not kept.
+        self.other_requests: list[RecordedRequest] = []
         self._script: deque[Step] = deque()
         self._pinned: dict[int, Step] = {}
         self._lock = threading.Lock()
@@ -219,8 +221,13 @@ class FaultServer(Answers):
         """Answer one request; False when the connection must close."""
         route = path.partition("?")[0].rstrip("/")  # a query string doesn't change the route
         if not route.endswith("/chat/completions"):
+            with self._lock:
+                self.other_requests.append(RecordedRequest(path, {}, None, self.default))
             if route.endswith("/models"):
                 send_json(conn, 200, {"object": "list", "data": [{"id": "test-model"}]})
+                return True
+            if route.endswith("/responses"):
+                send_json(conn, 200, _response_object(raw, next(self._ids)))
                 return True
             send_json(conn, 404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return True
@@ -233,6 +240,22 @@ class FaultServer(Answers):
             return False
         stream = bool(body and body.get("stream"))
         return ANSWERS[type(step)](self, conn, step, stream)
+
+
+def _response_object(raw: bytes, n: int) -> dict[str, Any]:
+    """A minimal Responses API answer: ``echo: `` + the request's ``input`` when a string."""
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = {}
+    given = body.get("input") if isinstance(body, dict) else None
+    text = "echo: " + (given if isinstance(given, str) else "")
+    part = {"type": "output_text", "text": text, "annotations": []}
+    message = {"type": "message", "id": f"msg_test_{n}", "status": "completed",
+               "role": "assistant", "content": [part]}  # fmt: skip
+    return {"id": f"resp_test_{n}", "object": "response", "created_at": int(time.time()),
+            "model": "test-model", "status": "completed", "output": [message],
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}  # fmt: skip
 
 
 ANSWERS: dict[type[Step], Callable[[FaultServer, socket.socket, Step, bool], bool]] = {
