@@ -79,6 +79,7 @@ from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
     from ._dropin.clients import AsyncOpenAI, OpenAI
+    from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
     from ._dropin.route import route_of
     from ._dropin.transport import AsyncResilientTransport, ResilientTransport
     from ._providers.local.hf_transformers import Transformers
@@ -92,6 +93,8 @@ _LAZY = {
     "AsyncOpenAI": "._dropin.clients",
     "OpenAI": "._dropin.clients",
     "AsyncResilientTransport": "._dropin.transport",
+    "AsyncHttpxResilientTransport": "._dropin.httpx_compat",
+    "HttpxResilientTransport": "._dropin.httpx_compat",
     "ResilientTransport": "._dropin.transport",
     "route_of": "._dropin.route",
     "LlamaCpp": "._providers.local.llama_cpp",
@@ -117,6 +120,7 @@ __all__ = [
     "APITimeoutError",
     "AllProvidersFailed",
     "AsyncClient",
+    "AsyncHttpxResilientTransport",
     "AsyncOpenAI",
     "AsyncResilientTransport",
     "AsyncStream",
@@ -154,6 +158,7 @@ __all__ = [
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
     "Function",
+    "HttpxResilientTransport",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",

@@ -23,6 +23,11 @@ _POLICY = ("name", "model", "retry", "breaker", "rate_limit", "attempt_timeout",
            "context_window", "local")  # fmt: skip
 
 
+#: openai-python's connection pool (``DEFAULT_CONNECTION_LIMITS``): a drop-in keeps as many
+#: connections alive as the client it replaces, so a busy caller doesn't reconnect.
+OPENAI_POOL = {"max_connections": 1000, "max_keepalive_connections": 100}
+
+
 def is_deepseek(base_url: str) -> bool:
     host = urlsplit(base_url).hostname or ""
     return host == "api.deepseek.com" or host.endswith(".deepseek.com")

@@ -52,17 +52,21 @@ class Engine:
     async def handle(
         self,
         method: str,
-        url: str,
+        url: Any,
         path: str,
-        headers: Sequence[tuple[str, str]],
+        headers: Any,
         content: bytes,
         timeout: Mapping[str, Any] | None,
     ) -> Reply | Failure:
+        """Answer one request. ``url`` and ``headers``: the HTTP library's (httpx or httpx2)
+        ``URL`` and ``Headers``, read only as far as the request needs."""
         deadline = deadline_of(timeout, self.client.timeout)
-        if method == "POST" and path.rstrip("/").endswith("/chat/completions"):
-            query = url.partition("?")[2]
-            return await self.chat(content, deadline, dict(parse_qsl(query)) if query else None)
-        return await self._passthrough.send(method, url, headers, content, deadline)
+        if method == "POST" and path.endswith("/chat/completions"):
+            query = url.query
+            params = dict(parse_qsl(query.decode("ascii"))) if query else None
+            return await self.chat(content, deadline, params)
+        items: Sequence[tuple[str, str]] = headers.multi_items()
+        return await self._passthrough.send(method, str(url), items, content, deadline)
 
     async def chat(
         self, content: bytes, deadline: float, query: dict[str, str] | None = None

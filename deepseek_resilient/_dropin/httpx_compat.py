@@ -55,7 +55,7 @@ def _raise(failure: Failure, request: httpx.Request) -> None:
 def _args(request: httpx.Request, content: bytes) -> tuple[Any, ...]:
     url = request.url
     timeout = request.extensions.get("timeout")
-    return (request.method, str(url), url.path, request.headers.multi_items(), content, timeout)
+    return (request.method, url, url.path, request.headers, content, timeout)
 
 
 class _AsyncBody(httpx.AsyncByteStream):

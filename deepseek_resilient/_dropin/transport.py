@@ -77,7 +77,7 @@ class _AsyncBody(httpx2.AsyncByteStream):
 def _args(request: httpx2.Request, content: bytes) -> tuple[Any, ...]:
     timeout = request.extensions.get("timeout")
     url = request.url
-    return (request.method, str(url), url.path, request.headers.multi_items(), content, timeout)
+    return (request.method, url, url.path, request.headers, content, timeout)
 
 
 class AsyncResilientTransport(httpx2.AsyncBaseTransport):
