@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,10 +34,13 @@ _DONE = b"data: [DONE]\n\n"
 
 def deadline_of(timeout: Mapping[str, Any] | None, default: float) -> float:
     """The request's one deadline from httpx's per-phase timeouts: the longest phase set."""
-    if not isinstance(timeout, Mapping):
+    if not timeout:
         return default
-    phases = [v for v in timeout.values() if isinstance(v, (int, float)) and v > 0]
-    return float(max(phases)) if phases else default
+    longest = 0.0
+    for value in timeout.values():
+        if value is not None and value > longest:
+            longest = value
+    return float(longest) if longest > 0 else default
 
 
 class Engine:
@@ -49,7 +52,7 @@ class Engine:
         self._warn_local = warn_local
         self._passthrough = Passthrough(client._slots[0], client.clock)
 
-    async def handle(
+    def handle(
         self,
         method: str,
         url: Any,
@@ -57,16 +60,17 @@ class Engine:
         headers: Any,
         content: bytes,
         timeout: Mapping[str, Any] | None,
-    ) -> Reply | Failure:
-        """Answer one request. ``url`` and ``headers``: the HTTP library's (httpx or httpx2)
-        ``URL`` and ``Headers``, read only as far as the request needs."""
+    ) -> Awaitable[Reply | Failure]:
+        """Answer one request (a plain function returning the coroutine that answers: one
+        frame less for every resumption). ``url`` and ``headers``: the HTTP library's
+        (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs."""
         deadline = deadline_of(timeout, self.client.timeout)
         if method == "POST" and path.endswith("/chat/completions"):
             query = url.query
             params = dict(parse_qsl(query.decode("ascii"))) if query else None
-            return await self.chat(content, deadline, params)
+            return self.chat(content, deadline, params)
         items: Sequence[tuple[str, str]] = headers.multi_items()
-        return await self._passthrough.send(method, str(url), items, content, deadline)
+        return self._passthrough.send(method, str(url), items, content, deadline)
 
     async def chat(
         self, content: bytes, deadline: float, query: dict[str, str] | None = None
@@ -88,9 +92,11 @@ class Engine:
                        (ROUTE_HEADER, route_json(answer.route))]  # fmt: skip
             return Reply(200, headers, stream=self._events(answer))
         route = answer.route
-        self._note(route)
-        headers = [("content-type", "application/json"), (ROUTE_HEADER, route_json(route))]
-        return Reply(200, headers, completion_body(answer, route))
+        if self._warn_local:
+            self._note(route)
+        summary = route_json(route)
+        headers = [("content-type", "application/json"), (ROUTE_HEADER, summary)]
+        return Reply(200, headers, completion_body(answer, summary))
 
     async def _events(self, stream: AsyncStream) -> AsyncIterator[bytes]:
         try:

@@ -19,7 +19,7 @@ from .._client.sync_client import Client
 from .._core.route import Route
 from .._providers.base import Provider
 from .engine import Engine
-from .transport import next_piece
+from .transport import answer_sync, next_piece
 from .wire import Failure, Reply
 
 __all__ = [
@@ -153,7 +153,8 @@ class HttpxResilientTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()
-        outcome = self._sync._run(functools.partial(self._engine.handle, *_args(request, content)))
+        answer = functools.partial(answer_sync, self._engine, _args(request, content))
+        outcome = self._sync._run(answer)
         if isinstance(outcome, Failure):
             _raise(outcome, request)
         assert isinstance(outcome, Reply)

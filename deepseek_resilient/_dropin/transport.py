@@ -34,6 +34,7 @@ __all__ = [
     "ChainConnectError",
     "ChainTimeout",
     "ResilientTransport",
+    "answer_sync",
     "failure_error",
     "next_piece",
 ]
@@ -113,6 +114,10 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
             await self._engine.aclose()
 
 
+async def answer_sync(engine: Engine, args: tuple[Any, ...]) -> Reply | Failure:
+    return await engine.handle(*args)
+
+
 class _SyncBody(httpx2.SyncByteStream):
     """A streamed answer read on the client's loop thread, one piece per hop."""
 
@@ -169,7 +174,8 @@ class ResilientTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         content = request.read()
-        outcome = self._sync._run(functools.partial(self._engine.handle, *_args(request, content)))
+        answer = functools.partial(answer_sync, self._engine, _args(request, content))
+        outcome = self._sync._run(answer)
         if isinstance(outcome, Failure):
             raise failure_error(outcome, request)
         return _response(outcome, request, self._sync)

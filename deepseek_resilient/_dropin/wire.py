@@ -44,6 +44,7 @@ ROUTE_FIELD = "deepseek_resilient_route"
 #: Body fields ``create()`` takes by name; any other goes through ``extra_body`` as sent.
 _NAMED = frozenset(ChatRequest.model_fields) - {"extra_headers", "extra_query", "extra_body"}
 _JSON = "application/json"
+_ROUTE_KEY = b',"' + ROUTE_FIELD.encode() + b'":'
 
 
 @dataclass
@@ -91,11 +92,11 @@ def route_json(route: Route | None) -> str:
     return route.model_dump_json(exclude_defaults=True)
 
 
-def completion_body(answer: ChatCompletion, route: Route | None) -> bytes:
-    """The answer as the OpenAI wire JSON, with the route as one extra field."""
-    raw = answer.model_dump_json(exclude_unset=True).encode()
+def completion_body(answer: ChatCompletion, route: str) -> bytes:
+    """The answer as the OpenAI wire JSON, with the route (JSON) as one extra field."""
+    raw = answer.__pydantic_serializer__.to_json(answer, exclude_unset=True)
     # Spliced in rather than re-serialised: the answer's JSON object ends with "}".
-    return raw[:-1] + b',"' + ROUTE_FIELD.encode() + b'":' + route_json(route).encode() + b"}"
+    return b"".join((raw[:-1], _ROUTE_KEY, route.encode(), b"}"))
 
 
 def sse_event(chunk: ChatCompletionChunk) -> bytes:
