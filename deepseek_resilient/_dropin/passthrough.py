@@ -12,7 +12,7 @@ import anyio
 
 from .._core.errors import APITimeoutError, CircuitOpenError, ProviderError
 from .._core.lazy import LazyModule
-from .._policies.retry import call_with_retries
+from .._policies.retry import retry_after_failure
 from .._providers.http.body import MAX_ERROR_BYTES
 from .._providers.http.errors import status_error_from, transport_error
 from .wire import Failure, Reply
@@ -89,7 +89,14 @@ class Passthrough:
 
         try:
             with anyio.fail_after(deadline):
-                response = await call_with_retries(attempt, slot.retry, clock, time_left)
+                try:
+                    response = await attempt()
+                except ProviderError as first:
+                    if slot.retry.attempts <= 1 or not first.retryable:
+                        raise
+                    response = await retry_after_failure(
+                        attempt, first, slot.retry, clock, time_left
+                    )
         except TimeoutError:
             return Failure("timeout", f"[{name}] no answer within {deadline:g} s")
         except ProviderError as exc:

@@ -110,9 +110,7 @@ def sse_error(exc: DeepSeekResilientError) -> bytes:
 
 
 def _info(exc: DeepSeekResilientError) -> dict[str, Any]:
-    errors = exc.errors if isinstance(exc, AllProvidersFailed) else []
-    if isinstance(exc, ProviderError):
-        errors = [exc]
+    errors = _errors(exc)
     route = exc.route.model_dump(mode="json", exclude_defaults=True) if exc.route else None
     return {"route": route, "errors": [_error_entry(e) for e in errors]}
 
