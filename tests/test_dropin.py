@@ -173,7 +173,9 @@ def test_bad_constructor_arguments(options: dict[str, object]) -> None:
 
 def test_an_http_client_of_the_caller_is_used_with_our_transport(server: FaultServer) -> None:
     seen: list[str] = []
-    http = httpx2.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
+    # openai-python 3.x speaks httpx2, 2.x httpx: the caller passes the one openai takes.
+    module: Any = httpx2 if int(openai.__version__.split(".")[0]) >= 3 else __import__("httpx")
+    http = module.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
     with OpenAI(api_key="k", base_url=server.base_url, local=False, http_client=http) as c:
         resp = c.chat.completions.with_raw_response.create(model="m", messages=USER)
     assert route_of(resp) is not None and seen == ["/v1/chat/completions"]
