@@ -243,3 +243,23 @@ async def test_async_with_and_close(server: FaultServer) -> None:
     await other.close()
     assert other.is_closed()
     await anyio.lowlevel.checkpoint()
+
+
+def test_other_endpoints_are_retried_on_the_callers_endpoint_only(server: FaultServer) -> None:
+    server.script_other(Status(503), Status(503))
+    with FaultServer(lifetime=60) as backup_server:
+        backup = OpenAICompatible(name="backup", base_url=backup_server.base_url, model="b")
+        with OpenAI(
+            api_key="k",
+            base_url=server.base_url,
+            providers=[backup],
+            local=False,
+            max_retries=2,
+            clock=InstantClock(),
+        ) as client:
+            assert [m.id for m in client.models.list()] == ["test-model"]  # the 3rd try
+            server.script_other(Status(500, message="still down"))
+            with pytest.raises(openai.InternalServerError) as caught:
+                client.with_options(max_retries=0).models.list()
+    assert len(server.other_requests) == 4 and backup_server.other_requests == []
+    assert isinstance(caught.value.body, dict) and caught.value.body["message"] == "still down"

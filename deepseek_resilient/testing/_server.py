@@ -69,6 +69,7 @@ class FaultServer(Answers):
         #: Requests to other endpoints (``/models``, ``/responses``...), bodies not kept.
         self.other_requests: list[RecordedRequest] = []
         self._script: deque[Step] = deque()
+        self._other: deque[Step] = deque()
         self._pinned: dict[int, Step] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -131,6 +132,12 @@ class FaultServer(Answers):
         with self._lock:
             self._script.extend(steps)
 
+    def script_other(self, *steps: Step) -> None:
+        """Queue answers for the next requests to other endpoints (``/models``,
+        ``/responses``...), e.g. ``Status(503)``; unscripted, those answer normally."""
+        with self._lock:
+            self._other.extend(steps)
+
     def on_call(self, n: int, step: Step) -> None:
         """Answer the ``n``-th request (1-based, counted since start or ``reset()``) with
         ``step``, whatever is scripted: ``server.on_call(2, Reset())``."""
@@ -143,6 +150,7 @@ class FaultServer(Answers):
         """Forget queued and pinned steps and recorded requests."""
         with self._lock:
             self._script.clear()
+            self._other.clear()
             self._pinned.clear()
             self.requests.clear()
 
@@ -222,7 +230,10 @@ class FaultServer(Answers):
         route = path.partition("?")[0].rstrip("/")  # a query string doesn't change the route
         if not route.endswith("/chat/completions"):
             with self._lock:
-                self.other_requests.append(RecordedRequest(path, {}, None, self.default))
+                scripted = self._other.popleft() if self._other else None
+                self.other_requests.append(RecordedRequest(path, {}, None, scripted or Ok()))
+            if scripted is not None:
+                return ANSWERS[type(scripted)](self, conn, scripted, False)
             if route.endswith("/models"):
                 send_json(conn, 200, {"object": "list", "data": [{"id": "test-model"}]})
                 return True
