@@ -64,6 +64,7 @@ from ._models import (
     PromptTokensDetails,
     Recovery,
     Route,
+    StreamFailure,
     TokenLogprob,
     TopLogprob,
     Usage,
@@ -72,7 +73,11 @@ from ._policies.breaker import BreakerHealth
 from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.http.deepseek import DeepSeek, RetiredModelWarning
-from ._providers.http.openai_compat import LlamaCppServer, OpenAICompatible
+from ._providers.http.openai_compat import (
+    LlamaCppPythonServer,
+    LlamaCppServer,
+    OpenAICompatible,
+)
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
@@ -155,6 +160,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidResponseError",
     "LlamaCpp",
+    "LlamaCppPythonServer",
     "LlamaCppServer",
     "LocalModelError",
     "Model",
@@ -180,6 +186,7 @@ __all__ = [
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "StreamFailure",
     "TokenLogprob",
     "TopLogprob",
     "Transformers",

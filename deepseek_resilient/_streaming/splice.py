@@ -6,7 +6,7 @@ from __future__ import annotations
 from .._models import Attempt, ChatCompletionChunk, Route
 from .opening import How, is_finished
 
-__all__ = ["Diverged", "Splice", "committed_attempt"]
+__all__ = ["Diverged", "Splice", "committed_attempt", "failed_attempt"]
 
 
 def committed_attempt(route: Route, provider: str) -> int | None:
@@ -17,6 +17,21 @@ def committed_attempt(route: Route, provider: str) -> int | None:
         if attempt.provider == provider and attempt.outcome == "ok":
             return index
     return None
+
+
+def failed_attempt(route: Route, index: int | None, failure: BaseException) -> None:
+    """Turn the route's attempt ``index`` (one that committed) into an error: ``error`` is the
+    type of what ended it (``APIConnectionError``, ``Diverged``, ``IgnoredPrefix``, ...)."""
+    if index is None:
+        return
+    attempts = route.attempts
+    attempts[index] = attempts[index].model_copy(
+        update={
+            "outcome": "error",
+            "error": type(failure).__name__,
+            "status_code": getattr(failure, "status_code", None),
+        }
+    )
 
 
 class Diverged(Exception):
@@ -36,6 +51,12 @@ class Splice:
         self.chunk_id = chunk_id
         self.skip_content = content if how == "restart" else ""
         self.skip_reasoning = reasoning if how == "restart" else ""
+
+    @property
+    def verified(self) -> bool:
+        """A restart has repeated all of the delivered text (a continuation has nothing to
+        repeat): from here on its chunks only extend the answer."""
+        return not self.skip_content and not self.skip_reasoning
 
     @staticmethod
     def _trim(skip: str, text: str) -> tuple[str, str]:
