@@ -105,7 +105,7 @@ def fresh_answer(delivered: str, new: str, *, ended: bool) -> bool | None:
     whitespace aside) at its own start, or quotes it within its first ``WINDOW`` characters
     (when that opening is at least ``MIN_QUOTE`` long). None while undecided: more text
     could still decide (``ended``: no more will come)."""
-    opening = delivered.lstrip()[:OPENING]
+    opening = delivered.lstrip()[:OPENING].rstrip()
     head = new.lstrip()
     if not opening:
         return False
@@ -124,12 +124,13 @@ def fresh_answer(delivered: str, new: str, *, ended: bool) -> bool | None:
 
 
 async def verify(opened: OpenedStream, splice: Splice, broken: Broken) -> list[ChatCompletionChunk]:
-    """Read ``opened`` until it is known to go on from the delivered text: the chunks the
-    caller gets first. Raises ``Diverged`` (a restart with another answer), ``IgnoredPrefix``
+    """Read ``opened`` until it is known to go on from the delivered text and has added to it
+    (or ended): the chunks the caller gets first. Raises ``Diverged`` (a restart with another answer), ``IgnoredPrefix``
     (a continuation that answered anew), or what broke the stream before that point."""
     pending: list[ChatCompletionChunk] = []
     new = ""
-    decided = False
+    added = False  # something new reached (a stream that only repeats has added nothing)
+    decided = splice.how == "restart"  # a restart is checked by the splice itself
     source = _chunks(opened)
     try:
         async for chunk in source:
@@ -137,13 +138,14 @@ async def verify(opened: OpenedStream, splice: Splice, broken: Broken) -> list[C
             if fitted is not None:
                 pending.append(fitted)
                 new += "".join(c.delta.content or "" for c in fitted.choices)
+                added = added or fitted.has_content
             ended = is_finished(chunk)
-            if splice.how == "continue" and not decided:
+            if not decided:
                 fresh = fresh_answer(broken.text, new, ended=ended)
                 if fresh:
                     raise IgnoredPrefix(new[:80])
                 decided = fresh is not None
-            if ended or (splice.verified and (decided or splice.how == "restart")):
+            if ended or (splice.verified and decided and added):
                 return pending
     finally:
         await source.aclose()
