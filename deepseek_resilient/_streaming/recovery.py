@@ -124,9 +124,10 @@ def fresh_answer(delivered: str, new: str, *, ended: bool) -> bool | None:
 
 
 async def verify(opened: OpenedStream, splice: Splice, broken: Broken) -> list[ChatCompletionChunk]:
-    """Read ``opened`` until it is known to go on from the delivered text and has added to it
-    (or ended): the chunks the caller gets first. Raises ``Diverged`` (a restart with another answer), ``IgnoredPrefix``
-    (a continuation that answered anew), or what broke the stream before that point."""
+    """Read ``opened`` until it is known to go on from the delivered text and has added to
+    it (or ended): the chunks the caller gets first. Raises ``Diverged`` (a restart with
+    another answer), ``IgnoredPrefix`` (a continuation that answered anew), or what broke
+    the stream before that point."""
     pending: list[ChatCompletionChunk] = []
     new = ""
     added = False  # something new reached (a stream that only repeats has added nothing)
