@@ -5,16 +5,31 @@ next candidate of the plan (``_streaming.recovery.plan``) through that provider'
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .._models import Attempt, ChatMessage, ChatRequest
 from .._streaming.opening import OpenedStream, Resume, close_quietly
-from .._streaming.recovery import Broken, IgnoredPrefix, plan, verify
+from .._streaming.recovery import Broken, IgnoredPrefix, held_back, plan, verify
 from .._streaming.splice import Diverged, Splice, committed_attempt, failed_attempt
 from .call import Call, Handler, ProviderSlot
 from .errors import BadRequestError, NotFoundError, ProviderError, UnprocessableEntityError
 
-__all__ = ["prefix_request", "resume_stream"]
+if TYPE_CHECKING:
+    from .._providers.base import Provider
+
+__all__ = ["prefix_request", "resume_stream", "trusted"]
+
+#: Providers whose continuation wrote a held-back tail again: they honour a prefill (in this
+#: process), so later continuations get the whole delivered text (see ``_streaming.recovery``).
+_TRUSTED: weakref.WeakSet[Provider] = weakref.WeakSet()
+
+
+def trusted(provider: Provider) -> bool:
+    """Whether ``provider`` has shown that it continues an assistant prefix."""
+    return provider in _TRUSTED
+
 
 #: A continuation refused with one of these (the server does not take a prefill, or has no
 #: prefix endpoint) leaves that provider's restart in the plan.
@@ -36,7 +51,8 @@ async def resume_stream(
     last ``ProviderError`` when no candidate could. A candidate's own failure (even a 400 to
     a prefill) never masks what broke the stream: the next candidate is tried."""
     steps = plan(broken, failed, [slot.provider.prefix_completion for slot in slots])
-    continued = prefix_request(call.request, broken.text) if broken.text else call.request
+    text = broken.text
+    continued = prefix_request(call.request, text) if text else call.request
     requests = [continued if how == "continue" else call.request for _, how in steps]
     refusals = [slots[i].refusal(request) for (i, _), request in zip(steps, requests, strict=True)]
     last_error = ProviderError(
@@ -55,7 +71,12 @@ async def resume_stream(
             last_error = refused
             given_up.add(index)
             continue
-        sub = dataclasses.replace(call, request=requests[step])
+        provider = slots[index].provider
+        tail = held_back(text) if how == "continue" and not trusted(provider) else ""
+        request = requests[step]
+        if tail:  # the tail a continuation must write again: left out of its prefix
+            request = prefix_request(call.request, text[: len(text) - len(tail)])
+        sub = dataclasses.replace(call, request=request)
         sub.enter(any(r is None for r in refusals[step + 1 :]), reserve)
         try:
             opened = await chains[index](sub)
@@ -65,9 +86,14 @@ async def resume_stream(
                 given_up.add(index)
             continue
         assert isinstance(opened, OpenedStream)
-        splice = Splice(how, broken.chunk_id, broken.text, broken.reasoning)
+        if how == "continue":
+            splice = Splice(how, broken.chunk_id, tail)
+        else:
+            splice = Splice(how, broken.chunk_id, text, broken.reasoning)
         try:
-            opened.buffered = await verify(opened, splice, broken)
+            opened.buffered = await verify(
+                opened, splice, broken, check_fresh=how == "continue" and not tail
+            )
         except (Diverged, IgnoredPrefix) as exc:
             # It answered, just not with the rest of ours: not a failure of the provider.
             await _drop(call, opened, exc, None)
@@ -83,6 +109,8 @@ async def resume_stream(
         except BaseException:
             await _drop(call, opened, None, None)
             raise
+        if tail:
+            _TRUSTED.add(provider)
         if opened.rest is not None:
             opened.resume = again(index)
         return opened, splice

@@ -10,13 +10,18 @@ check a candidate must pass before any of its text reaches the caller (``verify`
 - **Restarts** are verified by repeating the delivered text: every chunk of it is read and
   dropped (``Splice``) before the first new one is passed on. A restart that diverges is
   ``Diverged``; one that breaks before it got past the delivered text added nothing.
-- **Continuations** are verified against a fresh answer (:func:`fresh_answer`): a server
-  that ignores the assistant prefix answers anew, and its text would be garbage after the
-  delivered one. Nothing of a continuation is passed on before the rule has decided.
+- **Continuations** are verified too: a server that ignores the assistant prefix answers
+  anew, and its text would be garbage after the delivered one. The prefix sent leaves out
+  the delivered text's last word (:func:`held_back`); a continuation must write that tail
+  again first (then dropped). A provider that passed this check once is trusted with the
+  whole text (``trusted``): a sampled answer may pick another last word, which would fail a
+  real continuation. There, and when nothing can be held back, :func:`fresh_answer` is the
+  check. Nothing of a continuation is passed on before its check has decided.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +30,7 @@ import anyio
 from .._core.errors import APIConnectionError, APITimeoutError, ProviderError
 from .._models import ChatCompletionChunk
 from .opening import How, OpenedStream, is_finished
-from .splice import Splice
+from .splice import Diverged, Splice
 from .sse import SKIPPED_EVENT
 
 __all__ = [
@@ -35,6 +40,7 @@ __all__ = [
     "IgnoredPrefix",
     "RecoveryState",
     "fresh_answer",
+    "held_back",
     "plan",
     "recorded_error",
     "verify",
@@ -47,6 +53,9 @@ OPENING = 32
 MIN_QUOTE = 12
 #: How far into a continuation the delivered opening is looked for (characters after it).
 WINDOW = 200
+#: The longest tail held back from a continuation's prefix (characters).
+MAX_TAIL = 32
+_LAST_WORD = re.compile(r"\s+\S+\s*\Z")
 
 
 class IgnoredPrefix(Exception):
@@ -99,6 +108,16 @@ def plan(broken: Broken, failed: int, prefix: Sequence[bool]) -> list[tuple[int,
     return steps
 
 
+def held_back(delivered: str) -> str:
+    """The tail of ``delivered`` a continuation is asked to write again: its last word with
+    the whitespace around it (``" gamma "`` of ``"alpha beta gamma "``), at most ``MAX_TAIL``
+    characters; empty when the text is a single word."""
+    found = _LAST_WORD.search(delivered)
+    if found is None or not delivered[: found.start()].strip():
+        return ""
+    return delivered[max(found.start(), len(delivered) - MAX_TAIL) :]
+
+
 def fresh_answer(delivered: str, new: str, *, ended: bool) -> bool | None:
     """Whether ``new``, the opening of a continuation of ``delivered``, is a fresh answer:
     it repeats the start of the delivered text (its first ``OPENING`` characters, leading
@@ -123,22 +142,30 @@ def fresh_answer(delivered: str, new: str, *, ended: bool) -> bool | None:
     return repeating and n >= min(len(opening), MIN_QUOTE)
 
 
-async def verify(opened: OpenedStream, splice: Splice, broken: Broken) -> list[ChatCompletionChunk]:
+async def verify(
+    opened: OpenedStream, splice: Splice, broken: Broken, *, check_fresh: bool
+) -> list[ChatCompletionChunk]:
     """Read ``opened`` until it is known to go on from the delivered text and has added to
-    it (or ended): the chunks the caller gets first. Raises ``Diverged`` (a restart with
-    another answer), ``IgnoredPrefix`` (a continuation that answered anew), or what broke
-    the stream before that point."""
+    it (or ended): the chunks the caller gets first. ``check_fresh``: a continuation with no
+    tail held back, checked by :func:`fresh_answer`. Raises ``Diverged`` (a restart with
+    another answer), ``IgnoredPrefix`` (a continuation that answered anew), or what broke the
+    stream before that point."""
     pending: list[ChatCompletionChunk] = []
     new = ""
     added = False  # something new reached (a stream that only repeats has added nothing)
-    decided = splice.how == "restart"  # a restart is checked by the splice itself
+    decided = not check_fresh
     source = _chunks(opened)
     try:
         async for chunk in source:
-            fitted = splice.fit(chunk)  # raises Diverged
+            try:
+                fitted = splice.fit(chunk)
+            except Diverged:
+                if splice.how == "continue":  # the held-back tail was not written again
+                    raise IgnoredPrefix(_content(chunk)[:80]) from None
+                raise
             if fitted is not None:
                 pending.append(fitted)
-                new += "".join(c.delta.content or "" for c in fitted.choices)
+                new += _content(fitted)
                 added = added or fitted.has_content
             ended = is_finished(chunk)
             if not decided:
@@ -153,6 +180,10 @@ async def verify(opened: OpenedStream, splice: Splice, broken: Broken) -> list[C
     raise APIConnectionError(
         "the recovered stream ended without a finish reason", provider=opened.provider
     )
+
+
+def _content(chunk: ChatCompletionChunk) -> str:
+    return "".join(c.delta.content or "" for c in chunk.choices)
 
 
 async def _chunks(opened: OpenedStream) -> AsyncGenerator[ChatCompletionChunk, None]:

@@ -39,23 +39,23 @@ class Diverged(Exception):
 
 
 class Splice:
-    """Fits a resumed stream onto what the caller already has. ``restart``: drop the part of
-    the new answer that repeats the delivered text (content and reasoning), or raise
-    ``Diverged``; ``continue``: the new text follows on directly (its reasoning is dropped).
-    Every chunk gets the first stream's id and loses its ``role``."""
+    """Fits a resumed stream onto what the caller already has: drops the part of the new
+    answer that repeats ``skip_content`` (and ``skip_reasoning``), or raises ``Diverged``.
+    ``restart``: the whole delivered text is repeated first; ``continue``: only the tail held
+    back from the prefix (see ``recovery.held_back``), and its reasoning is dropped. Every
+    chunk gets the first stream's id and loses its ``role``."""
 
     __slots__ = ("chunk_id", "how", "skip_content", "skip_reasoning")
 
-    def __init__(self, how: How, chunk_id: str, content: str, reasoning: str) -> None:
+    def __init__(self, how: How, chunk_id: str, content: str, reasoning: str = "") -> None:
         self.how = how
         self.chunk_id = chunk_id
-        self.skip_content = content if how == "restart" else ""
+        self.skip_content = content
         self.skip_reasoning = reasoning if how == "restart" else ""
 
     @property
     def verified(self) -> bool:
-        """A restart has repeated all of the delivered text (a continuation has nothing to
-        repeat): from here on its chunks only extend the answer."""
+        """The new stream has repeated all it had to: from here on it only adds."""
         return not self.skip_content and not self.skip_reasoning
 
     @staticmethod
@@ -75,8 +75,7 @@ class Splice:
             delta.role = None
             if self.how == "continue":
                 delta.reasoning_content = None
-                continue
-            if delta.reasoning_content:
+            elif delta.reasoning_content:
                 if self.skip_reasoning:
                     self.skip_reasoning, delta.reasoning_content = self._trim(
                         self.skip_reasoning, delta.reasoning_content
