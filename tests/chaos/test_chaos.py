@@ -60,6 +60,10 @@ CONCURRENCY = 48
 THREADS = 16
 STREAM_EVERY = 4  # one request in four streams
 REPEAT_CUT_EVERY = 20  # one stream in five: the primary cuts its answer at the same point
+#: Every answer is "the answer to [<id>]": a cut after the first word leaves nothing to hold
+#: back from a continuation (the fresh-answer rule checks it), a repeat cut after the third
+#: leaves " to " (the held-back tail checks it).
+ECHO = Echo(prefix="the answer to ")
 
 MIX = [
     (0.30, Status(503)),
@@ -108,12 +112,12 @@ class Run:
 class _OwnAnswer:
     """The chaos rule, with cut and stalled streams carrying the request's own echo answer
     (the part after the prefix, for a continuation), so a recovered stream can be checked.
-    A repeat-cut request's stream is cut after the answer's first word, every time: a
-    continuation from that point gets no content at all before the cut."""
+    A repeat-cut request's stream is cut after the answer's third word, every time: a
+    continuation from that point (or before it) gets no content at all before the cut."""
 
     def __init__(self, chaos: Chaos) -> None:
         self.chaos = chaos
-        self.echo = Echo()
+        self.echo = ECHO
         self.repeat_cuts = 0
         self._lock = threading.Lock()
 
@@ -123,7 +127,7 @@ class _OwnAnswer:
                 self.repeat_cuts += 1
             rest = self.echo(index, body)
             assert isinstance(rest, Ok)
-            return CutStream(after=0 if prefix_of(body) else 1, content=rest.content)
+            return CutStream(after=0 if prefix_of(body) else 3, content=rest.content)
         step = self.chaos(index, body)
         if isinstance(step, (CutStream, StallAfter)):
             return dataclasses.replace(step, content=self.echo(index, body).content)
@@ -139,10 +143,10 @@ def _repeat_cut(body: dict[str, object] | None) -> bool:
 
 @pytest.fixture
 def servers() -> Iterator[tuple[FaultServer, FaultServer, Chaos]]:
-    chaos = Chaos(SEED, MIX, otherwise=Echo())
+    chaos = Chaos(SEED, MIX, otherwise=ECHO)
     with (
         FaultServer(rule=_OwnAnswer(chaos), lifetime=300) as primary,
-        FaultServer(rule=IgnorePrefix(Echo())) as fallback,
+        FaultServer(rule=IgnorePrefix(ECHO)) as fallback,
     ):
         yield primary, fallback, chaos
 
@@ -231,6 +235,10 @@ def _run_threads(primary: FaultServer, fallback: FaultServer, policies: str) -> 
     return run
 
 
+def _expected(rid: str) -> str:
+    return f"{ECHO.prefix}[{rid}]"
+
+
 def _why(error: BaseException | None) -> str:
     route = getattr(error, "route", None)
     return f"{error!r} {route.attempts if route is not None else ''}"
@@ -251,7 +259,7 @@ def _check(
     _settle(primary)
     _settle(fallback)
     errors = [o for o in run.outcomes if o.error is not None]
-    incomplete = [o for o in run.outcomes if o.error is None and o.content != f"echo: [{o.rid}]"]
+    incomplete = [o for o in run.outcomes if o.error is None and o.content != _expected(o.rid)]
     untyped = [o for o in errors if not isinstance(o.error, DeepSeekResilientError)]
     assert not untyped, f"untyped exceptions: {[repr(o.error) for o in untyped[:5]]}"
     assert not errors, f"{len(errors)} unanswered: {[_why(o.error) for o in errors[:5]]}"
@@ -270,7 +278,7 @@ def _check(
     not_spliced = dict.fromkeys(_NOT_SPLICED, 0)
     for o in run.outcomes:
         assert o.answer is not None
-        assert o.content == f"echo: [{o.rid}]", f"{o.rid} got someone else's answer: {o.content!r}"
+        assert o.content == _expected(o.rid), f"{o.rid} got someone else's answer: {o.content!r}"
         route = o.answer.route
         assert route is not None and route.provider in ("primary", "fallback")
         assert route.attempts[-1].outcome == "ok" and route.attempts[-1].provider == route.provider
