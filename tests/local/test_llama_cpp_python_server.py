@@ -31,8 +31,9 @@ def llama_cpp_server() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()),
-               "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "512"]  # fmt: skip
+    model = str(embedded_model_path())
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+               "--port", str(port), "--n_threads", "1", "--n_ctx", "512"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
