@@ -10,12 +10,15 @@ time to the outcome is measured, without a test waiting 10 s.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 from _support import USER, http_provider
+from hypothesis import given
+from hypothesis import strategies as st
 from trio.testing import MockClock
 
 from deepseek_resilient import (
@@ -27,6 +30,8 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
+from deepseek_resilient._streaming.recovery import fresh_answer, held_back
+from deepseek_resilient._streaming.splice import Splice
 from deepseek_resilient.testing import (
     CutStream,
     Echo,
@@ -346,3 +351,63 @@ def test_a_continuation_that_starts_a_fresh_answer_sync(
         stream = client.chat.completions.create(messages=USER, stream=True)
         assert stream.until_done().choices[0].message.content == FULL
     assert errors(stream)[-2:] == [("fallback", "IgnoredPrefix"), ("fallback", None)]
+
+
+# ------------------------------------------------------------- the rules, as pure functions
+
+
+@pytest.mark.parametrize(
+    ("delivered", "tail"),
+    [
+        ("alpha beta gamma ", " gamma "),
+        ("The primary colors are", " are"),
+        ("1. 1\n2. 2\n3. ", "\n3. "),
+        ("alpha", ""),  # one word: nothing to hold back (the fresh-answer rule checks it)
+        ("  alpha ", ""),
+        ("a " + "b" * 50, "b" * 32),  # at most 32 characters
+    ],
+)
+def test_the_tail_held_back_from_a_continuation(delivered: str, tail: str) -> None:
+    assert held_back(delivered) == tail
+
+
+@pytest.mark.parametrize(
+    ("new", "ended", "fresh"),
+    [
+        ("1, 2, 3, 4, 5, 6", True, True),  # repeats the start
+        ('The original sentence is "1, 2, 3, 4, 5,", then', True, True),  # quotes it
+        (" 6, 7, 8", True, False),  # goes on
+        (" 6, 7, 8", False, None),  # too early to tell
+        ("1, 2", False, None),
+        (" 6, 7, 8" + " 9" * 120, False, False),  # past the window: decided
+    ],
+)
+def test_the_fresh_answer_rule(new: str, ended: bool, fresh: bool | None) -> None:
+    assert fresh_answer("1, 2, 3, 4, 5,", new, ended=ended) is fresh
+
+
+@given(st.text(min_size=1, max_size=60), st.integers(0, 60), st.lists(st.integers(0, 80)))
+def test_a_real_continuation_after_a_held_back_tail_emits_exactly_the_rest(
+    answer: str, at: int, cuts: list[int]
+) -> None:
+    """Whatever the chunking, a continuation that writes the held-back tail again and goes on
+    passes exactly the rest: delivered + emitted == the answer."""
+    delivered = answer[: at % (len(answer) + 1)]
+    tail = held_back(delivered)
+    written = answer[len(delivered) - len(tail) :]  # what the server writes after the prefix
+    splice = Splice("continue", "first", tail)
+    emitted = []
+    for piece in pieces(written, cuts):
+        fitted = splice.fit(
+            ChatCompletionChunk.model_validate(
+                {"id": "x", "choices": [{"delta": {"content": piece}}]}
+            )
+        )
+        if fitted is not None:
+            emitted.append(fitted.choices[0].delta.content or "")
+    assert delivered + "".join(emitted) == answer
+
+
+def pieces(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    return [text[a:b] for a, b in itertools.pairwise(points)]
