@@ -158,6 +158,31 @@ async def test_a_prefix_primary_cut_at_the_same_point_is_continued_by_a_prefix_f
     }
 
 
+@pytest.mark.anyio
+async def test_a_spent_provider_is_not_asked_again_at_the_next_break(
+    llm_server: FaultServer, fallback_server: FaultServer
+) -> None:
+    """primary cuts at word 3, the first fallback at word 6, both every time: each gets one
+    fruitless restart in all; the second fallback finishes."""
+    llm_server.default = CUT
+    fallback_server.default = CutStream(after=6, content=FULL)
+    with FaultServer(lifetime=60) as last:
+        last.default = Ok(FULL)
+        providers = [
+            http_provider(llm_server.base_url),
+            http_provider(fallback_server.base_url, name="fallback"),
+            http_provider(last.base_url, name="last"),
+        ]
+        async with AsyncClient(providers, timeout=45) as client:
+            stream = await client.chat.completions.create(messages=USER, stream=True)
+            assert text(await collect(stream)) == FULL
+    assert (llm_server.calls, fallback_server.calls, last.calls) == (2, 2, 1)
+    assert [(r.provider, r.at) for r in stream.route.recoveries] == [
+        ("fallback", len(SENT)),
+        ("last", len("alpha beta gamma delta epsilon zeta ")),
+    ]
+
+
 def test_a_primary_cut_at_the_same_point_sync(
     llm_server: FaultServer, fallback_server: FaultServer
 ) -> None:

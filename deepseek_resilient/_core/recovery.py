@@ -60,7 +60,7 @@ async def resume_stream(
     )
     given_up: set[int] = set()
     for step, (index, how) in enumerate(steps):
-        if index in given_up or index in broken.state.spent:
+        if index in given_up:
             continue
         name = slots[index].provider.name
         refused = refusals[step]
@@ -103,7 +103,8 @@ async def resume_stream(
         except Exception as exc:  # it broke before adding anything: that provider is spent
             error = exc if isinstance(exc, ProviderError) else _wrapped(exc, name)
             await _drop(call, opened, exc, error)
-            broken.state.spent.add(index)
+            broken.state.spent.add(index)  # (the plan leaves it out of later recoveries)
+            given_up.add(index)
             last_error = error
             continue
         except BaseException:
