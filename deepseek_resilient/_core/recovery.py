@@ -4,6 +4,7 @@ next candidate of the plan (``_streaming.recovery.plan``) through that provider'
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import weakref
 from collections.abc import Callable, Sequence
@@ -28,7 +29,15 @@ _TRUSTED: weakref.WeakSet[Provider] = weakref.WeakSet()
 
 def trusted(provider: Provider) -> bool:
     """Whether ``provider`` has shown that it continues an assistant prefix."""
-    return provider in _TRUSTED
+    try:
+        return provider in _TRUSTED
+    except TypeError:  # a custom provider that cannot be hashed is never trusted
+        return False
+
+
+def _trust(provider: Provider) -> None:
+    with contextlib.suppress(TypeError):
+        _TRUSTED.add(provider)
 
 
 #: A continuation refused with one of these (the server does not take a prefill, or has no
@@ -111,7 +120,7 @@ async def resume_stream(
             await _drop(call, opened, None, None)
             raise
         if tail:
-            _TRUSTED.add(provider)
+            _trust(provider)
         if opened.rest is not None:
             opened.resume = again(index)
         return opened, splice
