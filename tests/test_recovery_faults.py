@@ -378,6 +378,21 @@ def test_a_continuation_that_starts_a_fresh_answer_sync(
     assert errors(stream)[-2:] == [("fallback", "IgnoredPrefix"), ("fallback", None)]
 
 
+@pytest.mark.anyio
+async def test_a_provider_that_passed_the_tail_check_is_trusted_with_the_whole_text(
+    llm_server: FaultServer,
+) -> None:
+    rest = continues(FULL)
+    llm_server.rule = lambda i, body: rest(i, body) if prefix_of(body) else CutStream(4, FULL)
+    primary = http_provider(llm_server.base_url, prefix_completion=True)
+    async with AsyncClient([primary], timeout=10) as client:
+        for _ in range(2):
+            stream = await client.chat.completions.create(messages=USER, stream=True)
+            assert text(await collect(stream)) == FULL
+    prefixes = [r.body["messages"][-1]["content"] for r in llm_server.requests if prefix_of(r.body)]  # type: ignore[index]
+    assert prefixes == ["alpha beta gamma", "alpha beta gamma delta "]
+
+
 # ------------------------------------------------------------- the rules, as pure functions
 
 
