@@ -21,6 +21,7 @@ from deepseek_resilient._providers.local.embedded import embedded_model_path
 from deepseek_resilient.testing import CutStream, FaultServer, server_provider
 
 pytestmark = [pytest.mark.local, pytest.mark.timeout(180)]
+pytest.importorskip("llama_cpp.server.app", reason="needs deepseek-resilient[server]")
 QUESTION = [{"role": "user", "content": "Name three primary colors."}]
 ASK = {"messages": QUESTION, "temperature": 0, "max_tokens": 24, "stream": True}
 
