@@ -16,7 +16,13 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from deepseek_resilient import Client, LlamaCppPythonServer, LlamaCppServer, Provider
+from deepseek_resilient import (
+    Client,
+    IncompleteStreamError,
+    LlamaCppPythonServer,
+    LlamaCppServer,
+    Provider,
+)
 from deepseek_resilient._providers.local.embedded import embedded_model_path
 from deepseek_resilient.testing import CutStream, FaultServer, server_provider
 
@@ -55,18 +61,27 @@ def llama_cpp_server() -> Iterator[str]:
 
 
 def reference(fallback: Provider) -> str:
+    """The server's greedy answer, asked twice: the second time it reuses the prompt's cached
+    state, as the restart that follows will (a near tie could otherwise flip a token)."""
     with Client([fallback], timeout=60) as client:
-        stream = client.chat.completions.create(**ASK)  # type: ignore[call-overload]
-        return stream.until_done().choices[0].message.content or ""
+        for _ in range(2):
+            stream = client.chat.completions.create(**ASK)  # type: ignore[call-overload]
+            answer = stream.until_done().choices[0].message.content or ""
+    return answer
 
 
 def recovered(fallback: Provider, full: str) -> tuple[str, list[tuple[str, str | None]], object]:
-    """A primary that cuts ``full`` after 3 words, then ``fallback``: the answer and route."""
+    """A primary that cuts ``full`` after 3 words, then ``fallback``: the answer (or, when
+    the restart's answer differs, the partial text of the ``IncompleteStreamError``) and the
+    route."""
     with FaultServer(lifetime=60) as primary:
         primary.default = CutStream(after=3, content=full)
         with Client([server_provider(primary, "remote"), fallback], timeout=60) as client:
             stream = client.chat.completions.create(**ASK)  # type: ignore[call-overload]
-            answer = stream.until_done().choices[0].message.content or ""
+            try:
+                answer = stream.until_done().choices[0].message.content or ""
+            except IncompleteStreamError as exc:
+                answer = f"incomplete: {exc.partial}"
     return answer, [(a.provider, a.error) for a in stream.route.attempts], stream.route
 
 
@@ -89,6 +104,10 @@ def test_a_preset_wrongly_declaring_prefix_completion_is_caught(llama_cpp_server
     fallback = LlamaCppServer(llama_cpp_server)
     full = reference(fallback)
     answer, attempts, route = recovered(fallback, full)
-    assert answer == full
-    assert attempts[-2:] == [("llama-server", "IgnoredPrefix"), ("llama-server", None)]
-    assert [r.how for r in route.recoveries] == ["restart"]  # type: ignore[attr-defined]
+    assert ("llama-server", "IgnoredPrefix") in attempts
+    # Never the fresh answer after the delivered text: the whole answer (the restart repeated
+    # it), or the error with exactly what was delivered (its greedy answer came out other).
+    sent = "".join(w + " " for w in full.split(" ")[:3])
+    assert answer in (full, f"incomplete: {sent}"), answer
+    if answer == full:
+        assert [r.how for r in route.recoveries] == ["restart"]  # type: ignore[attr-defined]
