@@ -72,6 +72,7 @@ from ._models import (
     PromptTokensDetails,
     Recovery,
     Route,
+    StreamFailure,
     TokenLogprob,
     TopLogprob,
     Usage,
@@ -80,7 +81,11 @@ from ._policies.breaker import BreakerHealth
 from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.http.deepseek import DeepSeek, RetiredModelWarning
-from ._providers.http.openai_compat import LlamaCppServer, OpenAICompatible
+from ._providers.http.openai_compat import (
+    LlamaCppPythonServer,
+    LlamaCppServer,
+    OpenAICompatible,
+)
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
@@ -178,6 +183,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidResponseError",
     "LlamaCpp",
+    "LlamaCppPythonServer",
     "LlamaCppServer",
     "LocalModelError",
     "Model",
@@ -206,6 +212,7 @@ __all__ = [
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "StreamFailure",
     "TokenLogprob",
     "TopLogprob",
     "Transformers",

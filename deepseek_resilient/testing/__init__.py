@@ -16,7 +16,7 @@ from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider, Hang
 from ._hostile import DeepJson, GzipBomb, HugeBody, HugeError, HugeEvent, LongStream
 from ._redis import RedisServer, find_redis_server
-from ._rules import Chaos, Echo, Outage, RejectPrefill
+from ._rules import Chaos, Echo, IgnorePrefix, Outage, RejectPrefill
 from ._schema import instance_of
 from ._server import FaultServer
 from ._steps import (
@@ -58,6 +58,7 @@ __all__ = [
     "HugeBody",
     "HugeError",
     "HugeEvent",
+    "IgnorePrefix",
     "InstantClock",
     "LongStream",
     "MalformedEvent",
