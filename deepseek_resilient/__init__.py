@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import events
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
+from ._config_file import ConfigFileError
 from ._core.clock import Clock
 from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._core.errors import (
@@ -141,6 +142,7 @@ __all__ = [
     "ClientStats",
     "Clock",
     "CompletionTokensDetails",
+    "ConfigFileError",
     "ConfigurationError",
     "ContextLengthExceededError",
     "CreateParams",
