@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import events
+from ._batch import BatchProgress, BatchSummary, batch
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
 from ._config_file import ConfigFileError
@@ -119,6 +120,8 @@ __all__ = [
     "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "BatchProgress",
+    "BatchSummary",
     "BreakerHealth",
     "Cache",
     "CacheStats",
@@ -190,5 +193,6 @@ __all__ = [
     "Usage",
     "__version__",
     "accumulate",
+    "batch",
     "events",
 ]

@@ -115,3 +115,15 @@ def _state(doc: Document, value: object) -> Any:
     if not isinstance(table.get("url"), str):
         raise doc.error(("state", "url"), "missing: the Redis URL, e.g. redis://host:6379/0")
     return doc.construct(RedisState, table, ("state",))
+
+
+def chain_for(path: str | os.PathLike[str] | None) -> list[Provider]:
+    """The CLI's providers: those of the config file (``--config`` or
+    ``$DEEPSEEK_RESILIENT_CONFIG``) when there is one that lists any, else the default chain."""
+    from .._client.defaults import default_providers
+
+    if path is not None or os.environ.get(CONFIG_ENV):
+        providers = load_config(path).providers
+        if providers:
+            return providers
+    return default_providers()

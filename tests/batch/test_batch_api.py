@@ -1,0 +1,114 @@
+"""``deepseek_resilient.batch``: OpenAI Batch API JSONL in and out, through the real test
+server; failures written with their error type; resume after a torn write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deepseek_resilient import (
+    BatchProgress,
+    ConfigurationError,
+    InvalidRequestError,
+    Retry,
+    batch,
+)
+from deepseek_resilient.testing import Echo, FaultServer, Status, testing_async_client
+
+from ._files import id_counts, numbered, request_line, results, write_requests
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_every_line_answered_in_openai_output_format(
+    tmp_path: Path, llm_server: FaultServer, anyio_backend: str
+) -> None:
+    llm_server.rule = Echo()
+    lines = [request_line(f"id-{i}", f"q{i}", temperature=0.5) for i in range(30)]
+    requests = write_requests(tmp_path / "in.jsonl", lines)
+    seen: list[BatchProgress] = []
+    async with testing_async_client(llm_server) as client:
+        summary = await batch(
+            requests, tmp_path / "out.jsonl", client=client, concurrency=8, on_progress=seen.append
+        )
+    out = results(tmp_path / "out.jsonl")
+    assert sorted(r["custom_id"] for r in out) == sorted(f"id-{i}" for i in range(30))
+    for record in out:
+        assert record["id"].startswith("batch_req_") and record["error"] is None
+        response = record["response"]
+        assert response["status_code"] == 200 and response["request_id"]
+        body = response["body"]
+        assert body["object"] == "chat.completion"
+        number = record["custom_id"].removeprefix("id-")
+        assert body["choices"][0]["message"]["content"] == f"echo: q{number}"
+    assert (summary.done, summary.failed, summary.total, summary.skipped) == (30, 0, 30, 0)
+    assert seen[-1] == summary and summary.tokens > 0
+    # batch requests are sent at priority low and as plain (non-streamed) requests
+    assert all(not (r.body or {}).get("stream") for r in llm_server.requests)
+
+
+async def test_failed_lines_carry_their_error_type(
+    tmp_path: Path, llm_server: FaultServer, anyio_backend: str
+) -> None:
+    llm_server.rule = lambda index, body: (
+        Status(400, message="bad prompt")
+        if body and "poison" in json.dumps(body)
+        else Echo()(index, body)
+    )
+    requests = write_requests(
+        tmp_path / "in.jsonl",
+        [
+            request_line("good", "fine"),
+            request_line("rejected", "poison"),
+            {"custom_id": "invalid", "body": {"messages": "not a list"}},
+        ],
+    )
+    async with testing_async_client(llm_server, retry=Retry(attempts=1)) as client:
+        summary = await batch(requests, tmp_path / "out.jsonl", client=client)
+    by_id = {r["custom_id"]: r for r in results(tmp_path / "out.jsonl")}
+    assert by_id["good"]["error"] is None
+    rejected = by_id["rejected"]
+    assert rejected["error"]["code"] in ("BadRequestError", "AllProvidersFailed")
+    assert rejected["response"]["status_code"] == 400
+    assert by_id["invalid"]["error"]["code"] == "InvalidRequestError"
+    assert by_id["invalid"]["response"] is None
+    assert summary.failed == 2 and summary.done == 1
+    assert sum(summary.errors.values()) == 2
+
+
+async def test_resume_cuts_a_torn_line_and_sends_only_the_rest(
+    tmp_path: Path, llm_server: FaultServer, anyio_backend: str
+) -> None:
+    llm_server.rule = Echo()
+    requests = numbered(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    async with testing_async_client(llm_server) as client:
+        await batch(requests, out, client=client)
+        kept = out.read_bytes().splitlines(keepends=True)[:7]
+        out.write_bytes(b"".join(kept) + kept[7 - 1][:25])  # a crash in mid-write
+        calls = llm_server.calls
+        with pytest.raises(ConfigurationError, match="exists"):
+            await batch(requests, out, client=client)  # never overwrites without resume
+        summary = await batch(requests, out, client=client, resume=True)
+    assert llm_server.calls - calls == 13
+    assert (summary.skipped, summary.done) == (7, 13)
+    counts = id_counts(out)
+    assert set(counts) == {f"req-{i}" for i in range(20)} and set(counts.values()) == {1}
+
+
+async def test_malformed_input_names_its_line_before_any_request(
+    tmp_path: Path, llm_server: FaultServer, anyio_backend: str
+) -> None:
+    requests = tmp_path / "in.jsonl"
+    requests.write_text(
+        json.dumps(request_line("a", "x")) + "\n" + json.dumps(request_line("a", "y")) + "\n"
+    )
+    async with testing_async_client(llm_server) as client:
+        with pytest.raises(InvalidRequestError, match="line 2: custom_id 'a' repeats"):
+            await batch(requests, tmp_path / "out.jsonl", client=client)
+        requests.write_text('{"custom_id": "a", "body": {}}\n{not json\n')
+        with pytest.raises(InvalidRequestError, match="line 2: not JSON"):
+            await batch(requests, tmp_path / "out2.jsonl", client=client)
+    assert llm_server.calls == 0
