@@ -75,6 +75,7 @@ from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.http.deepseek import DeepSeek, RetiredModelWarning
 from ._providers.http.openai_compat import LlamaCppServer, OpenAICompatible
+from ._queue import JobQueue, JobQueueError, JobResult
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
@@ -159,6 +160,9 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
+    "JobQueue",
+    "JobQueueError",
+    "JobResult",
     "LlamaCpp",
     "LlamaCppServer",
     "LocalModelError",

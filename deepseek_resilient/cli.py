@@ -31,6 +31,7 @@ from ._core.redact import redact
 from ._models import Route
 from ._providers.base import Provider
 from ._providers.http.openai_compat import OpenAICompatible
+from ._queue.command import add_worker_parser, run_worker
 
 __all__ = ["main"]
 
@@ -187,12 +188,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--config", help="TOML config (default: $DEEPSEEK_RESILIENT_CONFIG)")
     add_batch_parser(sub)
+    add_worker_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"chat": _chat, "doctor": _doctor, "batch": run_batch}[args.command]
+    commands = {"chat": _chat, "doctor": _doctor, "batch": run_batch, "worker": run_worker}
+    command = commands[args.command]
     try:
         return anyio.run(command, args)
     except DeepSeekResilientError as exc:

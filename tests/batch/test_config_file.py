@@ -63,14 +63,14 @@ def test_full_file_builds_providers_policies_and_answers(
         assert primary.api_key.get_secret_value() == "sk-primary-secret-0001"
         assert primary.rate_limit == RateLimit(requests_per_second=40)
         assert primary.read_timeout == 5
-        assert backup.name == "openrouter"
+        assert isinstance(backup, OpenAICompatible) and backup.name == "openrouter"
         assert backup.base_url == "https://openrouter.ai/api/v1"
         assert backup.model == "deepseek/deepseek-chat-v3-0324"
         assert client._async.timeout == 12.5 and client._async.retry == Retry(attempts=2, base=0)
         assert client._async.health() == {}  # breaker = false
         resp = client.chat.completions.create(messages=[{"role": "user", "content": "hi"}])
         assert resp.choices[0].message.content == "from the file"
-        assert resp.route.provider == "primary"
+        assert resp.route is not None and resp.route.provider == "primary"
         assert "sk-primary-secret-0001" not in repr(client)
 
 
