@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from .._config_file import CONFIG_ENV, load_config
+from .._core.errors import ConfigurationError
 from .render import open_renderer
 from .runner import batch
 
@@ -22,19 +25,33 @@ def add_batch_parser(sub: Any) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue a killed run: skip done custom_ids"
     )
-    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight, max")
+    parser.add_argument(
+        "--concurrency", type=int, help="requests in flight, max (default 64, or [batch])"
+    )
 
 
 async def run_batch(args: argparse.Namespace) -> int:
     """0 when every line was answered, 1 when some were written as failures."""
+    concurrency = args.concurrency or _section(args.config).get("concurrency", 64)
     with open_renderer(sys.stderr) as render:
         summary = await batch(
             args.requests,
             args.output,
             config=args.config,
             resume=args.resume,
-            concurrency=args.concurrency,
+            concurrency=concurrency,
             on_progress=render,
         )
     print(summary.text(), file=sys.stderr, flush=True)
     return 1 if summary.failed else 0
+
+
+def _section(path: str | None) -> dict[str, Any]:
+    """The config file's ``[batch]`` table (empty without a file)."""
+    if path is None and not os.environ.get(CONFIG_ENV):
+        return {}
+    section = load_config(path).batch
+    unknown = sorted(set(section) - {"concurrency"})
+    if unknown:
+        raise ConfigurationError(f"[batch] has unknown keys: {', '.join(unknown)}")
+    return section

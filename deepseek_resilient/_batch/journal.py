@@ -1,14 +1,16 @@
 """The results file as a journal: each result is appended in one ``write`` and made durable
-with ``fsync`` (at most ``sync_interval`` apart, and at the end). On resume the file is read
-back: the ``custom_id`` of every complete line is done, and a torn last line (a crash in the
-middle of a write) is cut off, so every ``custom_id`` ends up in the file exactly once."""
+with ``fsync`` (in a worker thread, at most ``sync_interval`` apart, and at the end). On
+resume the file is read back: the ``custom_id`` of every complete line is done, and a torn
+last line (a crash in the middle of a write) is cut off, so every ``custom_id`` ends up in
+the file exactly once."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
+
+import anyio
 
 from .._core.errors import ConfigurationError
 
@@ -64,7 +66,6 @@ class Journal:
         self.done: set[str] = recover(self.path) if exists else set()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._sync_interval = sync_interval
-        self._last_sync = time.monotonic()
         self._dirty = False
 
     def append(self, record: dict[str, Any]) -> None:
@@ -74,15 +75,20 @@ class Journal:
             written = os.write(self._fd, view)
             view = view[written:]
         self._dirty = True
-        now = time.monotonic()
-        if now - self._last_sync >= self._sync_interval:
-            self.sync(now)
 
-    def sync(self, now: float | None = None) -> None:
+    async def keep_synced(self) -> None:
+        """Run beside the writers: ``fsync`` what was written, every ``sync_interval``
+        seconds, in a worker thread (a slow disk never stalls the event loop)."""
+        while True:
+            await anyio.sleep(self._sync_interval)
+            if self._dirty:
+                self._dirty = False
+                await anyio.to_thread.run_sync(os.fsync, self._fd)
+
+    def sync(self) -> None:
         if self._dirty:
             os.fsync(self._fd)
             self._dirty = False
-        self._last_sync = time.monotonic() if now is None else now
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -111,6 +111,7 @@ async def _run(
             window.release()
 
     async with anyio.create_task_group() as tasks:
+        tasks.start_soon(journal.keep_synced)
         if on_progress is not None:
             tasks.start_soon(_report, tally, on_progress, interval)
         async with anyio.create_task_group() as sends:
