@@ -3,19 +3,30 @@ server; failures written with their error type; resume after a torn write."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
 from deepseek_resilient import (
+    AsyncClient,
     BatchProgress,
     ConfigurationError,
     InvalidRequestError,
+    RateLimit,
     Retry,
     batch,
 )
-from deepseek_resilient.testing import Echo, FaultServer, Status, testing_async_client
+from deepseek_resilient.testing import (
+    Echo,
+    FaultServer,
+    Status,
+    server_provider,
+    testing_async_client,
+)
+from deepseek_resilient.testing._steps import message_texts
 
 from ._files import id_counts, numbered, request_line, results, write_requests
 
@@ -112,3 +123,36 @@ async def test_malformed_input_names_its_line_before_any_request(
         with pytest.raises(InvalidRequestError, match="line 2: not JSON"):
             await batch(requests, tmp_path / "out2.jsonl", client=client)
     assert llm_server.calls == 0
+
+
+class _FirstAnswer:
+    """A hook: set when the first request finishes."""
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+
+    def on_request_finished(self, event: object) -> None:
+        self.event.set()
+
+
+async def test_batch_runs_at_low_priority_so_interactive_calls_go_first(
+    tmp_path: Path, llm_server: FaultServer, anyio_backend: str
+) -> None:
+    llm_server.rule = Echo()
+    requests = numbered(tmp_path / "in.jsonl", 40)
+    first = _FirstAnswer()
+    limit = RateLimit(requests_per_second=40, burst=2)
+    async with (
+        # The real clock: the limiter must really hold the batch back.
+        AsyncClient([server_provider(llm_server)], rate_limit=limit, hooks=[first]) as client,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(functools.partial(batch, client=client), requests, tmp_path / "out.jsonl")
+        with anyio.fail_after(30):
+            await first.event.wait()  # the batch's requests now queue in the limiter
+            await client.chat.completions.create(
+                messages=[{"role": "user", "content": "interactive"}], temperature=0.5
+            )
+    order = [message_texts(r.body)[-1] for r in llm_server.requests]
+    # The interactive call overtook every batch request still waiting for the limiter.
+    assert order.index("interactive") < 10 < len(order) == 41
