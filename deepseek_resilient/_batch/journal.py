@@ -64,9 +64,17 @@ class Journal:
                 f"{self.path} exists: resume it (--resume / resume=True) or remove it"
             )
         self.done: set[str] = recover(self.path) if exists else set()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = -1
         self._sync_interval = sync_interval
         self._dirty = False
+
+    def open(self) -> None:
+        """Create (or open for appending) the file: after the input was checked, so a bad
+        input file leaves no results file behind."""
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigurationError(f"can't write {self.path}: {exc.strerror}") from None
 
     def append(self, record: dict[str, Any]) -> None:
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

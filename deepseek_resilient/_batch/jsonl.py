@@ -56,7 +56,11 @@ def _parse(number: int, raw: bytes) -> BatchLine | None:
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[BatchLine]:
     """The request lines of ``path``, one at a time (the file is never read whole)."""
-    with open(path, "rb") as file:
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InvalidRequestError(f"can't read {os.fspath(path)}: {exc.strerror}") from None
+    with file:
         for number, raw in enumerate(file, start=1):
             line = _parse(number, raw)
             if line is not None:

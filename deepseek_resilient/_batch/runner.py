@@ -53,12 +53,15 @@ async def batch(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    if client is not None and config is not None:
+        raise ConfigurationError("pass client= or config=, not both")
     journal = Journal(output, resume=resume)
     try:
         tally = Tally()
         tally.total, tally.skipped = await anyio.to_thread.run_sync(
             validate_file, requests, journal.done
         )
+        journal.open()
         run = functools.partial(
             _run,
             requests=requests,

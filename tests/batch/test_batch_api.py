@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import anyio
@@ -122,7 +123,13 @@ async def test_malformed_input_names_its_line_before_any_request(
         requests.write_text('{"custom_id": "a", "body": {}}\n{not json\n')
         with pytest.raises(InvalidRequestError, match="line 2: not JSON"):
             await batch(requests, tmp_path / "out2.jsonl", client=client)
+        with pytest.raises(InvalidRequestError, match="can't read"):
+            await batch(tmp_path / "missing.jsonl", tmp_path / "out3.jsonl", client=client)
+        with pytest.raises(ConfigurationError, match="not both"):
+            await batch(requests, tmp_path / "out4.jsonl", client=client, config="x.toml")
     assert llm_server.calls == 0
+    # A rejected input leaves no results file behind: the corrected run needs no --resume.
+    assert not [name for name in os.listdir(tmp_path) if name.startswith("out")]
 
 
 class _FirstAnswer:
