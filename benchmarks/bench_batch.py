@@ -9,7 +9,7 @@ Against the benchmark server (its own process, loopback):
    much more than the limit (a loaded machine), the shortfall is CPU, not the limiter.
    The limiter's bucket starts full (one second's budget), so the rate is also given
    without that first burst. While the batch
-   runs, one interactive caller (priority normal) asks every 0.25 s on the same client: its
+   runs, one interactive caller (priority normal) asks every second on the same client: its
    latency, against the same caller alone, shows the batch's "low" priority at work.
 2. **Memory.** Peak RSS of a fresh interpreter running a batch of ``--memory-lines`` lines
    (no rate limit), against the same with a tenth of the lines: bounded memory means the two
@@ -32,7 +32,15 @@ from typing import Any
 import anyio
 
 from benchmarks._common import ROOT, child_env, server_process
-from deepseek_resilient import AsyncClient, OpenAICompatible, RateLimit, Retry, batch
+from deepseek_resilient import (
+    AllProvidersFailed,
+    AsyncClient,
+    DeepSeekResilientError,
+    OpenAICompatible,
+    RateLimit,
+    Retry,
+    batch,
+)
 
 
 def write_requests(path: Path, n: int) -> Path:
@@ -51,16 +59,24 @@ def provider(base_url: str, rate: float | None) -> OpenAICompatible:
     )
 
 
+ERRORS: dict[str, int] = {}
+
+
 async def interactive(client: AsyncClient, stop: anyio.Event, out: list[float]) -> None:
     n = 0
     while not stop.is_set():
         n += 1
         began = time.perf_counter()
-        await client.chat.completions.create(
-            messages=[{"role": "user", "content": f"interactive {n}"}], temperature=0.7
-        )
+        try:
+            await client.chat.completions.create(
+                messages=[{"role": "user", "content": f"interactive {n}"}], temperature=0.7
+            )
+        except DeepSeekResilientError as exc:
+            detail = exc.errors[-1] if isinstance(exc, AllProvidersFailed) and exc.errors else exc
+            key = f"{type(detail).__name__}: {detail}"[:120]
+            ERRORS[key] = ERRORS.get(key, 0) + 1
         out.append(time.perf_counter() - began)
-        await anyio.sleep(0.25)
+        await anyio.sleep(1.0)
 
 
 async def rate_run(base_url: str, requests: int, rate: float, tmp: Path) -> dict[str, Any]:
@@ -108,6 +124,8 @@ async def rate_run(base_url: str, requests: int, rate: float, tmp: Path) -> dict
         / rate,
         "achieved_after_first_second": steady,
         "failed": summary.failed,
+        "batch_errors": summary.errors,
+        "interactive_errors": ERRORS,
         "interactive_p50_ms_alone": statistics.median(alone) * 1000,
         "interactive_p50_ms_during_batch": statistics.median(latencies) * 1000,
         "interactive_max_ms_during_batch": max(latencies) * 1000,

@@ -167,3 +167,32 @@ def test_secret_never_in_error_text(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         Client.from_config(path)
     assert "sk-never-shown-secret-0004" not in str(info.value)
     assert info.value.line == 6
+
+
+def test_state_table_builds_redis_state(
+    tmp_path: Path, llm_server: FaultServer, redis_url: str
+) -> None:
+    path = write(
+        tmp_path,
+        f"""
+        [state]
+        url = "{redis_url}"
+        namespace = "from-config"
+        [[providers]]
+        type = "openai_compatible"
+        base_url = "{llm_server.base_url}"
+        model = "m"
+        api_key = "sk-test-not-a-real-key"
+        """,
+    )
+    with Client.from_config(path) as client:
+        resp = client.chat.completions.create(messages=[{"role": "user", "content": "hi"}])
+        assert resp.choices[0].message.content
+    bad = write(tmp_path, f'state = "{redis_url}"\n[retry]\nattempts = 0\n')
+    with pytest.raises(ConfigFileError) as info:
+        Client.from_config(bad)
+    assert (info.value.line, info.value.field) == (3, "retry.attempts")
+    missing = write(tmp_path, "[state]\nnamespace = 'x'\n")
+    with pytest.raises(ConfigFileError) as info:
+        Client.from_config(missing)
+    assert info.value.field == "state.url"
