@@ -16,6 +16,7 @@ from .._core.errors import (
     AllProvidersFailed,
     ConfigurationError,
     DeepSeekResilientError,
+    InvalidRequestError,
     RateLimitedLocally,
 )
 from .._models import ChatCompletion
@@ -129,6 +130,8 @@ async def _run(
 
 async def _answer(client: AsyncClient, line: BatchLine, tally: Tally) -> dict[str, Any]:
     """One line's result record. Refusals by our own limiter are waited out, not failures."""
+    if "messages" not in line.body:
+        return _failed(line, InvalidRequestError("body has no messages"), tally)
     while True:
         try:
             completion = await client.chat.completions.create(**_params(line.body))

@@ -75,6 +75,7 @@ async def test_failed_lines_carry_their_error_type(
             request_line("good", "fine"),
             request_line("rejected", "poison"),
             {"custom_id": "invalid", "body": {"messages": "not a list"}},
+            {"custom_id": "no-messages", "body": {"model": "m"}},
         ],
     )
     async with testing_async_client(llm_server, retry=Retry(attempts=1)) as client:
@@ -86,8 +87,9 @@ async def test_failed_lines_carry_their_error_type(
     assert rejected["response"]["status_code"] == 400
     assert by_id["invalid"]["error"]["code"] == "InvalidRequestError"
     assert by_id["invalid"]["response"] is None
-    assert summary.failed == 2 and summary.done == 1
-    assert sum(summary.errors.values()) == 2
+    assert by_id["no-messages"]["error"]["code"] == "InvalidRequestError"
+    assert summary.failed == 3 and summary.done == 1
+    assert sum(summary.errors.values()) == 3
 
 
 async def test_resume_cuts_a_torn_line_and_sends_only_the_rest(
