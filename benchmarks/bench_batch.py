@@ -60,6 +60,7 @@ def provider(base_url: str, rate: float | None) -> OpenAICompatible:
 
 
 ERRORS: dict[str, int] = {}
+CONCURRENCY = [64]
 
 
 async def interactive(client: AsyncClient, stop: anyio.Event, out: list[float]) -> None:
@@ -114,6 +115,7 @@ async def rate_run(base_url: str, requests: int, rate: float, tmp: Path) -> dict
     return {
         "requests": requests,
         "limit": rate,
+        "concurrency": CONCURRENCY[0],
         "unlimited_rate_same_machine": free.requests_per_second,
         "unlimited_cpu_per_request_ms": (_cpu() - cpu) / (free.done + free.failed) * 1000,
         "elapsed": summary.elapsed,
@@ -184,7 +186,9 @@ def main() -> None:
     parser.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=64, help="the batch's window")
     args = parser.parse_args()
+    CONCURRENCY[0] = args.concurrency
     with TemporaryDirectory() as tmp:
         if args.child_memory:
             print(json.dumps(anyio.run(memory_child, args.base_url, args.child_memory, Path(tmp))))

@@ -23,6 +23,7 @@ from .._models import ChatCompletion
 from .journal import Journal
 from .jsonl import BatchLine, error_record, read_lines, success_record, validate_file
 from .progress import BatchProgress, BatchSummary, Tally
+from .window import Window
 
 __all__ = ["batch"]
 
@@ -43,6 +44,8 @@ async def batch(
 ) -> BatchSummary:
     """Send every request of ``requests`` (OpenAI Batch API JSONL) and write the results to
     ``output`` in OpenAI's batch output format, one line per ``custom_id``.
+    ``concurrency`` caps the requests in flight; below it, the run keeps only as many as
+    the observed rate and answer time need (see ``window``).
 
     The client: ``client``, else one built from ``config`` (a TOML file, default
     ``$DEEPSEEK_RESILIENT_CONFIG``), else the default chain. Requests run at priority
@@ -103,16 +106,17 @@ async def _run(
     on_progress: Callable[[BatchProgress], object] | None,
     interval: float,
 ) -> None:
-    window = anyio.Semaphore(concurrency)
+    window = Window(concurrency)
     low = client.with_options(priority="low")
 
     async def one(line: BatchLine) -> None:
+        service = None
         try:
-            record = await _answer(low, line, tally)
+            record, service = await _answer(low, line, tally)
             journal.append(record)
         finally:
             tally.in_flight -= 1
-            window.release()
+            window.leave(service)
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(journal.keep_synced)
@@ -122,16 +126,19 @@ async def _run(
             for line in read_lines(requests):
                 if line.custom_id in journal.done:
                     continue
-                await window.acquire()
+                await window.enter()
                 tally.in_flight += 1
                 sends.start_soon(one, line)
         tasks.cancel_scope.cancel()
 
 
-async def _answer(client: AsyncClient, line: BatchLine, tally: Tally) -> dict[str, Any]:
-    """One line's result record. Refusals by our own limiter are waited out, not failures."""
+async def _answer(
+    client: AsyncClient, line: BatchLine, tally: Tally
+) -> tuple[dict[str, Any], float | None]:
+    """One line's result record, and its time upstream (None when it failed). Refusals by
+    our own limiter are waited out, not failures."""
     if "messages" not in line.body:
-        return _failed(line, InvalidRequestError("body has no messages"), tally)
+        return _failed(line, InvalidRequestError("body has no messages"), tally), None
     while True:
         try:
             completion = await client.chat.completions.create(**_params(line.body))
@@ -139,14 +146,16 @@ async def _answer(client: AsyncClient, line: BatchLine, tally: Tally) -> dict[st
             if exc.errors and all(isinstance(e, RateLimitedLocally) for e in exc.errors):
                 await anyio.sleep(_REQUEUE_DELAY)
                 continue
-            return _failed(line, exc, tally)
+            return _failed(line, exc, tally), None
         except DeepSeekResilientError as exc:
-            return _failed(line, exc, tally)
+            return _failed(line, exc, tally), None
         assert isinstance(completion, ChatCompletion)
         tally.done += 1
         if completion.usage is not None:
             tally.tokens += completion.usage.total_tokens
-        return success_record(line.custom_id, completion)
+        route = completion.route
+        service = sum(a.latency for a in route.attempts) if route is not None else 0.0
+        return success_record(line.custom_id, completion), service
 
 
 def _params(body: dict[str, Any]) -> dict[str, Any]:

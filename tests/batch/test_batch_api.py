@@ -23,6 +23,7 @@ from deepseek_resilient import (
 from deepseek_resilient.testing import (
     Echo,
     FaultServer,
+    Ok,
     Status,
     server_provider,
     testing_async_client,
@@ -165,3 +166,27 @@ async def test_batch_runs_at_low_priority_so_interactive_calls_go_first(
     order = [message_texts(r.body)[-1] for r in llm_server.requests]
     # The interactive call overtook every batch request still waiting for the limiter.
     assert order.index("interactive") < 10 < len(order) == 41
+
+
+async def test_window_grows_to_concurrency_when_nothing_holds_requests_back(
+    tmp_path: Path, llm_server: FaultServer, anyio_backend: str
+) -> None:
+    llm_server.default = Ok("slow", delay=0.2)  # answers take time; no rate limit
+    requests = numbered(tmp_path / "in.jsonl", 120)
+    peak = 0
+
+    def watch(progress: BatchProgress) -> None:
+        nonlocal peak
+        peak = max(peak, progress.in_flight)
+
+    async with testing_async_client(llm_server) as client:
+        summary = await batch(
+            requests,
+            tmp_path / "out.jsonl",
+            client=client,
+            concurrency=24,
+            on_progress=watch,
+            progress_interval=0.05,
+        )
+    assert summary.done == 120
+    assert 8 < peak <= 24  # it started at 8 and grew with the answer rate, up to the cap
