@@ -89,18 +89,25 @@ from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
-    from ._client.dropin import AsyncOpenAI, OpenAI, OpenAIOptions
+    from ._dropin.clients import AsyncOpenAI, OpenAI
+    from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
+    from ._dropin.route import route_of
+    from ._dropin.transport import AsyncResilientTransport, ResilientTransport
     from ._providers.local.hf_transformers import Transformers
     from ._providers.local.llama_cpp import LlamaCpp
 
 __version__ = "0.1.0"
 
-# The local backends and the openai-python drop-in load on first use: ``import
+# The local backends, the transports and the openai-python drop-in load on first use: ``import
 # deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
 _LAZY = {
-    "AsyncOpenAI": "._client.dropin",
-    "OpenAI": "._client.dropin",
-    "OpenAIOptions": "._client.dropin",
+    "AsyncOpenAI": "._dropin.clients",
+    "OpenAI": "._dropin.clients",
+    "AsyncResilientTransport": "._dropin.transport",
+    "AsyncHttpxResilientTransport": "._dropin.httpx_compat",
+    "HttpxResilientTransport": "._dropin.httpx_compat",
+    "ResilientTransport": "._dropin.transport",
+    "route_of": "._dropin.route",
     "LlamaCpp": "._providers.local.llama_cpp",
     "Transformers": "._providers.local.hf_transformers",
 }
@@ -126,7 +133,9 @@ __all__ = [
     "Annotation",
     "AnnotationURLCitation",
     "AsyncClient",
+    "AsyncHttpxResilientTransport",
     "AsyncOpenAI",
+    "AsyncResilientTransport",
     "AsyncStream",
     "Attempt",
     "AuthenticationError",
@@ -168,6 +177,7 @@ __all__ = [
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
     "Function",
+    "HttpxResilientTransport",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -187,7 +197,6 @@ __all__ = [
     "NotFoundError",
     "OpenAI",
     "OpenAICompatible",
-    "OpenAIOptions",
     "PermissionDeniedError",
     "PromptTokensDetails",
     "Provider",
@@ -198,6 +207,7 @@ __all__ = [
     "RateLimitedLocally",
     "Recovery",
     "RedisState",
+    "ResilientTransport",
     "ResponseCache",
     "RetiredModelWarning",
     "Retry",
@@ -215,4 +225,5 @@ __all__ = [
     "accumulate",
     "batch",
     "events",
+    "route_of",
 ]

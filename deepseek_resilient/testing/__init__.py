@@ -4,6 +4,7 @@ clients in testing mode. Works with or without pytest (everything here is a plai
 context manager); the pytest fixtures live in ``deepseek_resilient.testing.plugin`` (loaded
 automatically). See docs/testing.md."""
 
+from ._auto import Agent
 from ._clients import (
     TESTING_API_KEY,
     TESTING_RETRY,
@@ -16,6 +17,7 @@ from ._fake import FakeProvider, Hang
 from ._hostile import DeepJson, GzipBomb, HugeBody, HugeError, HugeEvent, LongStream
 from ._redis import RedisServer, find_redis_server
 from ._rules import Chaos, Echo, Outage, RejectPrefill
+from ._schema import instance_of
 from ._server import FaultServer
 from ._steps import (
     ContentFilter,
@@ -35,11 +37,13 @@ from ._steps import (
     Status,
     Step,
     StreamError,
+    ToolCall,
 )
 
 __all__ = [
     "TESTING_API_KEY",
     "TESTING_RETRY",
+    "Agent",
     "Chaos",
     "ContentFilter",
     "ContextLengthExceeded",
@@ -73,7 +77,9 @@ __all__ = [
     "Status",
     "Step",
     "StreamError",
+    "ToolCall",
     "find_redis_server",
+    "instance_of",
     "server_provider",
     "testing_async_client",
     "testing_client",
