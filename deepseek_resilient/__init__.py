@@ -11,8 +11,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import events
+from ._batch import BatchProgress, BatchSummary, batch
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
+from ._config_file import ConfigFileError
 from ._core.clock import Clock
 from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._core.errors import (
@@ -86,6 +88,7 @@ from ._providers.http.openai_compat import (
     LlamaCppServer,
     OpenAICompatible,
 )
+from ._queue import JobQueue, JobQueueError, JobResult
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
@@ -142,6 +145,8 @@ __all__ = [
     "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "BatchProgress",
+    "BatchSummary",
     "BreakerHealth",
     "Cache",
     "CacheStats",
@@ -167,6 +172,7 @@ __all__ = [
     "ClientStats",
     "Clock",
     "CompletionTokensDetails",
+    "ConfigFileError",
     "ConfigurationError",
     "ContextLengthExceededError",
     "CreateParams",
@@ -182,6 +188,9 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
+    "JobQueue",
+    "JobQueueError",
+    "JobResult",
     "LlamaCpp",
     "LlamaCppPythonServer",
     "LlamaCppServer",
@@ -221,6 +230,7 @@ __all__ = [
     "Usage",
     "__version__",
     "accumulate",
+    "batch",
     "events",
     "route_of",
 ]
