@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -68,8 +69,14 @@ async def _only_error(client: AsyncClient, *, stream: bool = False) -> BaseExcep
         ({"retry-after": "-1"}, None),
         ({"retry-after": "-1e9"}, None),
         ({"retry-after-ms": "-5"}, None),
-        ({"retry-after": "inf"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after-ms": "nan"}, None),
+        ({"retry-after": "-inf"}, None),
         ({"retry-after": "Thu, 99 Foo 99999 99:99:99 GMT"}, None),
+        # too large for a float: excessive (fail over), never "no hint" (retry at once)
+        ({"retry-after": "inf"}, math.inf),
+        ({"retry-after": "1e999"}, math.inf),
+        ({"retry-after-ms": "1e999"}, math.inf),
         ({"retry-after": "1e9"}, 1e9),
     ],
 )

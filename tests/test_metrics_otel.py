@@ -173,6 +173,7 @@ def test_attribute_caches_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(_otel, "MAX_CACHED", 3)
     hook, exporter, reader = setup()
     models = [f"model-{i}" for i in range(10)]
+    hook.allow_models(models)  # configured names: each its own value
     for rid, model in enumerate(models * 2, start=1):
         error = "InternalServerError" if rid % 2 else None
         hook.on_request_started(RequestStarted(rid, model, False))
