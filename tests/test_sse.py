@@ -478,3 +478,32 @@ def test_anyio_run_on_both_backends_smoke() -> None:
     for backend in ("asyncio", "trio"):
         chunks = anyio.run(collect, [DEEPSEEK_STREAM], backend=backend)
         assert len(chunks) == 4
+
+
+def test_a_long_line_dripped_a_byte_at_a_time_decodes_in_linear_time() -> None:
+    """1 MiB of one ``data:`` line in 1-byte reads (a slow-drip server at the event cap): the
+    line is assembled once at its end, not re-copied on every read. Quadratic assembly takes
+    minutes here; linear takes well under a second of CPU even on a busy machine."""
+    import time
+
+    payload = b"data: " + b"x" * (1 << 20) + b"\n\n"
+    reads = [payload[i : i + 1] for i in range(len(payload))]
+    dec = SSEDecoder()
+    events: list[SSEEvent] = []
+    started = time.process_time()
+    for read in reads:
+        events += dec.feed(read)
+    spent = time.process_time() - started
+    assert [len(e.data) for e in events] == [1 << 20]
+    assert spent < 1.0, f"{spent:.2f} s of CPU for a 1 MiB line"
+
+
+def test_pending_counts_an_unterminated_line_fed_in_pieces() -> None:
+    dec = SSEDecoder()
+    for piece in (b"data: ab", b"cd", b"ef"):
+        assert dec.feed(piece) == []
+    assert dec.pending == len("data: abcdef")
+    assert dec.feed(b"\n") == [] and dec.pending == len("abcdef") + 1
+    (event,) = dec.feed(b"\n")
+    assert event.data == "abcdef" and dec.pending == 0
+    assert dec.feed(b"data: tail") == [] and [e.data for e in dec.flush()] == ["tail"]

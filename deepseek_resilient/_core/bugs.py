@@ -6,7 +6,6 @@ a bug: it is logged once, with its traceback, and counted as that provider's fai
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 
 from .errors import ProviderError
@@ -16,10 +15,8 @@ __all__ = ["provider_bug"]
 
 logger = logging.getLogger("deepseek_resilient")
 
-#: Distinct bugs remembered (provider, type, where raised); past it, nothing more is logged.
-_MAX_SEEN = 1000
-_seen: set[tuple[str, str, str]] = set()
-_lock = threading.Lock()
+#: Distinct bugs remembered per provider (type, where raised); past it, nothing more is logged.
+_MAX_SEEN = 100
 
 
 def _origin(exc: BaseException) -> str:
@@ -32,18 +29,17 @@ def _origin(exc: BaseException) -> str:
     return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
 
 
-def provider_bug(exc: Exception, provider: str) -> ProviderError:
+def provider_bug(exc: Exception, provider: str, seen: set[tuple[str, str]]) -> ProviderError:
     """The ``ProviderError`` standing for ``exc``, a bug in ``provider`` (its ``__cause__``).
 
-    The first time a bug (provider, exception type, line raising it) is seen it is logged at
-    ERROR on the ``deepseek_resilient`` logger with its traceback (redacted); repeats are not
-    logged again (the route, the breaker and the metrics still count each one)."""
-    key = (provider, type(exc).__qualname__, _origin(exc))
-    with _lock:
-        first = key not in _seen and len(_seen) < _MAX_SEEN
-        if first:
-            _seen.add(key)
+    The first time a bug (exception type and the line raising it) is seen in ``seen`` (one
+    set per provider of a client) it is logged at ERROR on the ``deepseek_resilient`` logger
+    with its traceback (redacted); repeats are not logged again (the route, the breaker and
+    the metrics still count each one)."""
+    key = (type(exc).__qualname__, _origin(exc))
+    first = key not in seen and len(seen) < _MAX_SEEN
     if first:
+        seen.add(key)  # one event loop per client: no lock needed
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         logger.error(
             "provider %s raised %s, a bug in the provider (counted as its failure; "

@@ -54,6 +54,7 @@ def timed_send(site: Site) -> Layer | None:
     assert site.slot is not None
     provider, clock = site.slot.provider, site.clock
     address = attempt_labels(provider)[1]
+    bugs: set[tuple[str, str]] = set()  # this provider's bugs already logged
 
     async def send(call: Call, next: Handler) -> Answer:
         # The attempt's own limit applies only when it is shorter than the request's
@@ -113,7 +114,7 @@ def timed_send(site: Site) -> Layer | None:
                     _emit_attempt(call, provider.name, model, address, None)
                 raise
             except Exception as exc:  # a bug in a custom provider: logged once, typed
-                error = provider_bug(exc, provider.name)
+                error = provider_bug(exc, provider.name, bugs)
             else:
                 latency = clock.now() - started
                 call.route.attempts.append(

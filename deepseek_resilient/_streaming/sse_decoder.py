@@ -73,7 +73,11 @@ class SSEDecoder:
         text = self._decode(data, final=False)
         if not text:
             return []
-        return self._lines(text, final=False)
+        if self._last_cr or "\n" in text or "\r" in text:
+            return self._lines(text, final=False)
+        self._tail.append(text)  # the middle of a line: kept for when its end arrives
+        self._tail_size += len(text)
+        return []
 
     def _decode(self, data: bytes, *, final: bool) -> str:
         """UTF-8 (invalid bytes become U+FFFD), a leading BOM dropped; a sequence split
