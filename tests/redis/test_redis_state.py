@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import redis as redis_py
 
@@ -243,7 +244,7 @@ async def test_frozen_redis_costs_one_timeout_not_a_failure(
     rate = RateLimit(requests_per_second=1000)
     async with client(server, own_redis.url, state=state, rate_limit=rate) as c:
         await c.chat.completions.create(**ask("warm", temperature=0.7))
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         own_redis.freeze()
         reached.clear()
         try:

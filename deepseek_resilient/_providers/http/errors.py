@@ -78,15 +78,11 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     seconds = _number(raw)
     if seconds is not None:
         return seconds
-    if _is_float(raw):
-        return None  # a number, but negative or NaN: nonsense, not "now"
     import email.utils  # an HTTP date (rare): not loaded at import
 
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
@@ -100,11 +96,3 @@ def _number(text: str) -> float | None:
     if value >= 0:  # False for NaN and for negatives
         return value
     return None
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
