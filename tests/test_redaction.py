@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
 
 import pytest
 from _support import USER
@@ -17,7 +18,16 @@ from deepseek_resilient import (
     OpenAICompatible,
     Retry,
 )
-from deepseek_resilient._core.redact import redact
+from deepseek_resilient._core.redact import (
+    _FILTER,
+    LOGGERS,
+    clip,
+    install_log_filter,
+    redact,
+    redact_value,
+    register_secret,
+    register_url_secrets,
+)
 from deepseek_resilient.cli import main
 from deepseek_resilient.testing import FaultServer, InstantClock, Ok, Status
 
@@ -141,3 +151,99 @@ def test_cli_never_shows_url_credentials(
     assert main(["doctor"]) == 0
     out, err = capsys.readouterr()
     assert _clean(out + err)
+
+
+# ----------------------------------------------------------------------------- unit level
+
+
+# Registered secrets are process-wide: each test below makes up fresh ones, so that what an
+# earlier test (or a parent process) registered cannot make it pass.
+
+
+def _fresh(n: int) -> str:
+    return secrets.token_urlsafe(n)[:n].replace("-", "x").replace("_", "y")
+
+
+def test_secrets_of_six_characters_or_more_are_registered() -> None:
+    six, five = _fresh(6), _fresh(5)
+    register_secret(f" {six}\n")  # surrounding whitespace ignored: 6 characters
+    register_secret(five)  # 5: too short to search for (ordinary words would go)
+    assert redact(f"a {six} b {five} c") == f"a <redacted> b {five} c"
+
+
+def test_url_secrets_are_registered_raw_decoded_and_as_basic() -> None:
+    user, word = f"bob{_fresh(8)}", _fresh(10)
+    register_url_secrets(f"http://{user}:p%40{word}@host/v1")
+    assert redact(f"p%40{word} and p@{word}") == "<redacted> and <redacted>"
+    basic = base64.b64encode(f"{user}:p@{word}".encode()).decode()
+    assert redact(f"token={basic}") == "token=<redacted>"  # no "Basic" before it: registered
+    user = f"carol{_fresh(8)}"
+    register_url_secrets(f"http://{user}@host/v1")  # a user and no password
+    assert redact(base64.b64encode(f"{user}:".encode()).decode()) == "<redacted>"
+    word = _fresh(12)
+    register_url_secrets(f"http://:{word}@host/v1")  # a password and no user
+    assert redact(base64.b64encode(f":{word}".encode()).decode()) == "<redacted>"
+    register_url_secrets("http://host/v1")  # no credentials: nothing, and no error
+    register_url_secrets("http://[::1/v1")  # malformed: ignored
+
+
+@pytest.mark.parametrize(
+    ("token", "credentials"),
+    [("YTpiY2Q", True), ("YTpiYw", True), ("YTpi", True), ("aGVsbG8=", False), ("!!!!", False)],
+)
+def test_basic_credentials_are_base64_of_a_colon_pair(token: str, credentials: bool) -> None:
+    """Unpadded tokens of every length are decoded ("a:bcd", "a:bc", "a:b"); base64 of a
+    word without a colon ("hello") is not credentials."""
+    expected = "Basic <redacted>" if credentials else f"Basic {token}"
+    assert redact(f"Basic {token}") == expected
+
+
+def test_clip_marks_what_it_cut() -> None:
+    assert clip("x" * 10, 10) == "x" * 10
+    assert clip("x" * 15, 10) == "x" * 10 + "... [5 more characters cut]"
+
+
+class _Thing:
+    def __repr__(self) -> str:
+        return "Thing(sk-abcdefgh1234)" + "y" * 30
+
+
+def test_redact_value_bounds_depth_size_and_text() -> None:
+    assert redact_value("key sk-abcdefgh1234") == "key sk-<redacted>"
+    assert redact_value("x" * 50, limit=10) == "x" * 10 + "... [40 more characters cut]"
+    for scalar in (None, True, 0, 1.5):
+        assert redact_value(scalar, depth=0) == scalar
+    assert redact_value({"a": 1}, depth=0) == "..." and redact_value([1], depth=0) == "..."
+    assert redact_value({"a": 1}, depth=1) == {"a": 1}
+    deep: object = 1
+    for _ in range(40):
+        deep = [deep]
+    kept, levels = redact_value(deep), 0  # 32 levels by default
+    while isinstance(kept, list):
+        kept, levels = kept[0], levels + 1
+    assert (levels, kept) == (32, "...")
+    nested = {"a": {"b": {"c": 1}}, "l": [[[1]]]}
+    assert redact_value(nested, depth=2) == {"a": {"b": "..."}, "l": ["..."]}
+    assert redact_value(nested, depth=3) == {"a": {"b": {"c": 1}}, "l": [["..."]]}
+    assert redact_value({"k" * 250: ["sk-abcdefgh1234"]}) == {
+        "k" * 200 + "... [50 more characters cut]": ["sk-<redacted>"]
+    }
+    assert (
+        redact_value(_Thing(), limit=25) == "Thing(sk-<redacted>)yyyyy... [25 more characters cut]"
+    )
+
+
+def test_the_log_filter_is_on_every_logger_once_and_never_drops_a_record() -> None:
+    for name in LOGGERS:  # as in a fresh process
+        logging.getLogger(name).removeFilter(_FILTER)
+    install_log_filter()
+    install_log_filter()
+    for name in LOGGERS:
+        assert logging.getLogger(name).filters.count(_FILTER) == 1
+    assert _FILTER not in logging.getLogger().filters  # the root logger is the app's
+    broken = logging.LogRecord("httpx2", logging.INFO, "", 0, "%d", ("not a number",), None)
+    assert _FILTER.filter(broken) is True  # a malformed record is left to the handler
+    record = logging.LogRecord("httpx2", logging.INFO, "", 0, "GET %s", ("http://u:p@h/",), None)
+    assert _FILTER.filter(record) is True and record.getMessage() == "GET http://<redacted>@h/"
+    clean = logging.LogRecord("httpx2", logging.INFO, "", 0, "GET %s", ("http://h/",), None)
+    assert _FILTER.filter(clean) and clean.args == ("http://h/",)  # untouched when clean

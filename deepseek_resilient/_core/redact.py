@@ -66,9 +66,9 @@ def register_url_secrets(url: str) -> None:
     if password:
         register_secret(password)
         register_secret(urllib.parse.unquote(password))
-    if user is not None and (user or password):
+    if user is not None:  # (a Basic token too short to search for is skipped)
         raw = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}"
-        register_secret(base64.b64encode(raw.encode()).decode("ascii"))
+        register_secret(base64.b64encode(raw.encode()).decode())
 
 
 def _is_basic_credentials(token: str) -> bool:
