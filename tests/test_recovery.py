@@ -34,7 +34,8 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
-from deepseek_resilient._streaming.splice import Diverged
+from deepseek_resilient._models import Attempt, Route
+from deepseek_resilient._streaming.splice import Diverged, committed_attempt
 from deepseek_resilient._streaming.splice import Splice as _Splice
 from deepseek_resilient.testing import (
     ContentFilter,
@@ -689,3 +690,42 @@ def test_a_diverging_or_shorter_restart_raises_diverged(delivered: str, pieces: 
         for piece in pieces:
             splice.fit(_chunk(piece))
         splice.fit(_finished())
+
+
+def _multi(*deltas: dict[str, Any]) -> ChatCompletionChunk:
+    choices = [{"index": i, "delta": d} for i, d in enumerate(deltas)]
+    return ChatCompletionChunk.model_validate({"id": "new", "choices": choices})
+
+
+def test_a_continuation_drops_reasoning_and_roles_in_every_choice() -> None:
+    splice = _Splice("continue", "first", "already sent", "thought")
+    fitted = splice.fit(
+        _multi(
+            {"role": "assistant", "content": " more", "reasoning_content": "again"},
+            {"role": "assistant", "content": " other", "reasoning_content": "too"},
+        )
+    )
+    assert fitted is not None and fitted.id == "first"
+    deltas = [c.delta for c in fitted.choices]
+    assert [d.content for d in deltas] == [" more", " other"]  # nothing skipped
+    assert [d.role for d in deltas] == [None, None]
+    assert [d.reasoning_content for d in deltas] == [None, None]
+
+
+def test_a_restart_drops_reasoning_that_comes_after_delivered_content() -> None:
+    splice = _Splice("restart", "first", "abc", "")
+    fitted = splice.fit(_multi({"role": "assistant", "content": "abcd", "reasoning_content": "x"}))
+    assert fitted is not None
+    delta = fitted.choices[0].delta
+    assert (delta.content, delta.reasoning_content, delta.role) == ("d", None, None)
+
+
+def test_the_committed_attempt_is_the_last_ok_one_of_that_provider() -> None:
+    def route(*attempts: tuple[str, str]) -> Route:
+        return Route(attempts=[Attempt(provider=p, outcome=o) for p, o in attempts])  # type: ignore[arg-type]
+
+    assert committed_attempt(route(("a", "ok"), ("b", "error")), "a") == 0
+    assert committed_attempt(route(("a", "ok"), ("b", "ok")), "a") == 0
+    assert committed_attempt(route(("a", "ok"), ("a", "error"), ("a", "ok")), "a") == 2
+    assert committed_attempt(route(("a", "error"), ("b", "ok")), "a") is None
+    assert committed_attempt(route(), "a") is None
