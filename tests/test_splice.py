@@ -1,0 +1,118 @@
+"""The splice of a recovered stream onto a broken one, as a unit: a restart passes on only
+what extends the delivered text (or raises ``Diverged``), a continuation follows on directly;
+and ``committed_attempt`` finds the attempt that committed. No sockets, no time: these are the
+tests ``tools/mutation.sh splice`` runs."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deepseek_resilient import ChatCompletionChunk
+from deepseek_resilient._models import Attempt, Route
+from deepseek_resilient._streaming.splice import Diverged, Splice, committed_attempt
+
+_Splice = Splice
+
+
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    return [text[a:b] for a, b in itertools.pairwise(points)]
+
+
+def _chunk(content: str) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {"id": "new", "choices": [{"delta": {"content": content}}]}
+    )
+
+
+def _finished() -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {"id": "new", "choices": [{"delta": {}, "finish_reason": "stop"}]}
+    )
+
+
+@given(st.text(min_size=1, max_size=40), st.integers(0, 40), st.lists(st.integers(0, 40)))
+def test_a_restart_repeating_the_answer_emits_exactly_the_rest(
+    answer: str, at: int, cuts: list[int]
+) -> None:
+    """Whatever the chunking of the new answer, what passes the splice is the delivered text's
+    continuation, once: delivered + emitted == the answer."""
+    delivered = answer[: at % (len(answer) + 1)]
+    splice = _Splice("restart", "first", delivered, "")
+    emitted = []
+    for piece in _pieces(answer, cuts):
+        fitted = splice.fit(_chunk(piece))
+        if fitted is not None:
+            assert fitted.id == "first"
+            emitted.append(fitted.choices[0].delta.content or "")
+    assert delivered + "".join(emitted) == answer
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_a_restart_that_diverges_never_emits_anything(delivered: str, other: str) -> None:
+    if other.startswith(delivered) or delivered.startswith(other):
+        return
+    splice = _Splice("restart", "first", delivered, "")
+    with pytest.raises(Diverged):  # the two texts differ at some character: it is found
+        for piece in _pieces(other, [3, 7]):
+            assert splice.fit(_chunk(piece)) is None  # only repeats pass silently
+
+
+@pytest.mark.parametrize(
+    ("delivered", "pieces"),
+    [
+        ("hello world", ["hello", " there"]),  # differs inside a chunk
+        ("hello world", ["hello wor"]),  # then ends short of what was delivered
+        ("abc", ["abd"]),
+    ],
+)
+def test_a_diverging_or_shorter_restart_raises_diverged(delivered: str, pieces: list[str]) -> None:
+    splice = _Splice("restart", "first", delivered, "")
+    with pytest.raises(Diverged):
+        for piece in pieces:
+            splice.fit(_chunk(piece))
+        splice.fit(_finished())
+
+
+def _multi(*deltas: dict[str, Any]) -> ChatCompletionChunk:
+    choices = [{"index": i, "delta": d} for i, d in enumerate(deltas)]
+    return ChatCompletionChunk.model_validate({"id": "new", "choices": choices})
+
+
+def test_a_continuation_drops_reasoning_and_roles_in_every_choice() -> None:
+    splice = _Splice("continue", "first", "already sent", "thought")
+    fitted = splice.fit(
+        _multi(
+            {"role": "assistant", "content": " more", "reasoning_content": "again"},
+            {"role": "assistant", "content": " other", "reasoning_content": "too"},
+        )
+    )
+    assert fitted is not None and fitted.id == "first"
+    deltas = [c.delta for c in fitted.choices]
+    assert [d.content for d in deltas] == [" more", " other"]  # nothing skipped
+    assert [d.role for d in deltas] == [None, None]
+    assert [d.reasoning_content for d in deltas] == [None, None]
+
+
+def test_a_restart_drops_reasoning_that_comes_after_delivered_content() -> None:
+    splice = _Splice("restart", "first", "abc", "")
+    fitted = splice.fit(_multi({"role": "assistant", "content": "abcd", "reasoning_content": "x"}))
+    assert fitted is not None
+    delta = fitted.choices[0].delta
+    assert (delta.content, delta.reasoning_content, delta.role) == ("d", None, None)
+
+
+def test_the_committed_attempt_is_the_last_ok_one_of_that_provider() -> None:
+    def route(*attempts: tuple[str, str]) -> Route:
+        return Route(attempts=[Attempt(provider=p, outcome=o) for p, o in attempts])  # type: ignore[arg-type]
+
+    assert committed_attempt(route(("a", "ok"), ("b", "error")), "a") == 0
+    assert committed_attempt(route(("a", "ok"), ("b", "ok")), "a") == 0
+    assert committed_attempt(route(("a", "ok"), ("a", "error"), ("a", "ok")), "a") == 2
+    assert committed_attempt(route(("a", "error"), ("b", "ok")), "a") is None
+    assert committed_attempt(route(), "a") is None
