@@ -116,3 +116,42 @@ def test_the_committed_attempt_is_the_last_ok_one_of_that_provider() -> None:
     assert committed_attempt(route(("a", "ok"), ("a", "error"), ("a", "ok")), "a") == 2
     assert committed_attempt(route(("a", "error"), ("b", "ok")), "a") is None
     assert committed_attempt(route(), "a") is None
+
+
+def _delta(**delta: Any) -> ChatCompletionChunk:
+    return _multi(delta)
+
+
+def test_a_restart_skips_the_delivered_reasoning_then_passes_the_rest() -> None:
+    splice = _Splice("restart", "first", "", "think hard")
+    assert splice.fit(_delta(role="assistant", reasoning_content="think ")) is None
+    fitted = splice.fit(_delta(reasoning_content="hard, then more"))
+    assert fitted is not None and fitted.choices[0].delta.reasoning_content == ", then more"
+    fitted = splice.fit(_delta(content="answer"))
+    assert fitted is not None and fitted.choices[0].delta.content == "answer"
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"reasoning_content": "think soft"},  # different reasoning
+        {"content": "an answer"},  # content where the old answer was still reasoning
+    ],
+)
+def test_a_restart_with_other_reasoning_diverges(delta: dict[str, Any]) -> None:
+    splice = _Splice("restart", "first", "", "think hard")
+    with pytest.raises(Diverged):
+        splice.fit(_delta(**delta))
+
+
+def test_what_a_splice_passes_on_without_new_text() -> None:
+    splice = _Splice("restart", "first", "abc", "")
+    assert splice.fit(_chunk("abc")) is None  # only repeats: nothing to pass on
+    assert splice.fit(_delta()) is None  # an empty chunk
+    finished = splice.fit(_finished())
+    assert finished is not None and finished.choices[0].finish_reason == "stop"
+    usage = ChatCompletionChunk.model_validate(
+        {"id": "u", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2,
+                                             "total_tokens": 3}}
+    )  # fmt: skip
+    assert splice.fit(usage) is usage and usage.id == "first"
