@@ -534,4 +534,55 @@ def test_pending_counts_an_unterminated_line_fed_in_pieces() -> None:
     assert dec.feed(b"\n") == [] and dec.pending == len("abcdef") + 1
     (event,) = dec.feed(b"\n")
     assert event.data == "abcdef" and dec.pending == 0
-    assert dec.feed(b"data: tail") == [] and [e.data for e in dec.flush()] == ["tail"]
+    assert dec.feed(b"data: ta") == [] and dec.feed(b"il") == []
+    assert [e.data for e in dec.flush()] == ["tail"] and dec.pending == 0
+    assert dec.feed(b"data: a\r") == [] and dec.feed(b"bc") == []  # after a CR: no LF
+    assert dec.pending == len("a") + 1 + len("bc")
+    assert dec.feed(b"\n") == [] and dec.pending == len("a") + 1  # "bc": a field, ignored
+    assert dec.feed(b"data: d\n") == [] and dec.pending == len("a") + 1 + len("d") + 1
+    (event,) = dec.feed(b"\n")
+    assert event.data == "a\nd" and dec.pending == 0
+
+
+def test_keepalives_are_counted_from_the_first_read_and_after_each_event() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"\n") == [] and dec.keepalives == 1  # a bare blank line, first thing
+    (event,) = dec.feed(b"data: x\n\n\n")  # the third line end closes an empty block
+    assert event.data == "x" and dec.keepalives == 2
+
+
+def test_a_decoder_is_reset_by_flush_and_reusable() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b": ping\n") == [] and dec.flush() == [] and dec.keepalives == 1
+    assert dec.feed(b"\n") == [] and dec.keepalives == 2  # not a CRLF's LF, not the comment's
+    assert dec.feed(b"data: a\r") == [] and dec.flush() == [SSEEvent(None, "a")]
+    # a new stream: its BOM is stripped, and its first LF is a line end (the CR was forgotten)
+    assert dec.feed(b"\xef\xbb\xbf\n") == [] and dec.keepalives == 3
+    (event,) = dec.feed(b"data: b\n\n")
+    assert event.data == "b"
+
+
+def test_a_bom_after_the_start_is_kept() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: a") == []
+    (event,) = dec.feed(b"\xef\xbb\xbfb\n\n")
+    assert event.data == "a\ufeffb"
+
+
+def test_a_split_utf8_sequence_at_the_end_becomes_a_replacement_character() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: a\xe2\x82") == []
+    assert [e.data for e in dec.flush()] == ["a\ufffd"]
+
+
+def test_retry_values_of_19_digits_or_more_are_ignored() -> None:
+    dec = SSEDecoder()
+    (kept,) = dec.feed(b"retry: " + b"9" * 18 + b"\ndata: x\n\n")
+    (ignored,) = dec.feed(b"retry: " + b"9" * 19 + b"\ndata: y\n\n")
+    assert (kept.retry, ignored.retry) == (10**18 - 1, None)
+
+
+def test_pending_counts_every_data_line_of_the_event() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: ab\ndata: cde\n") == []
+    assert dec.pending == len("ab") + 1 + len("cde") + 1

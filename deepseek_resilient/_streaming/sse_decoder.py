@@ -129,10 +129,7 @@ class SSEDecoder:
         if self._tail:
             self._tail.append(lines[0])
             lines[0] = "".join(self._tail)
-        tail = lines.pop()
-        if final and tail:
-            lines.append(tail)
-            tail = ""
+        tail = lines.pop()  # (at the end of the stream no text has a line end: see flush)
         self._tail = [tail] if tail else []
         self._tail_size = len(tail)
         return self._parse(lines)
