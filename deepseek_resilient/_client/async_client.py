@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from typing_extensions import Unpack
+from typing_extensions import Self, Unpack
 
 from .._core.call import Call, Policies, ProviderSlot
 from .._core.clock import Clock, MonotonicClock
@@ -18,8 +18,10 @@ from .._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from .._core.errors import ConfigurationError, DeepSeekResilientError, InvalidRequestError
 from .._core.events import RequestStarted, StateDegraded
 from .._core.hooks import Hooks, emit_request_finished
+from .._core.omit import accepts_omitted, drop_omitted, is_omitted
 from .._core.pipeline import Pipeline
 from .._core.validation import check_client_options
+from .._core.validation import check_timeout as check_client_timeout
 from .._models import ChatCompletion
 from .._policies.breaker import BreakerHealth
 from .._policies.coalesce import Singleflight
@@ -70,6 +72,7 @@ class AsyncClient:
       same Redis and namespace (see docs/scaling.md).
     """
 
+    @accepts_omitted
     def __init__(
         self,
         providers: Sequence[Provider] | None = None,
@@ -101,8 +104,6 @@ class AsyncClient:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"provider names must be unique, got {names}")
-        if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
-            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
         if not 0 <= failover_reserve < 1:
             raise ConfigurationError("failover_reserve must be within [0, 1)")
         self.providers: tuple[Provider, ...] = tuple(providers)
@@ -122,7 +123,7 @@ class AsyncClient:
                 "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "
                 "in hooks= instead",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of AsyncClient(...), past accepts_omitted
             )
         listeners = list(breaker_listeners)
         if state is not None and not isinstance(state, RedisState):
@@ -162,6 +163,15 @@ class AsyncClient:
         self.chat = AsyncChat(self)
         self.models = AsyncModels(self)
 
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **options: Any) -> Self:
+        """A client as the TOML file at ``path`` describes it (default:
+        ``$DEEPSEEK_RESILIENT_CONFIG``); ``options`` override the file's. See docs/config.md."""
+        from .._config_file import load_config
+
+        config = load_config(path)
+        return cls(config.providers, **{**config.options, **options})
+
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
         return f"{type(self).__name__}(providers=[{names}], timeout={self.timeout:g})"
@@ -191,6 +201,7 @@ class AsyncClient:
             raise ConfigurationError("stats are off for this client (stats=False)")
         return self._stats.snapshot(self.health())
 
+    @accepts_omitted
     def with_options(self, **options: Unpack[CallOptions]) -> AsyncClient:
         """A client with other per-call defaults (``timeout``, ``cache``, ``priority``,
         ``extra_headers``...) that shares this one's providers, breakers, rate limiters,
@@ -198,10 +209,8 @@ class AsyncClient:
         the shared parts."""
         check_call_options(options)
         timeout = options.get("timeout")
-        if timeout is not None and not (
-            isinstance(timeout, (int, float)) and 0 < timeout < math.inf
-        ):
-            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
+        if timeout is not None:
+            check_client_timeout(timeout)
         clone = copy.copy(self)
         clone._call_defaults = with_defaults(self._call_defaults, dict(options))
         if timeout is not None:
@@ -213,6 +222,11 @@ class AsyncClient:
     async def _create(
         self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
     ) -> ChatCompletion | AsyncStream:
+        params = drop_omitted(params)  # openai's NOT_GIVEN / omit: not passed
+        if is_omitted(stream):
+            stream = False
+        if is_omitted(messages):
+            messages = ()  # refused by validation as missing
         if self._call_defaults:
             params = with_defaults(self._call_defaults, params)
         timeout = params.pop("timeout", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -13,12 +14,13 @@ import anyio
 from typing_extensions import Unpack
 
 from .._core.errors import ConfigurationError
+from .._core.omit import accepts_omitted
 from .._policies.breaker import BreakerHealth
 from .._policies.cache.store import ResponseCache
 from .._providers.base import Provider
 from .async_client import AsyncClient
 from .loop_thread import LoopThread
-from .options import CallOptions, ClientOptions
+from .options import CallOptions, ClientOptions, check_client_keywords
 from .resources import Chat, Models
 from .stats_report import ClientStats
 
@@ -34,9 +36,11 @@ class Client:
     """The sync client: the same pipeline as ``AsyncClient``, run on one private event-loop
     thread. Thread-safe: share one ``Client`` between threads. Ctrl-C cancels the call."""
 
+    @accepts_omitted
     def __init__(
         self, providers: Sequence[Provider] | None = None, **options: Unpack[ClientOptions]
     ) -> None:
+        check_client_keywords(type(self).__name__, options)  # names Client, not AsyncClient
         self._async = AsyncClient(providers, **options)
         self._loop = LoopThread()
         self._portal: BlockingPortal | None = self._loop.portal
@@ -45,6 +49,17 @@ class Client:
         self._root = self  # with_options() clones share their root's loop thread
         self.chat = Chat(self)
         self.models = Models(self)
+
+    @classmethod
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, **options: Unpack[ClientOptions]
+    ) -> Client:
+        """A client as the TOML file at ``path`` describes it (default:
+        ``$DEEPSEEK_RESILIENT_CONFIG``); ``options`` override the file's. See docs/config.md."""
+        from .._config_file import load_config
+
+        config = load_config(path)
+        return cls(config.providers, **{**config.options, **options})
 
     def with_options(self, **options: Unpack[CallOptions]) -> Client:
         """A client with other per-call defaults sharing this one's providers, state and

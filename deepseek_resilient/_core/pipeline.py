@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 import anyio
 
-from .._models import Attempt, ChatMessage, ChatRequest
+from .._models import Attempt
 from .._policies.breaker import breaker_layer
 from .._policies.cache.layer import cache_layer
 from .._policies.coalesce import coalesce_layer
-from .._policies.rate_limit.layer import estimate_tokens, rate_limit_layer
+from .._policies.rate_limit.layer import rate_limit_layer
 from .._policies.retry import retry_layer
 from .._policies.send import (
     DEFAULT_FIRST_TOKEN_TIMEOUT,
@@ -28,18 +28,19 @@ from .._policies.send import (
     attempt_labels,
     timed_send,
 )
-from .._streaming.streams import How, OpenedStream
+from .._streaming.recovery import Broken
+from .._streaming.splice import Splice
+from .._streaming.streams import OpenedStream
 from .call import Answer, Call, Handler, Layer, LayerFactory, Policies, ProviderSlot, Site, compose
 from .clock import Clock
 from .errors import (
-    AllProvidersFailed,
     CircuitOpenError,
-    ContextLengthExceededError,
-    DeadlineExceeded,
     ProviderError,
     RateLimitedLocally,
+    all_failed,
 )
 from .events import AttemptFinished, Failover, RateLimitRefused
+from .recovery import resume_stream
 
 __all__ = [
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
@@ -62,7 +63,7 @@ def deadline_layer(site: Site) -> Layer:
 async def _deadline(call: Call, next: Handler) -> Answer:
     with anyio.move_on_after(call.time_left()):
         return await next(call)
-    raise DeadlineExceeded(f"no answer within the {call.timeout:g} s deadline", errors=call.errors)
+    raise call.deadline_exceeded()
 
 
 #: The order, outermost first. None: not a composed layer (``validate`` runs in ``create()``
@@ -129,20 +130,17 @@ class Pipeline:
         if self.policies.budget is not None:
             self.policies.budget.on_request()
         last = len(self._chains) - 1
+        # Which providers are skipped without I/O (breaker open, context too small), checked
+        # once per request; and whether one after each could still answer (O(n) in all).
+        refusals = [slot.refusal(call.request) for slot in self.slots]
+        more_after = _more_after(refusals)
         for index, chain in enumerate(self._chains):
             slot = self.slots[index]
-            # An open breaker skips its provider before any layer runs (the cheap path: its
-            # error is never raised, so it holds no traceback and makes no garbage cycle),
-            # and so does a context window the request cannot fit.
-            error = self._refusal(slot, call.request)
+            error = refusals[index]
             skipped = error is not None
             if error is None:
                 try:
-                    left = call.time_left()
-                    more = self._more_after(index, call.request)
-                    share = left if not more else left * (1.0 - self.policies.failover_reserve)
-                    call.provider_deadline = self.clock.now() + share
-                    call.more_providers = more
+                    call.enter(more_after[index], self.policies.failover_reserve)
                     answer = await chain(call)
                 except ProviderError as exc:
                     error = exc
@@ -163,7 +161,7 @@ class Pipeline:
             if index < last and call.hooks.wants(Failover):
                 to = self.slots[index + 1].provider.name
                 call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
-        raise AllProvidersFailed(call.errors)
+        raise all_failed(call.errors)
 
     def _emit_skipped(self, call: Call, index: int, exc: ProviderError) -> None:
         hooks, name = call.hooks, self.slots[index].provider.name
@@ -178,83 +176,25 @@ class Pipeline:
                 )
             )
 
-    def _refusal(self, slot: ProviderSlot, request: ChatRequest) -> ProviderError | None:
-        """Why ``slot`` is skipped without any I/O (breaker open, context too small), or None."""
-        refused = slot.breaker.refusal() if slot.breaker is not None else None
-        if refused is not None:
-            return refused
-        window = slot.provider.context_window
-        if window is not None:
-            need = estimate_tokens(request)
-            if need > window:
-                return ContextLengthExceededError(
-                    f"the request needs ~{need} tokens; the context window is {window}",
-                    provider=slot.provider.name,
-                    status_code=400,
-                )
-        return None
-
-    def _more_after(self, index: int, request: ChatRequest) -> bool:
-        """Whether a provider after ``index`` could still answer (not skipped right now)."""
-        return any(self._refusal(slot, request) is None for slot in self.slots[index + 1 :])
-
-    async def _resume(
-        self, call: Call, failed: int, text: str, reasoning: str, failure: Exception
-    ) -> tuple[OpenedStream, How]:
-        """A committed stream broke after delivering ``text`` (and ``reasoning``): open a
-        stream that goes on from there. First on providers declaring ``prefix_completion``
-        (the delivered text sent as an assistant prefix), then from scratch (the caller's
-        stream drops what repeats). The broken provider is tried first in each pass, then
-        the others in priority order. Raises the last ``ProviderError`` when none could."""
-        order = [failed, *(i for i in range(len(self.slots)) if i != failed)]
-        plan: list[tuple[int, How]] = []
-        if text:  # a stream cut while only reasoning was sent restarts
-            plan += [(i, "continue") for i in order if self.slots[i].provider.prefix_completion]
-        plan += [(i, "restart") for i in order]
-        continued = _prefix_request(call.request, text)
-        last_error: ProviderError = ProviderError(
-            f"no provider could resume the stream after {type(failure).__name__}"
+    async def _resume(self, call: Call, failed: int, broken: Broken) -> tuple[OpenedStream, Splice]:
+        """A committed stream from provider ``failed`` broke (``broken``): a verified stream
+        that goes on from the delivered text, in the order of ``_streaming.recovery.plan``
+        (see ``_core.recovery``). Raises a ``ProviderError`` when none could."""
+        return await resume_stream(
+            call,
+            failed,
+            broken,
+            slots=self.slots,
+            chains=self._chains,
+            reserve=self.policies.failover_reserve,
+            again=lambda index: functools.partial(self._resume, call, index),
         )
-        for step, (index, how) in enumerate(plan):
-            slot = self.slots[index]
-            request = continued if how == "continue" else call.request
-            refused = self._refusal(slot, request)
-            if refused is not None:
-                skipped = type(refused).__name__
-                call.route.attempts.append(
-                    Attempt(provider=slot.provider.name, outcome="skipped", error=skipped)
-                )
-                last_error = refused
-                continue
-            later = [i for i, _ in plan[step + 1 :]]
-            more = any(self._refusal(self.slots[i], request) is None for i in later)
-            sub = dataclasses.replace(call, request=request, more_providers=more)
-            left = sub.time_left()
-            share = left if not more else left * (1.0 - self.policies.failover_reserve)
-            sub.provider_deadline = self.clock.now() + share
-            try:
-                answer = await self._chains[index](sub)
-            except ProviderError as exc:
-                # Even a 400 here (a prefill rejected) is that candidate's limit: it never
-                # masks what broke the stream; the next candidate is tried.
-                last_error = exc
-                continue
-            assert isinstance(answer, OpenedStream)
-            if answer.rest is not None:
-                answer.resume = functools.partial(self._resume, call, index)
-            return answer, how
-        raise last_error
 
 
-def _prefix_request(request: ChatRequest, text: str) -> ChatRequest:
-    """``request`` asking to continue ``text`` as the assistant's answer (the last message
-    an assistant message with ``"prefix": true``, DeepSeek's chat prefix completion)."""
-    messages = list(request.messages)
-    last = messages[-1]
-    if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
-        text = str(last.content or "") + text  # the caller's own prefix, then ours
-        messages.pop()
-    messages.append(
-        ChatMessage.model_validate({"role": "assistant", "content": text, "prefix": True})
-    )
-    return request.model_copy(update={"messages": messages})
+def _more_after(refusals: Sequence[ProviderError | None]) -> list[bool]:
+    """For each candidate, whether one after it could still answer (is not refused)."""
+    more, found = [False] * len(refusals), False
+    for i in range(len(refusals) - 1, -1, -1):
+        more[i] = found
+        found = found or refusals[i] is None
+    return more

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr, ValidationError
 
 from ..._core.config import CircuitBreaker, RateLimit, Retry
-from ..._core.errors import ConfigurationError, InvalidResponseError, ProviderError
+from ..._core.errors import InvalidResponseError, ProviderError
 from ..._core.lazy import LazyModule
+from ..._core.omit import accepts_omitted
 from ..._core.redact import redact_url
 from ..._core.validation import check_api_key
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
@@ -34,10 +35,12 @@ from .send import Sender
 
 if TYPE_CHECKING:
     import httpx2
+
+    from .foreign import AsyncHTTP
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = ["LlamaCppServer", "OpenAICompatible"]
+__all__ = ["LlamaCppPythonServer", "LlamaCppServer", "OpenAICompatible"]
 
 
 class OpenAICompatible(Provider):
@@ -49,10 +52,13 @@ class OpenAICompatible(Provider):
 
     One ``httpx2.AsyncClient`` per provider (created on first use, inside the running loop) with
     explicit pool limits and keep-alive; or the one passed as ``http_client=`` (proxies, mTLS,
-    limits, a ``MockTransport`` in unit tests), which the caller owns and closes. The API key
+    limits, a ``MockTransport`` in unit tests), which the caller owns and closes: an
+    ``httpx2.AsyncClient``, an ``httpx.AsyncClient`` (openai-python 2.x's), or a sync
+    ``httpx2.Client`` / ``httpx.Client`` (sent on worker threads). The API key
     is a ``SecretStr``: it is never in a repr, a log line, an exception or a cache key.
     """
 
+    @accepts_omitted
     def __init__(
         self,
         *,
@@ -71,7 +77,7 @@ class OpenAICompatible(Provider):
         max_connections: int = 100,
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
-        http_client: httpx2.AsyncClient | None = None,
+        http_client: httpx2.AsyncClient | httpx2.Client | Any | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_event_bytes: int = MAX_EVENT_BYTES,
         data_idle_timeout: float | None = None,
@@ -105,9 +111,11 @@ class OpenAICompatible(Provider):
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
         )
-        if http_client is not None and not isinstance(http_client, httpx2.AsyncClient):
-            raise ConfigurationError(f"{name}: http_client must be an httpx2.AsyncClient")
-        self._http: httpx2.AsyncClient | None = http_client
+        self._http: AsyncHTTP | None = None
+        if http_client is not None:
+            from .foreign import adapt_http_client  # httpx.AsyncClient, sync clients: adapted
+
+            self._http = adapt_http_client(http_client, name)
         self._owns_http = http_client is None
         self._sender: Sender | None = None
         # With a caller's client, our headers go on each request instead of on the client.
@@ -275,17 +283,39 @@ class OpenAICompatible(Provider):
 
 
 class LlamaCppServer(OpenAICompatible):
-    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``). It continues
-    a final assistant message, so a broken stream is continued there."""
+    """llama.cpp's own server (the C++ ``llama-server``). A final assistant message is taken
+    as a prefill (its default ``--prefill-assistant``): the model goes on from the partial
+    text, so a broken stream is continued there. For ``python -m llama_cpp.server`` use
+    :class:`LlamaCppPythonServer`: it answers such a message anew."""
 
     prefix_completion = True
 
+    @accepts_omitted
     def __init__(
         self,
         base_url: str = "http://127.0.0.1:8080/v1",
         *,
         model: str = "local",
         name: str = "llama-server",
+        **options: Any,
+    ) -> None:
+        super().__init__(base_url=base_url, model=model, name=name, **options)
+
+
+class LlamaCppPythonServer(OpenAICompatible):
+    """llama-cpp-python's server (``python -m llama_cpp.server``, port 8000 by default). It
+    renders a final assistant message as a finished turn and starts a new answer after it,
+    so it does not declare prefix completion: a broken stream is restarted there (and only
+    what extends the delivered text is passed on)."""
+
+    prefix_completion = False
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        *,
+        model: str = "local",
+        name: str = "llama-cpp-python",
         **options: Any,
     ) -> None:
         super().__init__(base_url=base_url, model=model, name=name, **options)
