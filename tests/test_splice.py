@@ -85,7 +85,7 @@ def _multi(*deltas: dict[str, Any]) -> ChatCompletionChunk:
 
 
 def test_a_continuation_drops_reasoning_and_roles_in_every_choice() -> None:
-    splice = _Splice("continue", "first", "already sent", "thought")
+    splice = _Splice("continue", "first", "", "thought")  # nothing held back from the prefix
     fitted = splice.fit(
         _multi(
             {"role": "assistant", "content": " more", "reasoning_content": "again"},
