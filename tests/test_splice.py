@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from deepseek_resilient import ChatCompletionChunk
 from deepseek_resilient._models import Attempt, Route
-from deepseek_resilient._streaming.splice import Diverged, Splice, committed_attempt
+from deepseek_resilient._streaming.splice import Diverged, Splice, committed_attempt, failed_attempt
 
 _Splice = Splice
 
@@ -155,3 +155,27 @@ def test_what_a_splice_passes_on_without_new_text() -> None:
                                              "total_tokens": 3}}
     )  # fmt: skip
     assert splice.fit(usage) is usage and usage.id == "first"
+
+
+def test_reasoning_to_skip_defaults_to_none() -> None:
+    splice = Splice("restart", "first", "ab")
+    fitted = splice.fit(_delta(content="abc"))
+    assert fitted is not None and fitted.choices[0].delta.content == "c" and splice.verified
+
+
+def test_a_failed_attempt_is_marked_in_the_route() -> None:
+    route = Route(
+        attempts=[Attempt(provider="a", outcome="ok"), Attempt(provider="b", outcome="ok")]
+    )
+    failed_attempt(route, 0, Diverged())
+    failed_attempt(route, None, Diverged())  # nothing committed: nothing to mark
+    first, second = route.attempts
+    assert (first.outcome, first.error, first.status_code) == ("error", "Diverged", None)
+    assert (second.outcome, second.error) == ("ok", None)
+
+    class Status(Exception):
+        status_code = 503
+
+    failed_attempt(route, 1, Status())
+    assert (route.attempts[1].outcome, route.attempts[1].error) == ("error", "Status")
+    assert route.attempts[1].status_code == 503
