@@ -124,6 +124,10 @@ class AsyncClient:
         self._user_hooks = tuple(hooks)
         self._stats = StatsHook(self.clock, [p.name for p in providers]) if stats else None
         self._hooks = Hooks([*([self._stats] if self._stats else []), *self._user_hooks])
+        for hook in self._user_hooks:  # metrics keep the configured models as label values
+            allow = getattr(hook, "allow_models", None)
+            if callable(allow):
+                allow([p.model for p in providers])
         if breaker_listeners:
             warnings.warn(
                 "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "

@@ -170,6 +170,7 @@ class SharedRateLimiter:
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.local.on_rate_limited(retry_after)
         if retry_after is not None and retry_after > 0:  # every process pauses
+            retry_after = min(retry_after, self.local.config.max_pause)  # inf, 1e300: capped
             pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(retry_after * 1e3)])
             self._link.spawn("rate-limit pause", pause)
 

@@ -176,7 +176,9 @@ class FaultServer(Answers):
             if step is None and self.rule is not None:
                 step = self.rule(index, body)
             step = step or self.default
-            self.requests.append(RecordedRequest(path, redacted, body, step))
+            auth = headers.get("authorization")
+            digest = RecordedRequest.digest(auth) if auth is not None else None
+            self.requests.append(RecordedRequest(path, redacted, body, step, digest))
         return step
 
     # -- connection handling

@@ -3,6 +3,8 @@ request it received."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,12 +198,27 @@ class ContentFilter(Status):
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """What the server received: path, headers (lower-case; Authorization redacted), body."""
+    """What the server received: path, headers (lower-case; Authorization redacted), body.
+    ``authorization_is(value)`` tells whether the Authorization header was exactly ``value``
+    (only a digest of it is kept)."""
 
     path: str
     headers: dict[str, str]
     body: dict[str, Any] | None
     step: Step
+    auth_digest: str | None = field(default=None, repr=False)
+
+    @staticmethod
+    def digest(value: str) -> str:
+        """The SHA-256 of a header value, as kept in ``auth_digest``."""
+        return hashlib.sha256(value.encode("latin-1", "replace")).hexdigest()
+
+    def authorization_is(self, value: str) -> bool:
+        """True when the request's Authorization header was exactly ``value``
+        (e.g. ``"Basic dXNlcjpwdw=="``)."""
+        return self.auth_digest is not None and hmac.compare_digest(
+            self.auth_digest, self.digest(value)
+        )
 
     @property
     def text(self) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import redis as redis_py
 
@@ -218,19 +219,48 @@ async def test_during_an_outage_each_process_takes_its_share_of_the_limit(
 
 @pytest.mark.anyio
 async def test_frozen_redis_costs_one_timeout_not_a_failure(
-    server: FaultServer, own_redis: RedisServer
+    server: FaultServer, own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = RedisState(own_redis.url, namespace=NS, op_timeout=0.2, retry_interval=30.0)
+    """Redis stops answering (SIGSTOP): the first operation waits out ``op_timeout`` once;
+    every later one, for ``retry_interval``, goes to in-process state without touching Redis.
+    Counted: the operations that reached Redis while it was frozen, and the timeouts."""
+    from deepseek_resilient._state._link import RedisLink
+
+    reached: list[str] = []  # operations that went to Redis (not short-cut by the outage)
+    timed_out: list[str] = []
+    run = RedisLink.run
+
+    async def counting(self: RedisLink, what: str, fn: Any) -> Any:
+        if self.up:
+            reached.append(what)
+        outages = self.outages
+        result = await run(self, what, fn)
+        if self.outages > outages:
+            timed_out.append(what)
+        return result
+
+    monkeypatch.setattr(RedisLink, "run", counting)
+    state = RedisState(own_redis.url, namespace=NS, op_timeout=0.5, retry_interval=60.0)
     rate = RateLimit(requests_per_second=1000)
     async with client(server, own_redis.url, state=state, rate_limit=rate) as c:
         await c.chat.completions.create(**ask("warm", temperature=0.7))
+        await anyio.lowlevel.checkpoint()
         own_redis.freeze()
+        reached.clear()
         try:
-            with anyio.fail_after(5):  # one op timeout, then in-process state
+            started = anyio.current_time()
+            with anyio.fail_after(20):  # a timeout per request would take 20 x 0.5 s
                 for i in range(20):
-                    await c.chat.completions.create(**ask(f"frozen {i}", temperature=0.7))
+                    answer = await c.chat.completions.create(**ask(f"frozen {i}", temperature=0.7))
+                    assert answer.choices[0].message.content  # never a failure
+            spent = anyio.current_time() - started
         finally:
             own_redis.thaw()
+    assert len(timed_out) == 1  # one outage, entered once
+    # the operation(s) in flight when Redis froze, then none: not one per request (>= 20)
+    assert 1 <= len(reached) <= 3, reached
+    assert spent >= 0.5  # the one timeout was really waited out
+    assert spent < 0.5 * 8  # ... and not again per request (a generous bound)
 
 
 @pytest.mark.anyio

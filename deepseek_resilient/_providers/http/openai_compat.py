@@ -13,6 +13,7 @@ from ..._core.config import CircuitBreaker, RateLimit, Retry
 from ..._core.errors import InvalidResponseError, ProviderError
 from ..._core.lazy import LazyModule
 from ..._core.omit import accepts_omitted
+from ..._core.redact import redact_url
 from ..._core.validation import check_api_key
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..._streaming.accumulate import completion_to_chunks
@@ -122,14 +123,14 @@ class OpenAICompatible(Provider):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+            f"{type(self).__name__}(name={self.name!r}, base_url={redact_url(self.base_url)!r}, "
             f"model={self.model!r})"
         )
 
     @property
     def identity(self) -> str:
         """What distinguishes this provider's answers (for cache keys): no secrets."""
-        return f"{self.name}|{self.base_url}|{self.model}"
+        return f"{self.name}|{redact_url(self.base_url)}|{self.model}"
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
