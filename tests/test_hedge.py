@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.lowlevel
 import pytest
+from _support import http_provider
 
 from deepseek_resilient import (
     AsyncClient,
@@ -32,7 +33,6 @@ from deepseek_resilient.testing import (
     Ok,
     SlowFirstToken,
 )
-from tests._support import http_provider
 
 pytestmark = pytest.mark.anyio
 
