@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from ._values import Garbage
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["RedisLink", "redacted"]
+__all__ = ["Garbage", "RedisLink", "redacted"]
 
 logger = logging.getLogger("deepseek_resilient")
 
@@ -42,13 +44,9 @@ def redacted(url: str) -> str:
         return "<unparsable redis url>"
 
 
-class Garbage(Exception):
-    """Redis answered something no store of ours writes."""
-
-
 class RedisLink:
     """A lazily opened redis-py asyncio client with an outage switch. One per client (its
-    event loop); every key it hands out starts with ``namespace + ":"``."""
+    event loop); every key it hands out starts with ``"{" + namespace + "}:"``."""
 
     def __init__(
         self,
@@ -58,15 +56,21 @@ class RedisLink:
         op_timeout: float,
         retry_interval: float,
         max_connections: int,
+        max_value_bytes: int = 8 << 20,
         on_degraded: Callable[[str, str], None] | None = None,
     ) -> None:
         self.url = url
         #: Told (where, why) when an outage starts; None: a WARNING on the logger.
         self.on_degraded = on_degraded
         self.namespace = namespace
+        self._tag = "{" + namespace + "}"
         self.op_timeout = op_timeout
         self.retry_interval = retry_interval
         self._max_connections = max_connections
+        #: The largest value read from Redis (a cache entry, a merged answer); a reply
+        #: larger than twice it is refused by the protocol parser itself.
+        self.max_value_bytes = max_value_bytes
+        self._repaired: set[str] = set()
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._down_until = 0.0
@@ -77,7 +81,9 @@ class RedisLink:
         self.outages = 0
 
     def key(self, *parts: str) -> str:
-        return ":".join((self.namespace, *parts))
+        """``{namespace}:part:…``: the braces are a Redis Cluster hash tag, so every key of a
+        namespace is in one slot and each script's keys may be used together."""
+        return ":".join((self._tag, *parts))
 
     @property
     def up(self) -> bool:
@@ -89,6 +95,7 @@ class RedisLink:
             from redis.asyncio import BlockingConnectionPool, Redis
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
+            from redis.maint_notifications import MaintNotificationsConfig
 
             # A blocking pool: past max_connections an operation waits (within its timeout)
             # for a free connection instead of failing.
@@ -100,6 +107,8 @@ class RedisLink:
                 socket_connect_timeout=self.op_timeout,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
+                parser_class=capped_parser(2 * self.max_value_bytes + 4096),
+                maint_notifications_config=MaintNotificationsConfig(enabled=False),
             )
             self._client = Redis(connection_pool=pool)
         return self._client
@@ -141,6 +150,19 @@ class RedisLink:
         self.ok()
         return result
 
+    def repaired(self, what: str, detail: str = "") -> None:
+        """Redis held a value out of bounds (infinite, NaN, garbage, beyond a cap): it was
+        treated as absent; logged once per kind of value."""
+        if what in self._repaired:
+            return
+        self._repaired.add(what)
+        logger.warning(
+            "Redis at %s held an invalid %s value%s: treated as absent (logged once)",
+            redacted(self.url),
+            what,
+            f" ({_short(detail, 80)})" if detail else "",
+        )
+
     def ok(self) -> None:
         """An operation succeeded: leave an outage (logged once)."""
         if self._outage:
@@ -165,14 +187,15 @@ class RedisLink:
                 what,
             )
 
-    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> None:
+    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> asyncio.Task[None] | None:
         """Run ``fn`` in the background (a write the caller must not wait for)."""
         if not self.up or not _on_asyncio():
-            return
+            return None
 
         task = asyncio.get_running_loop().create_task(_guarded(self.run(what, fn)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (bounded) for the background writes started so far."""
@@ -202,6 +225,35 @@ async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:
         await coro
     except Exception as exc:  # pragma: no cover - run() already catches everything
         logger.debug("background Redis write failed (%r)", exc)
+
+
+def capped_parser(max_bytes: int) -> type[Any]:
+    """redis-py's RESP parser, refusing a reply larger than ``max_bytes`` before reading it
+    (a hostile or broken server cannot make this process buffer hundreds of megabytes)."""
+    from redis._parsers import _AsyncRESP3Parser
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class CappedParser(_AsyncRESP3Parser):
+        _left = max_bytes
+
+        async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            self._left = max_bytes
+            return await super().read_response(*args, **kwargs)
+
+        def _spend(self, length: int) -> None:
+            self._left -= length + 16
+            if self._left < 0:
+                raise RedisConnectionError(f"reply larger than {max_bytes} bytes: refused")
+
+        async def _read(self, length: int) -> bytes:
+            self._spend(length)
+            return await super()._read(length)
+
+        async def _readline(self) -> bytes:
+            self._spend(0)  # bounds the element count of an array reply too
+            return await super()._readline()
+
+    return CappedParser
 
 
 def _on_asyncio() -> bool:

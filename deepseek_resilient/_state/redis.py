@@ -46,6 +46,7 @@ class RedisState:
         lease_ttl: float = 3.0,
         result_ttl: float = 10.0,
         max_connections: int = 64,
+        max_value_bytes: int = 8 << 20,
     ) -> None:
         if importlib.util.find_spec("redis") is None:
             raise ConfigurationError(
@@ -67,7 +68,11 @@ class RedisState:
         ):
             if not (isinstance(value, (int, float)) and 0 < value < math.inf):
                 raise ConfigurationError(f"RedisState {name} must be a positive number: {value!r}")
-        for name, count in (("l1_size", l1_size), ("max_connections", max_connections)):
+        for name, count in (
+            ("l1_size", l1_size),
+            ("max_connections", max_connections),
+            ("max_value_bytes", max_value_bytes),
+        ):
             if not (isinstance(count, int) and count >= 1):
                 raise ConfigurationError(f"RedisState {name} must be an int >= 1: {count!r}")
         self.url = url
@@ -78,6 +83,7 @@ class RedisState:
         self.lease_ttl = float(lease_ttl)
         self.result_ttl = float(result_ttl)
         self.max_connections = max_connections
+        self.max_value_bytes = max_value_bytes
 
     def __repr__(self) -> str:
         from ._link import redacted
@@ -97,6 +103,7 @@ class RedisState:
             op_timeout=self.op_timeout,
             retry_interval=self.retry_interval,
             max_connections=self.max_connections,
+            max_value_bytes=self.max_value_bytes,
             on_degraded=on_degraded,
         )
         return RedisStore(self, link)

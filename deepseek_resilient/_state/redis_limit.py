@@ -30,12 +30,18 @@ from .._core.config import RateLimit
 from .._core.errors import RateLimitedLocally
 from .._policies.rate_limit.layer import Permit, Priority, ProviderRateLimiter
 from . import _lua
-from ._link import Garbage, RedisLink
+from ._link import RedisLink
+from ._values import Garbage, finite
 
 __all__ = ["SharedRateLimiter"]
 
 #: Seconds a concurrency lease outlives the call's own deadline.
 LEASE_MARGIN = 5.0
+#: The longest a lease may be held (the scripts drop leases scored further ahead).
+MAX_HOLD = 3600.0 - LEASE_MARGIN
+#: The most clients counted as sharing one limit (a flooded peer set cannot shrink the
+#: fallback share below 1/MAX_PEERS).
+MAX_PEERS = 4096
 _POLL_FIRST = 0.01
 _POLL_MAX = 0.1
 
@@ -131,16 +137,18 @@ class SharedRateLimiter:
             return permit
         concurrency = self.config.max_concurrency or 0
         lease = uuid.uuid4().hex if concurrency else ""
-        ttl_ms = 1000.0 * ((hold_for if hold_for is not None else max_wait) + LEASE_MARGIN)
+        hold = min(MAX_HOLD, hold_for if hold_for is not None else max_wait)
+        ttl_ms = 1000.0 * (hold + LEASE_MARGIN)
+        max_pause_ms = repr(self.config.max_pause * 1000.0)
         poll = _POLL_FIRST
         try:
             while True:
                 left = max(0.0, max_wait - (time.monotonic() - started))
-                args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0)]
+                args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0), max_pause_ms]
                 args += [*self._buckets(permit.tokens, priority), self._id]
                 acquire = self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
                 reply = await self._link.run("rate limit", acquire)
-                admitted, wait_ms, peers = _parse_limit(reply, self._link)
+                admitted, wait_ms, peers = _parse_limit(reply, self._link, left * 1000.0)
                 if admitted is None:  # Redis unusable: this process's admission stands
                     self.local.set_share(1.0 / self._peers)
                     return permit
@@ -170,7 +178,8 @@ class SharedRateLimiter:
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.local.on_rate_limited(retry_after)
         if retry_after is not None and retry_after > 0:  # every process pauses
-            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(retry_after * 1e3)])
+            ms = min(retry_after, self.config.max_pause) * 1e3
+            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(ms)])
             self._link.spawn("rate-limit pause", pause)
 
     def on_success(self) -> None:
@@ -198,13 +207,20 @@ class SharedRateLimiter:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
 
 
-def _parse_limit(reply: Any, link: RedisLink) -> tuple[bool | None, float, int]:
+def _parse_limit(reply: Any, link: RedisLink, left_ms: float) -> tuple[bool | None, float, int]:
+    """(admitted, wait ms, peers); admitted None when the reply is unusable."""
     if reply is None:  # the link already logged why
         return None, 0.0, 1
     try:
-        if not isinstance(reply, list) or len(reply) != 3:
+        if not isinstance(reply, list) or len(reply) != 5:
             raise Garbage(f"rate-limit reply {reply!r:.60}")
-        return bool(int(reply[0])), float(reply[1]), max(1, int(reply[2]))
-    except (Garbage, ValueError, TypeError) as exc:
-        link.failed("rate limit", exc)
+        admitted = finite(reply[0]) == 1
+        wait = finite(reply[1], low=-1.0, high=3.6e9)
+        if admitted and wait > left_ms + 1.0:
+            raise Garbage(f"rate-limit wait {wait!r:.20} beyond max_wait")
+        if reply[4] not in (0, b"0", "0"):
+            link.repaired("rate limit", "out of bounds")
+        return admitted, wait, int(finite(reply[2], low=1.0, high=MAX_PEERS))
+    except Exception as exc:  # any reply we cannot read: Redis is unusable for now
+        link.failed("rate limit", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
         return None, 0.0, 1
