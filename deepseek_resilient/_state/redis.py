@@ -31,7 +31,14 @@ class RedisState:
     Redis is never a single point of failure: when it is down, slow (``op_timeout`` per
     operation) or answers garbage, each client goes on with in-process state, logs one
     WARNING on the ``deepseek_resilient`` logger, and tries Redis again after
-    ``retry_interval`` seconds. Pass it as ``Client(state=RedisState(...))``; it needs the
+    ``retry_interval`` seconds. While Redis is unusable each process enforces only its share
+    of every limit: ``1 / processes`` (the declared fleet size; or more processes, when Redis
+    last reported more sharing the limit), starting from what was left in the shared buckets;
+    when Redis answers again, what each process took meanwhile is debited from the shared
+    buckets. A concurrency limit smaller than the fleet gives a process no slot of its own
+    during an outage: its calls queue (up to their wait) rather than exceed the limit.
+
+    Pass it as ``Client(state=RedisState(...))``; it needs the
     ``redis`` extra (``pip install 'deepseek-resilient[redis]'``) and asyncio.
     """
 
@@ -40,6 +47,7 @@ class RedisState:
         url: str = "redis://127.0.0.1:6379/0",
         *,
         namespace: str = "deepseek_resilient",
+        processes: int | None = None,
         op_timeout: float = 0.25,
         retry_interval: float = 1.0,
         l1_size: int = 256,
@@ -68,6 +76,8 @@ class RedisState:
         ):
             if not (isinstance(value, (int, float)) and 0 < value < math.inf):
                 raise ConfigurationError(f"RedisState {name} must be a positive number: {value!r}")
+        if processes is not None and not (isinstance(processes, int) and processes >= 1):
+            raise ConfigurationError(f"RedisState processes must be an int >= 1: {processes!r}")
         for name, count in (
             ("l1_size", l1_size),
             ("max_connections", max_connections),
@@ -77,6 +87,7 @@ class RedisState:
                 raise ConfigurationError(f"RedisState {name} must be an int >= 1: {count!r}")
         self.url = url
         self.namespace = namespace
+        self.processes = processes
         self.op_timeout = float(op_timeout)
         self.retry_interval = float(retry_interval)
         self.l1_size = l1_size

@@ -76,7 +76,14 @@ class SharedPermit:
 class SharedRateLimiter:
     """The ``RateLimiterStore`` of one provider on Redis (see the module docstring)."""
 
-    def __init__(self, provider: str, config: RateLimit, clock: Clock, link: RedisLink) -> None:
+    def __init__(
+        self,
+        provider: str,
+        config: RateLimit,
+        clock: Clock,
+        link: RedisLink,
+        processes: int | None = None,
+    ) -> None:
         self.provider = provider
         self.config = config
         self.local = ProviderRateLimiter(provider, config, clock)
@@ -87,7 +94,8 @@ class SharedRateLimiter:
             link.key("rl", provider, "peers"),
         ]
         self._id = uuid.uuid4().hex
-        self._peers = 1  # clients sharing this limit, as last seen
+        self._processes = processes or 1  # the declared fleet size
+        self._peers = 1  # clients sharing this limit, as Redis last reported
         self._shared = any(
             v is not None
             for v in (
@@ -97,9 +105,16 @@ class SharedRateLimiter:
                 config.max_concurrency,
             )
         )
+        # Until Redis confirms the shared buckets, this process enforces only its share.
+        self._local_mode = False
+        self._frac = 1.0  # the shared buckets' level (fraction) after our last admission
+        self._used = [0.0, 0.0, 0.0]  # per bucket, taken locally since the fallback began
+        if self._shared:
+            self._go_local()
 
-    def _buckets(self, tokens: int, priority: Priority) -> list[str]:
-        """The script's per-bucket arguments at the local AIMD factor (rates per ms)."""
+    def _buckets(self, tokens: int, priority: Priority, owed: list[float]) -> list[str]:
+        """The script's per-bucket arguments at the local AIMD factor (rates per ms); ``owed``
+        adds to each debit what this process took locally while Redis was out."""
         cfg = self.config
         factor = self.local.snapshot_factor()
         headroom = cfg.low_priority_headroom if priority == "low" else 0.0
@@ -115,11 +130,35 @@ class SharedRateLimiter:
             tpm = cfg.tokens_per_minute
             specs.append(("tpm", tpm / 60_000.0, tpm, float(tokens)))
         out: list[str] = [str(len(specs))]
-        for name, rate, cap, debit in specs:
+        for i, (name, rate, cap, debit) in enumerate(specs):
             cap = max(1.0, cap * factor)
             need = min(cap, debit + headroom * cap)
-            out += [name, repr(rate * factor), repr(cap), repr(debit), repr(need)]
+            extra = owed[i] if i < len(owed) else 0.0
+            out += [name, repr(rate * factor), repr(cap), repr(debit + extra), repr(need)]
         return out
+
+    def _fleet(self) -> int:
+        """The processes sharing this limit: the declared fleet, or more if Redis saw more."""
+        return max(self._processes, self._peers)
+
+    def _go_local(self) -> None:
+        """Fall back to this process's share of the limits, starting from what was left in
+        the shared buckets (never a fresh full bucket on top of it)."""
+        self.local.set_share(1.0 / self._fleet())
+        if not self._local_mode:
+            self._local_mode = True
+            self._used = [0.0, 0.0, 0.0]
+            self.local.hand_over(self._frac)
+
+    def _took_locally(self, permit: Permit) -> None:
+        if self._local_mode and not permit.released:
+            for i, debit in enumerate(self._debits(permit.tokens)):
+                self._used[i] += debit
+
+    def _debits(self, tokens: int) -> list[float]:
+        cfg = self.config
+        out = [1.0 for v in (cfg.requests_per_second, cfg.requests_per_minute) if v is not None]
+        return out + ([float(tokens)] if cfg.tokens_per_minute is not None else [])
 
     async def acquire(
         self,
@@ -130,11 +169,29 @@ class SharedRateLimiter:
         hold_for: float | None = None,
     ) -> Permit | SharedPermit:
         started = time.monotonic()
-        if self._shared:  # while Redis is out, this process takes only its share
-            self.local.set_share(1.0 if self._link.up else 1.0 / self._peers)
+        if not self._shared:
+            return await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+        trying = self._link.up
+        if not trying:
+            self._go_local()
+        # Back from a fallback: what this process took locally is owed to the shared buckets.
+        owed = self.local.hand_over(1.0) if self._local_mode and trying else []
+        owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
         permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
-        if not self._shared or not self._link.up:
+        if not trying or not self._link.up:
+            self._took_locally(permit)
             return permit
+        return await self._shared_acquire(permit, started, max_wait, priority, hold_for, owed)
+
+    async def _shared_acquire(
+        self,
+        permit: Permit,
+        started: float,
+        max_wait: float,
+        priority: Priority,
+        hold_for: float | None,
+        owed: list[float],
+    ) -> Permit | SharedPermit:
         concurrency = self.config.max_concurrency or 0
         lease = uuid.uuid4().hex if concurrency else ""
         hold = min(MAX_HOLD, hold_for if hold_for is not None else max_wait)
@@ -145,15 +202,20 @@ class SharedRateLimiter:
             while True:
                 left = max(0.0, max_wait - (time.monotonic() - started))
                 args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0), max_pause_ms]
-                args += [*self._buckets(permit.tokens, priority), self._id]
+                args += [*self._buckets(permit.tokens, priority, owed), self._id]
                 acquire = self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
                 reply = await self._link.run("rate limit", acquire)
-                admitted, wait_ms, peers = _parse_limit(reply, self._link, left * 1000.0)
+                admitted, wait_ms, peers, frac = _parse_limit(reply, self._link, left * 1000.0)
                 if admitted is None:  # Redis unusable: this process's admission stands
-                    self.local.set_share(1.0 / self._peers)
+                    self._go_local()
+                    self._took_locally(permit)
                     return permit
                 self._peers = peers
                 if admitted:
+                    if self._local_mode:  # the shared buckets answer again (and were paid)
+                        self._local_mode = False
+                        self.local.set_share(1.0)
+                    self._frac = frac
                     if wait_ms > 0:
                         await anyio.sleep(wait_ms / 1000.0)
                     return SharedPermit(self, permit, lease, wait_ms / 1000.0)
@@ -207,10 +269,12 @@ class SharedRateLimiter:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
 
 
-def _parse_limit(reply: Any, link: RedisLink, left_ms: float) -> tuple[bool | None, float, int]:
-    """(admitted, wait ms, peers); admitted None when the reply is unusable."""
+def _parse_limit(
+    reply: Any, link: RedisLink, left_ms: float
+) -> tuple[bool | None, float, int, float]:
+    """(admitted, wait ms, peers, level fraction); admitted None when the reply is unusable."""
     if reply is None:  # the link already logged why
-        return None, 0.0, 1
+        return None, 0.0, 1, 1.0
     try:
         if not isinstance(reply, list) or len(reply) != 5:
             raise Garbage(f"rate-limit reply {reply!r:.60}")
@@ -220,7 +284,8 @@ def _parse_limit(reply: Any, link: RedisLink, left_ms: float) -> tuple[bool | No
             raise Garbage(f"rate-limit wait {wait!r:.20} beyond max_wait")
         if reply[4] not in (0, b"0", "0"):
             link.repaired("rate limit", "out of bounds")
-        return admitted, wait, int(finite(reply[2], low=1.0, high=MAX_PEERS))
+        peers = int(finite(reply[2], low=1.0, high=MAX_PEERS))
+        return admitted, wait, peers, finite(reply[3], low=0.0, high=1.0)
     except Exception as exc:  # any reply we cannot read: Redis is unusable for now
         link.failed("rate limit", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
-        return None, 0.0, 1
+        return None, 0.0, 1, 1.0

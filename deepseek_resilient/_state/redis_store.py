@@ -32,7 +32,7 @@ class RedisStore:
         self._reuse = 0.0
 
     def limiter(self, provider: str, config: RateLimit, clock: Clock) -> SharedRateLimiter:
-        return SharedRateLimiter(provider, config, clock, self.link)
+        return SharedRateLimiter(provider, config, clock, self.link, self.state.processes)
 
     def breaker(
         self,

@@ -46,7 +46,8 @@ def _age_result(r: redis_py.Redis, seconds: float) -> None:
 
 
 async def _one(c: AsyncClient, text: str) -> ChatCompletion:
-    return await c.chat.completions.create(**ask(text, temperature=0))
+    answer: ChatCompletion = await c.chat.completions.create(**ask(text, temperature=0))
+    return answer
 
 
 @pytest.mark.anyio

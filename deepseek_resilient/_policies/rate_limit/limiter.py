@@ -161,7 +161,7 @@ class ProviderRateLimiter:
             "requests_per_second": rps,
             "requests_per_minute": rpm,
             "tokens_per_minute": tb.rate * 60.0 if tb else math.inf,
-            "concurrency": float(self._concurrency) if self._concurrency else math.inf,
+            "concurrency": math.inf if self._concurrency is None else float(self._concurrency),
             "in_flight": float(self._in_flight),
             "requests_available": min((b.level for b in self._request_buckets), default=math.inf),
             "tokens_available": tb.level if tb else math.inf,
@@ -192,7 +192,7 @@ class ProviderRateLimiter:
         c = self._concurrency
         if c is None:
             return None
-        if w.rank == 2:
+        if w.rank == 2 and c:
             return max(1, math.floor(c * (1.0 - self.config.low_priority_headroom) + _EPS))
         return c
 
@@ -287,6 +287,18 @@ class ProviderRateLimiter:
             if self._queue:
                 self._reschedule(self._clock.now())
 
+    def hand_over(self, fraction: float) -> list[float]:
+        """A shared store switching to this limiter: cap every bucket at ``fraction`` of this
+        process's share of it (what was left in the shared bucket). Returns each bucket's
+        deficit (share minus level) before the cap: what this process used of its share."""
+        now, deficits = self._clock.now(), []
+        for b in self._buckets:
+            b.refill(now)
+            share = b.base_capacity * self._factor * self._share
+            deficits.append(max(0.0, share - b.level))
+            b.level = min(b.level, share * min(1.0, max(0.0, fraction)))
+        return deficits
+
     def _set_factor(self, factor: float) -> None:
         now = self._clock.now()
         scale = factor * self._share
@@ -295,7 +307,9 @@ class ProviderRateLimiter:
             b.scale(scale)
         self._factor = factor
         if self._max_concurrency is not None:
-            self._concurrency = max(1, math.floor(self._max_concurrency * scale + _EPS))
+            # A share of fewer than one slot is none: queue rather than exceed the fleet's.
+            least = 1 if self._share >= 1.0 else 0
+            self._concurrency = max(least, math.floor(self._max_concurrency * scale + _EPS))
 
     def _release(self, permit: Permit, used_tokens: int | None) -> None:
         self._in_flight -= 1
