@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from ._timer import OpTimer
 from ._values import Garbage
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class RedisLink:
         *,
         op_timeout: float,
         retry_interval: float,
+        max_op_timeout: float = 2.0,
         max_connections: int,
         max_value_bytes: int = 8 << 20,
         on_degraded: Callable[[str, str], None] | None = None,
@@ -65,6 +67,8 @@ class RedisLink:
         self.namespace = namespace
         self._tag = "{" + namespace + "}"
         self.op_timeout = op_timeout
+        #: The adaptive operation timeout, between op_timeout and max_op_timeout.
+        self.timer = OpTimer(op_timeout, max_op_timeout)
         self.retry_interval = retry_interval
         self._max_connections = max_connections
         #: The largest value read from Redis (a cache entry, a merged answer); a reply
@@ -102,9 +106,11 @@ class RedisLink:
             pool = BlockingConnectionPool.from_url(
                 self.url,
                 max_connections=self._max_connections,
-                timeout=self.op_timeout,
-                socket_timeout=self.op_timeout,
-                socket_connect_timeout=self.op_timeout,
+                # run()'s stall-aware deadline is the one that counts; these only bound a
+                # connection nobody waits for any more.
+                timeout=10 * self.timer.ceiling,
+                socket_timeout=10 * self.timer.ceiling,
+                socket_connect_timeout=10 * self.timer.ceiling,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
                 parser_class=capped_parser(2 * self.max_value_bytes + 4096),
@@ -141,12 +147,24 @@ class RedisLink:
                 logger.warning("RedisState needs asyncio: using in-process state")
             self._down_until = float("inf")
             return None
+        timer = self.timer
+        started = time.monotonic()
         try:
-            with anyio.fail_after(self.op_timeout):
+            with timer.deadline() as scope:
                 result = await fn(self._redis())
         except Exception as exc:  # redis errors, OSError, TimeoutError, Garbage, bad replies
-            self.failed(what, exc)
+            if not _is_timeout(exc) or timer.timed_out():
+                self.failed(what, exc)
             return None
+        if scope.cancelled_caught:  # slow: degraded only after ``strikes`` in a row
+            if timer.timed_out():
+                self.failed(what, f"no answer within {timer.timeout():.2f}s")
+            else:
+                logger.debug(
+                    "Redis %s took over %.2fs: in-process state for it", what, timer.timeout()
+                )
+            return None
+        timer.observe(time.monotonic() - started)
         self.ok()
         return result
 
@@ -254,6 +272,12 @@ def capped_parser(max_bytes: int) -> type[Any]:
             return await super()._readline()
 
     return CappedParser
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, (TimeoutError, RedisTimeoutError))
 
 
 def _on_asyncio() -> bool:

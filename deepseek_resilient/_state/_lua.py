@@ -170,25 +170,37 @@ return 1
 )
 
 #: KEYS: breaker hash. ARGV: probe timeout ms, longest open period ms (``max_open_for``),
-#: longest after an auth failure (``auth_open_for``). Reply {kind, ms,
-#: reopens, fails, fixed}: kind ``closed``; ``open`` (ms until a probe may go); ``busy``
-#: (half-open, the probe is out); ``probe`` (this caller is the one half-open probe, claimed
-#: atomically). ``fails``: failures in the fleet's window (0: a success need not be written).
+#: longest after an auth failure (``auth_open_for``), min calls, failure rate. Reply {kind,
+#: ms, reopens, fails, fixed}: kind ``closed``; ``hold`` (closed, but the fleet's window with
+#: the calls already out could reach the failure rate: refused, nothing changes); ``open``
+#: (ms until a probe may go); ``busy`` (half-open, the probe is out); ``probe`` (this caller
+#: is the one half-open probe, claimed atomically). ``fails``: failures in the fleet's window
+#: (0: a success need not be written). A closed admission while the window holds failures
+#: is counted out (field ``n``) until its outcome is recorded.
 BREAKER_ADMIT = (
     _NOW
     + _own(1, "hash")
     + """
 local s = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'reopens', 'probe_until', 'w',
-                     'auth')
+                     'auth', 'n')
 local state = s[1]
 local probe, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 if s[6] == '1' then cap = tonumber(ARGV[3]) end
 if state ~= 'open' and state ~= 'half-open' then
   if state and state ~= 'closed' then redis.call('DEL', KEYS[1]); fixed = 1 end
-  local fails = 0
-  if s[5] then
+  local fails, calls = 0, 0
+  if state == 'closed' and s[5] then
     local _, c = string.gsub(s[5], '1', '')
-    fails = c
+    fails, calls = c, #s[5]
+  end
+  if fails > 0 then
+    -- Failing, not tripped yet: calls already out may trip it. Admit no more than could.
+    local out = fin(s[7]) or 0
+    if out < 0 or out > 10000 then out = 0; fixed = 1 end
+    if fails + out >= tonumber(ARGV[4]) and (fails + out) / (calls + out) >= tonumber(ARGV[5]) then
+      return {'hold', '0', '0', tostring(fails), fixed}
+    end
+    redis.call('HINCRBY', KEYS[1], 'n', 1)
   end
   return {'closed', '0', '0', tostring(fails), fixed}
 end
@@ -235,9 +247,10 @@ return 1
 """
 )
 
-#: KEYS: breaker hash. ARGV: outcome ('1' failure, '0' success), window, min calls, failure
-#: rate, open period ms. The fleet's failure window: the last ``window`` outcomes of every
-#: process, as a string of '0'/'1'; reaching the failure rate opens the breaker for everyone.
+#: KEYS: breaker hash. ARGV: outcome ('1' failure, '0' success, '-' neutral), window, min
+#: calls, failure rate, open period ms, '1' when the call was counted out by the admission.
+#: The fleet's failure window: the last ``window`` outcomes of every process, as a string of
+#: '0'/'1'; reaching the failure rate opens the breaker for everyone.
 #: Reply 1 when this outcome tripped it.
 BREAKER_RECORD = (
     _NOW
@@ -245,6 +258,11 @@ BREAKER_RECORD = (
     + """
 local s = redis.call('HMGET', KEYS[1], 'state', 'w')
 if s[1] == 'open' or s[1] == 'half-open' then return 0 end
+if ARGV[6] == '1' then
+  local n = tonumber(redis.call('HGET', KEYS[1], 'n'))
+  if n and n >= 1 and n <= 10000 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+end
+if ARGV[1] == '-' then return 0 end
 local w = (s[2] or '') .. ARGV[1]
 if not string.match(w, '^[01]*$') then w = ARGV[1] end
 local size = tonumber(ARGV[2])

@@ -28,13 +28,19 @@ class RedisState:
     rate limits (Lua, atomic), breakers (one cluster-wide probe), the answer cache (an
     in-process LRU over Redis) and the merging of identical in-flight requests.
 
-    Redis is never a single point of failure: when it is down, slow (``op_timeout`` per
-    operation) or answers garbage, each client goes on with in-process state, logs one
-    WARNING on the ``deepseek_resilient`` logger, and tries Redis again after
-    ``retry_interval`` seconds. While Redis is unusable each process enforces only its share
-    of every limit: ``1 / processes`` (the declared fleet size; or more processes, when Redis
-    last reported more sharing the limit), starting from what was left in the shared buckets;
-    when Redis answers again, what each process took meanwhile is debited from the shared
+    Redis is never a single point of failure: when it is down, slow or answers garbage,
+    each client goes on with in-process state, logs one WARNING on the
+    ``deepseek_resilient`` logger, and tries Redis again after ``retry_interval`` seconds.
+
+    "Slow" is adaptive: an operation may take ``srtt + 4 * rttvar`` of the latencies seen,
+    at least ``op_timeout`` and at most ``max_op_timeout`` (the first one, which connects:
+    ``max_op_timeout``); a timer that fires late because this process did not run (a CPU
+    stall) waits once more; Redis is declared degraded only after two timeouts in a row.
+
+    While Redis is unusable each process enforces only its share of every limit:
+    ``1 / processes`` (the declared fleet size, or more when Redis last reported more
+    clients sharing the limit), starting from what was left in the shared buckets; when
+    Redis answers again, what each process took meanwhile is debited from the shared
     buckets. A concurrency limit smaller than the fleet gives a process no slot of its own
     during an outage: its calls queue (up to their wait) rather than exceed the limit.
 
@@ -49,6 +55,7 @@ class RedisState:
         namespace: str = "deepseek_resilient",
         processes: int | None = None,
         op_timeout: float = 0.25,
+        max_op_timeout: float = 2.0,
         retry_interval: float = 1.0,
         l1_size: int = 256,
         lease_ttl: float = 3.0,
@@ -70,6 +77,7 @@ class RedisState:
             )
         for name, value in (
             ("op_timeout", op_timeout),
+            ("max_op_timeout", max_op_timeout),
             ("retry_interval", retry_interval),
             ("lease_ttl", lease_ttl),
             ("result_ttl", result_ttl),
@@ -89,6 +97,7 @@ class RedisState:
         self.namespace = namespace
         self.processes = processes
         self.op_timeout = float(op_timeout)
+        self.max_op_timeout = max(float(max_op_timeout), self.op_timeout)
         self.retry_interval = float(retry_interval)
         self.l1_size = l1_size
         self.lease_ttl = float(lease_ttl)
@@ -112,6 +121,7 @@ class RedisState:
             self.url,
             self.namespace,
             op_timeout=self.op_timeout,
+            max_op_timeout=self.max_op_timeout,
             retry_interval=self.retry_interval,
             max_connections=self.max_connections,
             max_value_bytes=self.max_value_bytes,

@@ -1,9 +1,12 @@
 """A provider's breaker whose state lives in Redis.
 
 What is shared: the state (``closed`` / ``open`` / ``half-open``, pybreaker's names), when the
-open period ends, how many probes failed in a row (so the doubling schedule is shared), and
-the one half-open probe. What stays per process: the failure-rate window (each process trips
-on what it saw; the trip itself is shared) and the listeners.
+open period ends, how many probes failed in a row (so the doubling schedule is shared), the
+one half-open probe, and a failure window of the whole fleet: every process adds its
+failures to it (and its successes while it holds failures), and reaching the failure rate
+there opens the breaker for every process, so a fleet sends a dead provider about
+``min_calls`` calls (plus those already in flight), not ``min_calls`` per process. Each
+process also keeps its own window (it still trips on what it alone saw) and its listeners.
 
 Each admission is one Lua round trip that reads the state and, when the open period is over,
 claims the probe atomically: exactly one caller in the whole cluster probes. Trips, closes
@@ -19,7 +22,7 @@ from typing import Any
 
 from .._core.clock import Clock
 from .._core.config import CircuitBreaker
-from .._core.errors import CircuitOpenError
+from .._core.errors import CircuitOpenError, ProviderError
 from .._policies.breaker import ProviderBreaker
 from . import _lua
 from ._link import RedisLink
@@ -27,7 +30,7 @@ from ._values import Garbage, finite, text
 
 __all__ = ["SharedBreaker"]
 
-_KINDS = frozenset({"closed", "open", "busy", "probe"})
+_KINDS = frozenset({"closed", "hold", "open", "busy", "probe"})
 
 
 class SharedBreaker(ProviderBreaker):
@@ -52,9 +55,12 @@ class SharedBreaker(ProviderBreaker):
             self._probe_ms,
             repr(self._cap * 1000.0),
             repr(max(self._cap, config.auth_open_for) * 1000.0),
+            str(min(config.min_calls, config.window)),
+            repr(config.failure_rate),
         ]
         self._own_probe = False
         self._fleet_fails = 0  # failures in the fleet's window, as last seen
+        self._counted = 0  # calls admitted while the fleet's window held failures, not ended
         self._pending: asyncio.Task[None] | None = None  # this breaker's last write
 
     async def admit(self) -> None:
@@ -76,9 +82,17 @@ class SharedBreaker(ProviderBreaker):
             return
         kind, seconds, reopens = parsed
         now = self._clock.now()
-        if kind == "closed":
+        if kind in ("closed", "hold"):
             if self.state != "closed":  # another process closed it
                 super()._close()
+            if kind == "closed" and self._fleet_fails:
+                self._counted += 1  # the script counted this call out
+            if kind == "hold":
+                raise CircuitOpenError(
+                    "failing across the fleet: the calls already out decide (shared)",
+                    provider=self.provider,
+                    retry_in=None,
+                )
             return
         self._reopens = reopens
         if kind == "probe":
@@ -124,7 +138,41 @@ class SharedBreaker(ProviderBreaker):
             self._link.failed("breaker", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
             return None
 
+    def record_success(self, latency: float) -> None:
+        closed = self.state == "closed"
+        super().record_success(latency)
+        if closed and self.state == "closed" and (self._fleet_fails or self._counted):
+            self._record("0")  # the fleet's window holds failures: this success counts too
+
+    def _failed(self, error: ProviderError) -> None:
+        closed = self.state == "closed"
+        super()._failed(error)
+        if closed and self.state == "closed":  # not tripped here: count it for the fleet
+            self._fleet_fails += 1
+            self._record("1")
+        elif self._counted:
+            self._record("-")
+
+    def _record(self, outcome: str) -> None:
+        """Add an outcome to the fleet's window (it trips the breaker for every process
+        when the failure rate is reached there)."""
+        cfg = self.config
+        counted = "1" if self._counted else "0"
+        self._counted = max(0, self._counted - 1)
+        args = [
+            outcome,
+            str(cfg.window),
+            str(min(cfg.min_calls, cfg.window)),
+            repr(cfg.failure_rate),
+            repr(cfg.open_for * 1000.0),
+            counted,
+        ]
+        record = self._link.call(_lua.BREAKER_RECORD, self._key, args)
+        self._pending = self._link.spawn("breaker record", record)
+
     def record_neutral(self) -> None:
+        if self._counted:
+            self._record("-")
         if self.state == "half-open" and self._own_probe:
             self._own_probe = False
             self._write("free")
