@@ -114,6 +114,58 @@ async def run_raw_httpx2_sse(base_url: str, calls: int, concurrency: int, tmp: P
         return await _measure(calls, concurrency, one)
 
 
+async def run_raw_transport(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
+    """The true floor: httpx2's pooled transport called directly, as our sender does (no
+    ``AsyncClient.send`` machinery: no auth flow, redirects, cookies or event hooks)."""
+    return await _transport_calls(base_url, calls, concurrency, stream=False)
+
+
+async def run_raw_transport_sse(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
+    """The true floor for what our client sends upstream while another provider remains:
+    httpx2's transport called directly, the answer asked for as a stream and read to its
+    end (one ``json.loads`` per event)."""
+    return await _transport_calls(base_url, calls, concurrency, stream=True)
+
+
+async def _transport_calls(base_url: str, calls: int, concurrency: int, *, stream: bool) -> Timed:
+    import httpx2
+
+    tag = uuid.uuid4().hex[:8]
+    url = httpx2.URL(base_url + URL_PATH)
+    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+    async with httpx2.AsyncHTTPTransport(limits=limits) as transport:
+
+        async def one(i: int) -> None:
+            body = {"model": "ok", "messages": _messages(tag, i), "temperature": 0}
+            if stream:
+                body["stream"] = True
+            request = httpx2.Request("POST", url, headers=headers, content=json.dumps(body))
+            request.extensions["timeout"] = {
+                "connect": 60.0,
+                "read": 60.0,
+                "write": 60.0,
+                "pool": 60.0,
+            }
+            response = await transport.handle_async_request(request)
+            try:
+                assert response.status_code == 200
+                if not stream:
+                    data = json.loads(await response.aread())
+                    assert data["choices"][0]["message"]["content"]
+                    return
+                text = []
+                async for line in response.aiter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        for choice in json.loads(line[6:])["choices"]:
+                            text.append(choice["delta"].get("content") or "")
+                assert "".join(text)
+            finally:
+                await response.aclose()
+
+        return await _measure(calls, concurrency, one)
+
+
 async def run_raw_httpx(base_url: str, calls: int, concurrency: int, tmp: Path) -> Timed:
     """Raw httpx 0.28 (no release since December 2024), kept as a row for comparison."""
     import httpx
@@ -289,6 +341,8 @@ CLIENTS: dict[str, tuple[str, Callable[..., Any], str | None]] = {
     # key: (label, runner, distribution needed)
     "raw-httpx2": ("raw httpx2.AsyncClient", run_raw_httpx2, None),
     "raw-httpx2-sse": ("raw httpx2.AsyncClient, streamed (SSE)", run_raw_httpx2_sse, None),
+    "raw-transport": ("raw httpx2 transport (our sender's path)", run_raw_transport, None),
+    "raw-transport-sse": ("raw httpx2 transport, streamed (SSE)", run_raw_transport_sse, None),
     "raw-httpx": ("raw httpx 0.28 AsyncClient", run_raw_httpx, "httpx"),
     "ours-async": ("AsyncClient, all layers (cache miss)", run_ours_async, None),
     "ours-default": ("AsyncClient, defaults (retries, breaker, budget)", run_ours_default, None),
@@ -433,6 +487,23 @@ def section(results: dict[str, list[Timed]], calls: int, concurrency: int, repea
                 f"{sse:.2f} x",
             )
         )
+    floors = (
+        ("raw-transport-sse", "<= 1.30", 1.30, "ours-async", "all layers"),
+        ("raw-transport-sse", "<= 1.20", 1.20, "ours-default", "defaults"),
+        ("raw-transport", "report", None, "ours-one", "defaults, one provider"),
+    )
+    for floor, goal, limit, ours, what in floors:
+        if floor in cpu and ours in cpu:
+            r = cpu[ours] / cpu[floor]
+            targets.append(
+                Target(
+                    f"AsyncClient ({what}) CPU / {CLIENTS[floor][0]} CPU (the true floor)",
+                    r,
+                    goal,
+                    None if limit is None else r <= limit,
+                    f"{r:.2f} x",
+                )
+            )
     if "ours-default" in cpu:
         default = cpu["ours-default"] / base_cpu
         targets.append(

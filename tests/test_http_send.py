@@ -83,3 +83,30 @@ async def test_credentials_in_the_url_go_through_the_client_as_basic_auth(
     async with AsyncClient([provider]) as client:
         await client.chat.completions.create(messages=USER)
     assert server.requests[0].headers.get("authorization") == "<redacted>"  # Basic user:pw
+
+
+async def test_httpx2s_transport_lookup_still_exists() -> None:
+    """Our sender finds a URL's transport through httpx2's private ``_transport_for_url``
+    (mounts and environment proxies honoured) and calls it directly, skipping
+    ``AsyncClient.send``'s per-request machinery. httpx2 is pinned to the minor versions
+    this was checked on; this test fails loudly if a release renames or reshapes it."""
+    async with httpx2.AsyncClient() as http:
+        transport = http._transport_for_url(httpx2.URL("http://127.0.0.1:1/v1"))
+    assert isinstance(transport, httpx2.AsyncBaseTransport)
+
+
+async def test_our_own_client_sends_through_the_transport_directly(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[object] = []
+    real_send = httpx2.AsyncClient.send
+
+    async def counting_send(self: httpx2.AsyncClient, *args: object, **kw: object) -> object:
+        sent.append(args)
+        return await real_send(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx2.AsyncClient, "send", counting_send)
+    async with AsyncClient([http_provider(server.base_url)]) as client:
+        answer = await client.chat.completions.create(messages=USER)
+    assert answer.choices[0].message.content == "hello"
+    assert sent == []  # the direct path: AsyncClient.send never ran

@@ -15,12 +15,11 @@ from trio.testing import MockClock
 from deepseek_resilient._core.config import RateLimit
 from deepseek_resilient._core.errors import RateLimitedLocally
 from deepseek_resilient._models import ChatRequest
+from deepseek_resilient._models.request import DEFAULT_COMPLETION_TOKENS
 from deepseek_resilient._policies.rate_limit.layer import (
-    DEFAULT_COMPLETION_TOKENS,
     Permit,
     Priority,
     ProviderRateLimiter,
-    estimate_tokens,
 )
 from deepseek_resilient.testing._clock import FakeClock
 
@@ -477,11 +476,11 @@ async def test_slot_wait_times_out_after_max_wait() -> None:
 
 def test_estimate_tokens() -> None:
     req = ChatRequest.model_validate({"messages": [{"role": "user", "content": "x" * 400}]})
-    assert estimate_tokens(req) == 100 + 4 + DEFAULT_COMPLETION_TOKENS
+    assert req.estimate_tokens() == 100 + 4 + DEFAULT_COMPLETION_TOKENS
     req = ChatRequest.model_validate(
         {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
     )
-    assert estimate_tokens(req) == 0 + 4 + 10
+    assert req.estimate_tokens() == 0 + 4 + 10
 
 
 def test_config_rejects_bad_values() -> None:

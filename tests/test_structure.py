@@ -134,3 +134,148 @@ def test_long_modules_say_why() -> None:
         if n > MAX_LINES and rel not in PENDING_SPLIT and "Long module:" not in text[:3000]:
             unexplained.append(f"{rel} ({n} lines)")
     assert not unexplained, f"over {MAX_LINES} lines with no reason at the top: {unexplained}"
+
+
+#: The public API (``deepseek_resilient.__all__``): a change to it is a change to this list.
+PUBLIC_NAMES = frozenset(
+    {
+        "APIConnectionError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AllProvidersFailed",
+        "AsyncClient",
+        "AsyncOpenAI",
+        "AsyncStream",
+        "Attempt",
+        "AuthenticationError",
+        "BadRequestError",
+        "BreakerHealth",
+        "Cache",
+        "CacheStats",
+        "CallOptions",
+        "ChatCompletion",
+        "ChatCompletionChunk",
+        "ChatCompletionMessage",
+        "ChatCompletionMessageToolCall",
+        "ChatMessage",
+        "ChatRequest",
+        "Choice",
+        "ChoiceDelta",
+        "ChoiceDeltaToolCall",
+        "ChoiceDeltaToolCallFunction",
+        "ChoiceLogprobs",
+        "ChunkChoice",
+        "CircuitBreaker",
+        "CircuitOpenError",
+        "Client",
+        "ClientOptions",
+        "ClientStats",
+        "Clock",
+        "CompletionTokensDetails",
+        "ConfigurationError",
+        "ContextLengthExceededError",
+        "CreateParams",
+        "DeadlineExceeded",
+        "DeepSeek",
+        "DeepSeekResilientError",
+        "FirstTokenTimeoutError",
+        "Function",
+        "IncompleteStreamError",
+        "InsufficientBalanceError",
+        "InternalServerError",
+        "InvalidRequestError",
+        "InvalidResponseError",
+        "LlamaCpp",
+        "LlamaCppServer",
+        "LocalModelError",
+        "Model",
+        "ModelList",
+        "NotFoundError",
+        "OpenAI",
+        "OpenAICompatible",
+        "OpenAIOptions",
+        "PermissionDeniedError",
+        "PromptTokensDetails",
+        "Provider",
+        "ProviderError",
+        "ProviderStats",
+        "RateLimit",
+        "RateLimitError",
+        "RateLimitedLocally",
+        "Recovery",
+        "RedisState",
+        "ResponseCache",
+        "RetiredModelWarning",
+        "Retry",
+        "RetryBudget",
+        "Route",
+        "ServiceUnavailableError",
+        "Stream",
+        "TokenLogprob",
+        "TopLogprob",
+        "Transformers",
+        "UnprocessableEntityError",
+        "UnsupportedParameterError",
+        "Usage",
+        "__version__",
+        "accumulate",
+        "events",
+    }
+)
+#: The public modules; every other module of the package is private (its name, or a
+#: package above it, starts with ``_``).
+PUBLIC_MODULES = {
+    "deepseek_resilient",
+    "deepseek_resilient.cli",
+    "deepseek_resilient.events",
+    "deepseek_resilient.metrics",
+    "deepseek_resilient.testing",
+    "deepseek_resilient.testing.plugin",
+}
+
+
+def test_the_public_api_is_pinned() -> None:
+    import deepseek_resilient
+
+    assert set(deepseek_resilient.__all__) == PUBLIC_NAMES
+    for name in PUBLIC_NAMES:
+        assert getattr(deepseek_resilient, name) is not None, name
+
+
+def test_the_public_modules_are_pinned() -> None:
+    public = {m for m in import_graph() if not any(p.startswith("_") for p in m.split("."))}
+    assert public == PUBLIC_MODULES
+
+
+def test_the_root_holds_only_the_public_face() -> None:
+    root = {p.name for p in ROOT.iterdir() if p.name != "__pycache__"}
+    private_modules = {n for n in root if n.startswith("_") and n.endswith(".py")}
+    assert private_modules == {"__init__.py"}, sorted(private_modules)
+
+
+def _documented_tree() -> set[str]:
+    """The file paths in docs/architecture.md's package tree (relative to the package)."""
+    text = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = text.split("```text\ndeepseek_resilient/\n", 1)[1].split("```", 1)[0]
+    paths: set[str] = set()
+    stack: list[str] = []
+    for line in block.splitlines():
+        name = line.strip().split()[0]
+        depth = (len(line) - len(line.lstrip())) // 2 - 1
+        del stack[depth:]
+        if name.endswith("/"):
+            stack.append(name.rstrip("/"))
+        else:
+            paths.add("/".join([*stack, name]))
+    return paths
+
+
+def test_the_architecture_doc_lists_every_module() -> None:
+    actual = {
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.rglob("*")
+        if p.suffix == ".py" or p.name == "py.typed"
+    }
+    documented = _documented_tree()
+    assert sorted(actual - documented) == [], "modules missing from docs/architecture.md"
+    assert sorted(documented - actual) == [], "docs/architecture.md lists modules that are gone"

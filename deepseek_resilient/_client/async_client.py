@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from .._core.events import RequestStarted, StateDegraded
 from .._core.hooks import Hooks, emit_request_finished
 from .._core.pipeline import Pipeline
 from .._core.validation import check_client_options
+from .._core.validation import check_timeout as check_client_timeout
 from .._models import ChatCompletion
 from .._policies.breaker import BreakerHealth
 from .._policies.coalesce import Singleflight
@@ -101,8 +101,6 @@ class AsyncClient:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"provider names must be unique, got {names}")
-        if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
-            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
         if not 0 <= failover_reserve < 1:
             raise ConfigurationError("failover_reserve must be within [0, 1)")
         self.providers: tuple[Provider, ...] = tuple(providers)
@@ -194,10 +192,8 @@ class AsyncClient:
         the shared parts."""
         check_call_options(options)
         timeout = options.get("timeout")
-        if timeout is not None and not (
-            isinstance(timeout, (int, float)) and 0 < timeout < math.inf
-        ):
-            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
+        if timeout is not None:
+            check_client_timeout(timeout)
         clone = copy.copy(self)
         clone._call_defaults = with_defaults(self._call_defaults, dict(options))
         if timeout is not None:

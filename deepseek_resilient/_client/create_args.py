@@ -3,13 +3,13 @@ before any I/O: every problem is an ``InvalidRequestError`` naming the field."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import ValidationError
 
 from .._core.errors import InvalidRequestError
 from .._core.validation import check_json
+from .._core.validation import check_timeout as check_deadline
 from .._models import ChatRequest
 from .._policies.cache.key import CacheMode
 
@@ -58,6 +58,5 @@ def cache_mode(option: CacheMode | bool | None, cacheable: bool) -> CacheMode:
 
 
 def check_timeout(timeout: float) -> float:
-    if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
-        raise InvalidRequestError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    return float(timeout)
+    """One call's ``timeout=``: an ``InvalidRequestError`` when it is not a deadline."""
+    return check_deadline(timeout, InvalidRequestError)

@@ -14,7 +14,7 @@ from .._policies.cache.key import request_key
 from .._streaming.streams import OpenedStream
 from .clock import Clock
 from .config import Retry
-from .errors import InvalidRequestError, ProviderError
+from .errors import ContextLengthExceededError, DeadlineExceeded, InvalidRequestError, ProviderError
 from .hooks import NO_HOOKS, Hooks
 
 if TYPE_CHECKING:
@@ -51,7 +51,21 @@ Settled = Callable[[ProviderError | None, ChatCompletion | None], None]
 
 @dataclass
 class Call:
-    """One request on its way through the pipeline: its deadline, options and route so far."""
+    """One request on its way through the pipeline: its deadline, options and route so far.
+
+    Set by ``create()`` and read-only afterwards: ``request`` (a recovery swaps it on a copy),
+    ``clock``, ``timeout``, ``started``, ``cache_mode``, ``coalesce``, ``priority``, ``id``,
+    ``hooks``, ``model``. What one layer writes for another, each field with its one writer:
+
+    - ``provider_deadline`` and ``more_providers``: the router, through :meth:`enter`, before
+      each provider's chain; read by rate_limit (how long to wait), retry (whether the next
+      sleep fits) and timed_send (the attempt's limits).
+    - ``caller_cut``: timed_send, for its last attempt; read by the breaker (a timeout cut by
+      the request's own budget is neutral).
+    - ``key``: :meth:`Site.key`, on first need (cache and coalesce share it).
+    - ``route`` and ``errors``: appended to by the layer that saw the event (attempts by
+      timed_send and the router, ``cache`` by the cache layer, ``coalesced`` by coalesce).
+    """
 
     request: ChatRequest
     clock: Clock
@@ -88,6 +102,21 @@ class Call:
     def provider_time_left(self) -> float:
         return min(self.deadline, self.provider_deadline) - self.clock.now()
 
+    def enter(self, more_providers: bool, failover_reserve: float) -> None:
+        """The router hands the call to a provider: its share of the time left is all of it
+        for the last one that could answer, else ``1 - failover_reserve`` of it."""
+        share = self.time_left()
+        if more_providers:
+            share *= 1.0 - failover_reserve
+        self.provider_deadline = self.clock.now() + share
+        self.more_providers = more_providers
+
+    def deadline_exceeded(self) -> DeadlineExceeded:
+        """The error of a request whose deadline ended with no answer."""
+        return DeadlineExceeded(
+            f"no answer within the {self.timeout:g} s deadline", errors=self.errors
+        )
+
 
 @dataclass
 class ProviderSlot:
@@ -97,6 +126,25 @@ class ProviderSlot:
     retry: Retry
     breaker: BreakerStore | None = None
     limiter: RateLimiterStore | None = None
+
+    def refusal(self, request: ChatRequest) -> ProviderError | None:
+        """Why this provider is skipped now without any I/O, or None: its breaker is open
+        (read-only: the breaker layer alone admits, and grants the half-open probe), or the
+        request does not fit its context window. The router's cheap pre-check: the error is
+        recorded, never raised (no traceback, no garbage cycle)."""
+        refused = self.breaker.refusal() if self.breaker is not None else None
+        if refused is not None:
+            return refused
+        window = self.provider.context_window
+        if window is not None:
+            need = request.estimate_tokens()
+            if need > window:
+                return ContextLengthExceededError(
+                    f"the request needs ~{need} tokens; the context window is {window}",
+                    provider=self.provider.name,
+                    status_code=400,
+                )
+        return None
 
     @property
     def identity(self) -> str:

@@ -7,10 +7,18 @@ from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "MonotonicClock", "WallClock"]
+__all__ = ["Clock", "MonotonicClock", "TimeSource", "WallClock"]
 
 
-class Clock(Protocol):
+class TimeSource(Protocol):
+    """Time that is only read (the cache's entry ages)."""
+
+    def now(self) -> float:
+        """Seconds."""
+        ...
+
+
+class Clock(TimeSource, Protocol):
     """What the policies need of time: read it, and wait."""
 
     def now(self) -> float:
@@ -36,14 +44,11 @@ class MonotonicClock:
 
 
 class WallClock:
-    """``time.time`` as a :class:`Clock`: cache entries outlive the process and the boot, so
+    """``time.time`` as a :class:`TimeSource`: cache entries outlive the process and the boot, so
     their age must be measured on the wall clock, not a monotonic one."""
 
     def now(self) -> float:
         return time.time()
-
-    async def sleep(self, seconds: float) -> None:  # pragma: no cover - unused by the cache
-        await anyio.sleep(seconds)
 
     def __repr__(self) -> str:
         return "WallClock()"

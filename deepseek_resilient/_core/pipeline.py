@@ -20,7 +20,7 @@ from .._models import Attempt, ChatMessage, ChatRequest
 from .._policies.breaker import breaker_layer
 from .._policies.cache.layer import cache_layer
 from .._policies.coalesce import coalesce_layer
-from .._policies.rate_limit.layer import estimate_tokens, rate_limit_layer
+from .._policies.rate_limit.layer import rate_limit_layer
 from .._policies.retry import retry_layer
 from .._policies.send import (
     DEFAULT_FIRST_TOKEN_TIMEOUT,
@@ -34,8 +34,6 @@ from .clock import Clock
 from .errors import (
     AllProvidersFailed,
     CircuitOpenError,
-    ContextLengthExceededError,
-    DeadlineExceeded,
     ProviderError,
     RateLimitedLocally,
 )
@@ -62,7 +60,7 @@ def deadline_layer(site: Site) -> Layer:
 async def _deadline(call: Call, next: Handler) -> Answer:
     with anyio.move_on_after(call.time_left()):
         return await next(call)
-    raise DeadlineExceeded(f"no answer within the {call.timeout:g} s deadline", errors=call.errors)
+    raise call.deadline_exceeded()
 
 
 #: The order, outermost first. None: not a composed layer (``validate`` runs in ``create()``
@@ -129,20 +127,17 @@ class Pipeline:
         if self.policies.budget is not None:
             self.policies.budget.on_request()
         last = len(self._chains) - 1
+        # Which providers are skipped without I/O (breaker open, context too small), checked
+        # once per request; and whether one after each could still answer (O(n) in all).
+        refusals = [slot.refusal(call.request) for slot in self.slots]
+        more_after = _more_after(refusals)
         for index, chain in enumerate(self._chains):
             slot = self.slots[index]
-            # An open breaker skips its provider before any layer runs (the cheap path: its
-            # error is never raised, so it holds no traceback and makes no garbage cycle),
-            # and so does a context window the request cannot fit.
-            error = self._refusal(slot, call.request)
+            error = refusals[index]
             skipped = error is not None
             if error is None:
                 try:
-                    left = call.time_left()
-                    more = self._more_after(index, call.request)
-                    share = left if not more else left * (1.0 - self.policies.failover_reserve)
-                    call.provider_deadline = self.clock.now() + share
-                    call.more_providers = more
+                    call.enter(more_after[index], self.policies.failover_reserve)
                     answer = await chain(call)
                 except ProviderError as exc:
                     error = exc
@@ -178,26 +173,6 @@ class Pipeline:
                 )
             )
 
-    def _refusal(self, slot: ProviderSlot, request: ChatRequest) -> ProviderError | None:
-        """Why ``slot`` is skipped without any I/O (breaker open, context too small), or None."""
-        refused = slot.breaker.refusal() if slot.breaker is not None else None
-        if refused is not None:
-            return refused
-        window = slot.provider.context_window
-        if window is not None:
-            need = estimate_tokens(request)
-            if need > window:
-                return ContextLengthExceededError(
-                    f"the request needs ~{need} tokens; the context window is {window}",
-                    provider=slot.provider.name,
-                    status_code=400,
-                )
-        return None
-
-    def _more_after(self, index: int, request: ChatRequest) -> bool:
-        """Whether a provider after ``index`` could still answer (not skipped right now)."""
-        return any(self._refusal(slot, request) is None for slot in self.slots[index + 1 :])
-
     async def _resume(
         self, call: Call, failed: int, text: str, reasoning: str, failure: Exception
     ) -> tuple[OpenedStream, How]:
@@ -215,10 +190,15 @@ class Pipeline:
         last_error: ProviderError = ProviderError(
             f"no provider could resume the stream after {type(failure).__name__}"
         )
+        refusals = [
+            self.slots[i].refusal(continued if how == "continue" else call.request)
+            for i, how in plan
+        ]
+        more_after = _more_after(refusals)
         for step, (index, how) in enumerate(plan):
             slot = self.slots[index]
             request = continued if how == "continue" else call.request
-            refused = self._refusal(slot, request)
+            refused = refusals[step]
             if refused is not None:
                 skipped = type(refused).__name__
                 call.route.attempts.append(
@@ -226,12 +206,8 @@ class Pipeline:
                 )
                 last_error = refused
                 continue
-            later = [i for i, _ in plan[step + 1 :]]
-            more = any(self._refusal(self.slots[i], request) is None for i in later)
-            sub = dataclasses.replace(call, request=request, more_providers=more)
-            left = sub.time_left()
-            share = left if not more else left * (1.0 - self.policies.failover_reserve)
-            sub.provider_deadline = self.clock.now() + share
+            sub = dataclasses.replace(call, request=request)
+            sub.enter(more_after[step], self.policies.failover_reserve)
             try:
                 answer = await self._chains[index](sub)
             except ProviderError as exc:
@@ -244,6 +220,15 @@ class Pipeline:
                 answer.resume = functools.partial(self._resume, call, index)
             return answer, how
         raise last_error
+
+
+def _more_after(refusals: Sequence[ProviderError | None]) -> list[bool]:
+    """For each candidate, whether one after it could still answer (is not refused)."""
+    more, found = [False] * len(refusals), False
+    for i in range(len(refusals) - 1, -1, -1):
+        more[i] = found
+        found = found or refusals[i] is None
+    return more
 
 
 def _prefix_request(request: ChatRequest, text: str) -> ChatRequest:

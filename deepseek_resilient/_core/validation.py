@@ -156,6 +156,16 @@ def check_count(value: object, field: str, provider: object, *, minimum: int) ->
 # ----------------------------------------------------------------------------- client
 
 
+def check_timeout(timeout: object, error: type[Exception] = ConfigurationError) -> float:
+    """A request deadline: a finite positive number of seconds (``error`` otherwise: a
+    ``ConfigurationError`` for a client's, an ``InvalidRequestError`` for one call's)."""
+    if isinstance(timeout, bool) or not (
+        isinstance(timeout, (int, float)) and 0 < timeout < math.inf
+    ):
+        raise error(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
 def check_client_options(options: Mapping[str, Any]) -> None:
     """Types of ``AsyncClient``'s options (its ``locals()`` at entry): ``ConfigurationError``
     naming the option and the fix, before anything is built."""
@@ -175,11 +185,7 @@ def check_client_options(options: Mapping[str, Any]) -> None:
                 f"{name} must be a {kind.__name__}(...) or None, got {type(value).__name__}: "
                 f"pass e.g. {name}={kind.__name__}()"
             )
-    timeout = options.get("timeout", 60.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise ConfigurationError(
-            f"timeout must be a positive number of seconds, got {type(timeout).__name__}"
-        )
+    check_timeout(options.get("timeout", 60.0))
     reserve = options.get("failover_reserve", 0.25)
     if isinstance(reserve, bool) or not isinstance(reserve, (int, float)):
         raise ConfigurationError(

@@ -9,10 +9,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ChatMessage", "ChatRequest", "Role", "WireModel"]
+__all__ = ["DEFAULT_COMPLETION_TOKENS", "ChatMessage", "ChatRequest", "Role", "WireModel"]
 
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 
+
+#: Completion tokens assumed when a request sets no ``max_tokens``.
+DEFAULT_COMPLETION_TOKENS = 256
 
 class WireModel(BaseModel):
     """A model that keeps unknown fields, so nothing a provider sends is dropped."""
@@ -146,6 +149,13 @@ class ChatRequest(BaseModel):
             elif m.content:
                 parts.extend(str(p.get("text", "")) for p in m.content)
         return "\n".join(parts)
+
+    def estimate_tokens(self) -> int:
+        """A cheap upper-ish estimate of the tokens this request will use: ~4 characters per
+        prompt token, plus ``max_tokens`` (or ``DEFAULT_COMPLETION_TOKENS``) for the answer.
+        Rate limits charge it; the router checks it against a context window."""
+        prompt = len(self.prompt_text()) // 4 + 4 * len(self.messages)
+        return prompt + (self.max_tokens or DEFAULT_COMPLETION_TOKENS)
 
 
 _NOT_IN_BODY = {"extra_body", "extra_headers", "extra_query", "model", "stream"}

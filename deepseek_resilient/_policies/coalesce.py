@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 
 from .._core.call import Answer, Call, Handler, Layer, Site
-from .._core.errors import DeadlineExceeded, DeepSeekResilientError
+from .._core.errors import DeepSeekResilientError
 from .._core.events import Coalesced
 from .._models import ChatCompletion, Route
 
@@ -171,7 +171,7 @@ async def _coalesced(
         call.route.attempts = list(route.attempts)
         assert isinstance(answer, ChatCompletion)
         return answer.model_copy()
-    raise DeadlineExceeded(f"no answer within the {call.timeout:g} s deadline", errors=call.errors)
+    raise call.deadline_exceeded()
 
 
 async def _merged(flights: FlightStore, key: str, call: Call, next: Handler) -> ChatCompletion:

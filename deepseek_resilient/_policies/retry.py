@@ -22,7 +22,7 @@ from .._core.config import Retry
 from .._core.errors import ProviderError
 from .._core.events import RetryScheduled
 
-__all__ = ["backoff", "call_with_retries", "retry_delay", "retry_layer"]
+__all__ = ["backoff", "retry_after_failure", "retry_delay", "retry_layer"]
 
 T = TypeVar("T")
 
@@ -46,28 +46,22 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.retryable
 
 
-async def call_with_retries(
+async def retry_after_failure(
     attempt: Callable[[], Awaitable[T]],
+    failed: ProviderError,
     retry: Retry,
     clock: Clock,
     time_left: Callable[[], float],
     may_retry: Callable[[], bool] = lambda: True,
     on_retry: Callable[[int, float, BaseException | None], None] | None = None,
-    failed: ProviderError | None = None,
 ) -> T:
-    """Run ``attempt`` with retries. Stops (re-raising the last error, so the router fails
-    over) when attempts are spent, when the next wait would outlast ``time_left()`` or the
-    hint exceeds ``retry.max_retry_after``, or when ``may_retry()`` (the retry budget) says no.
-    ``on_retry(attempt, delay, error)`` is told of each retry before its sleep. ``failed``:
-    the first attempt was already made (by the caller) and failed with this retryable error.
+    """Retry ``attempt`` after its first try failed with ``failed``. Stops (re-raising the
+    last error, so the router fails over) when attempts are spent, when the next wait would
+    outlast ``time_left()`` or the hint exceeds ``retry.max_retry_after``, or when
+    ``may_retry()`` (the retry budget) says no. ``on_retry(attempt, delay, error)`` is told
+    of each retry before its sleep. ``failed``: the first attempt, made inline by the
+    caller, failed with this retryable error.
     """
-    if failed is None:
-        try:
-            return await attempt()
-        except ProviderError as exc:
-            if retry.attempts <= 1 or not exc.retryable:
-                raise
-            failed = exc
     first: list[ProviderError] = [failed]
     # Only a failed first attempt gets here, so tenacity is imported on first need.
     from tenacity import AsyncRetrying, retry_if_exception
@@ -146,6 +140,6 @@ async def _retried(
             kind = type(error).__name__
             call.hooks.emit(RetryScheduled(call.id, name, delay, attempt, kind))
 
-    return await call_with_retries(
-        lambda: next(call), retry, clock, call.provider_time_left, may_retry, on_retry, first
+    return await retry_after_failure(
+        lambda: next(call), first, retry, clock, call.provider_time_left, may_retry, on_retry
     )

@@ -8,7 +8,7 @@ recorded in the route and told to the hooks (``AttemptStarted`` / ``AttemptFinis
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import anyio
@@ -55,50 +55,34 @@ def timed_send(site: Site) -> Layer | None:
     address = attempt_labels(provider)[1]
 
     async def send(call: Call, next: Handler) -> Answer:
-        # The attempt's own limit applies only when it is shorter than the request's
-        # deadline; otherwise the deadline itself (DeadlineExceeded) ends the attempt.
-        share = call.provider_time_left()
-        budget = share
-        if provider.attempt_timeout is not None:
-            budget = min(budget, provider.attempt_timeout)
-        attempt_limit = budget if budget < call.time_left() else math.inf
-        first_token = _limit(
-            provider.first_token_timeout, provider, call, DEFAULT_FIRST_TOKEN_TIMEOUT
-        )
-        data_idle = _limit(provider.data_idle_timeout, provider, call, DEFAULT_IDLE_TIMEOUT)
+        lim = _limits(provider, call)
         streaming = call.request.stream
-        as_stream = not streaming and provider.stream_upstream and first_token < attempt_limit
-        if not (streaming or as_stream):
-            first_token = math.inf  # a whole answer has no "first token" to wait for
-        request = call.request if not as_stream else _as_stream(call.request)
-        idle = max(0.001, min(budget, data_idle))
+        request = call.request if not lim.as_stream else _as_stream(call.request)
         started = clock.now()
-        hooks = call.hooks
         model = call.request.model or provider.model
-        if hooks.wants(AttemptStarted):
+        if call.hooks.wants(AttemptStarted):
             tries = sum(1 for a in call.route.attempts if a.provider == provider.name) + 1
-            hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
+            call.hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
         call.caller_cut = None
         committed = False  # some content arrived (a streamed answer's first token)
         error: ProviderError | None = None
         answer: Answer
         # ONE cancel scope per attempt: until the first content it ends at the first-token
         # limit when that is the shorter one, then its deadline moves out to the attempt's.
-        first_limited = first_token < attempt_limit
         first_phase = True
-        with anyio.move_on_after(max(0.0, min(first_token, attempt_limit))) as scope:
+        with anyio.move_on_after(max(0.0, min(lim.first_token, lim.attempt))) as scope:
             try:
-                if streaming or as_stream:
-                    source = provider.stream(request, idle_timeout=idle)
+                if streaming or lim.as_stream:
+                    source = provider.stream(request, idle_timeout=lim.idle)
                     opened = await open_until_commit(source, provider.name)
-                    opened.idle = data_idle
+                    opened.idle = lim.data_idle
                     committed = True
                 else:
-                    reply = await provider.complete(request, idle_timeout=idle)
+                    reply = await provider.complete(request, idle_timeout=lim.idle)
                 first_phase = False
-                if first_limited:
-                    scope.deadline += max(0.0, attempt_limit) - max(0.0, first_token)
-                if as_stream:
+                if lim.first_limited:
+                    scope.deadline += max(0.0, lim.attempt) - max(0.0, lim.first_token)
+                if lim.as_stream:
                     reply, skipped = await read_to_end(opened)
                     call.route.skipped_events += skipped
                 answer = opened if streaming else _checked(reply, provider.name)
@@ -119,33 +103,79 @@ def timed_send(site: Site) -> Layer | None:
                 call.route.attempts.append(
                     Attempt(provider=provider.name, outcome="ok", latency=latency)
                 )
-                if streaming and hooks.wants(StreamCommitted):
+                if streaming and call.hooks.wants(StreamCommitted):
                     ttft = clock.now() - call.started
-                    hooks.emit(StreamCommitted(call.id, provider.name, ttft))
+                    call.hooks.emit(StreamCommitted(call.id, provider.name, ttft))
                 _emit_attempt(call, provider.name, model, address, None, ok=True)
                 return answer
-        if error is None and first_phase and first_limited:
-            error = FirstTokenTimeoutError(
-                f"no content within the first-token limit of {first_token:g} s",
-                provider=provider.name,
-            )
-        elif error is None:
-            what = "no content" if streaming else "no answer"
-            # No content at all from a stream: not retried here (its queue is what is
-            # slow), the next provider is tried at once.
-            silent = (streaming or as_stream) and not committed
-            kind = FirstTokenTimeoutError if silent else APITimeoutError
-            error = kind(
-                f"{what} within {min(attempt_limit, budget):.3g} s: attempt abandoned",
-                provider=provider.name,
-            )
-            if provider.attempt_timeout is None or share < provider.attempt_timeout:
-                call.caller_cut = error  # the request's own budget ran out, not the provider
+        if error is None:
+            error = _timed_out(provider, call, lim, first_phase, committed)
         _record(call, provider.name, clock.now() - started, error)
         _emit_attempt(call, provider.name, model, address, error)
         raise error
 
     return send
+
+
+class _Limits(NamedTuple):
+    """One attempt's time limits (seconds; ``math.inf``: none)."""
+
+    #: The provider's share of the request's time left.
+    share: float
+    #: The share, capped by the provider's ``attempt_timeout``.
+    budget: float
+    #: The attempt's own limit: ``budget`` when shorter than the request's deadline, else
+    #: none (the deadline itself, ``DeadlineExceeded``, ends the attempt).
+    attempt: float
+    first_token: float
+    data_idle: float
+    #: The idle timeout handed to the provider's transport.
+    idle: float
+    #: A non-streamed request sent upstream as a stream (see ``timed_send``).
+    as_stream: bool
+
+    @property
+    def first_limited(self) -> bool:
+        return self.first_token < self.attempt
+
+
+def _limits(provider: Provider, call: Call) -> _Limits:
+    share = call.provider_time_left()
+    budget = share if provider.attempt_timeout is None else min(share, provider.attempt_timeout)
+    attempt = budget if budget < call.time_left() else math.inf
+    first_token = _limit(provider.first_token_timeout, provider, call, DEFAULT_FIRST_TOKEN_TIMEOUT)
+    data_idle = _limit(provider.data_idle_timeout, provider, call, DEFAULT_IDLE_TIMEOUT)
+    streaming = call.request.stream
+    as_stream = not streaming and provider.stream_upstream and first_token < attempt
+    if not (streaming or as_stream):
+        first_token = math.inf  # a whole answer has no "first token" to wait for
+    idle = max(0.001, min(budget, data_idle))
+    return _Limits(share, budget, attempt, first_token, data_idle, idle, as_stream)
+
+
+def _timed_out(
+    provider: Provider, call: Call, lim: _Limits, first_phase: bool, committed: bool
+) -> ProviderError:
+    """The error of an attempt its own scope ended; marks it ``caller_cut`` when the
+    request's own budget ran out rather than the provider's limit."""
+    if first_phase and lim.first_limited:
+        return FirstTokenTimeoutError(
+            f"no content within the first-token limit of {lim.first_token:g} s",
+            provider=provider.name,
+        )
+    streaming = call.request.stream
+    what = "no content" if streaming else "no answer"
+    # No content at all from a stream: not retried here (its queue is what is slow), the
+    # next provider is tried at once.
+    silent = (streaming or lim.as_stream) and not committed
+    kind = FirstTokenTimeoutError if silent else APITimeoutError
+    error = kind(
+        f"{what} within {min(lim.attempt, lim.budget):.3g} s: attempt abandoned",
+        provider=provider.name,
+    )
+    if provider.attempt_timeout is None or lim.share < provider.attempt_timeout:
+        call.caller_cut = error  # the request's own budget ran out, not the provider
+    return error
 
 
 def _limit(option: float | None, provider: Provider, call: Call, default: float) -> float:

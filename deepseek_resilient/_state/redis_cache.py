@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .._core.clock import Clock
+from .._core.clock import Clock, TimeSource
 from .._core.config import Cache
 from .._models import ChatCompletion
 from .._policies.cache.store import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
@@ -40,7 +40,7 @@ class RedisCacheStore:
         self, config: Cache, clock: Clock | None, link: RedisLink, *, l1_size: int
     ) -> None:
         self._config = config
-        self._clock: Clock = clock if clock is not None else WallClock()
+        self._clock: TimeSource = clock if clock is not None else WallClock()
         self._link = link
         self._l1: OrderedDict[str, _Entry] = OrderedDict()
         self._l1_size = l1_size

@@ -108,14 +108,7 @@ def _merge_logprobs(state: _ChoiceState, logprobs: dict[str, Any]) -> None:
 
 
 def _merge_tool_call(state: _ChoiceState, delta: dict[str, Any]) -> None:
-    index = delta.get("index")
-    if not isinstance(index, int) or isinstance(index, bool):
-        new_id = delta.get("id")
-        last = state.last_tool_index
-        if last is None or (new_id and new_id != state.tool_calls[last].get("id")):
-            index = max(state.tool_calls, default=-1) + 1
-        else:
-            index = last
+    index = _tool_index(state, delta)
     state.last_tool_index = index
     piece = {k: v for k, v in delta.items() if k != "index"}
     call = state.tool_calls.get(index)
@@ -125,17 +118,36 @@ def _merge_tool_call(state: _ChoiceState, delta: dict[str, Any]) -> None:
     for key, value in piece.items():
         if key == "function" and isinstance(value, dict):
             fn = call.get("function")
-            if not isinstance(fn, dict):
+            if isinstance(fn, dict):
+                _merge_function(fn, value)
+            else:
                 call["function"] = copy.deepcopy(value)
-                continue
-            for fkey, fvalue in value.items():
-                old = fn.get(fkey)
-                if fkey == "arguments" and isinstance(fvalue, str) and isinstance(old, str):
-                    fn[fkey] = old + fvalue
-                elif old is None or old == "":
-                    fn[fkey] = copy.deepcopy(fvalue)
         elif call.get(key) is None or call.get(key) == "":
             call[key] = copy.deepcopy(value)
+
+
+def _tool_index(state: _ChoiceState, delta: dict[str, Any]) -> int:
+    """The tool call a delta belongs to: its ``index``, else (a provider that sends none)
+    the last one, or a new one when the delta carries another ``id``."""
+    index = delta.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        return index
+    new_id = delta.get("id")
+    last = state.last_tool_index
+    if last is None or (new_id and new_id != state.tool_calls[last].get("id")):
+        return max(state.tool_calls, default=-1) + 1
+    return last
+
+
+def _merge_function(fn: dict[str, Any], delta: dict[str, Any]) -> None:
+    """A function delta onto the call's function so far: ``arguments`` concatenated, any
+    other field set once."""
+    for key, value in delta.items():
+        old = fn.get(key)
+        if key == "arguments" and isinstance(value, str) and isinstance(old, str):
+            fn[key] = old + value
+        elif old is None or old == "":
+            fn[key] = copy.deepcopy(value)
 
 
 def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:

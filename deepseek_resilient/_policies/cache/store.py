@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..._core.clock import Clock, WallClock
+from ..._core.clock import TimeSource, WallClock
 from ..._core.config import Cache
 from ..._core.lazy import LazyModule
 from ..._models import ChatCompletion, ChatRequest
@@ -99,9 +99,9 @@ class ResponseCache:
     raises: an unreadable, corrupt or tampered entry is a miss and is removed; a failed write
     (disk full, lock held too long) is skipped and logged at debug level."""
 
-    def __init__(self, config: Cache, clock: Clock | None = None) -> None:
+    def __init__(self, config: Cache, clock: TimeSource | None = None) -> None:
         self._config = config
-        self._clock: Clock = clock if clock is not None else WallClock()
+        self._clock: TimeSource = clock if clock is not None else WallClock()
         self._directory = resolve_directory(config)
         self._cache: diskcache.Cache | None = None
         self._disabled = False

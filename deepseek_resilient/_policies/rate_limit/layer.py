@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..._core.call import Answer, Call, Handler, Layer, Site, when_settled
 from ..._core.errors import ProviderError, RateLimitError
 from ..._core.events import RateLimitWaited
-from ..._models import ChatCompletion, ChatRequest
+from ..._models import ChatCompletion
 from .buckets import Permit, Priority
 from .limiter import ProviderRateLimiter
 
@@ -21,23 +21,11 @@ if TYPE_CHECKING:
     from ..._state.base import PermitLike, RateLimiterStore
 
 __all__ = [
-    "DEFAULT_COMPLETION_TOKENS",
     "Permit",
     "Priority",
     "ProviderRateLimiter",
-    "estimate_tokens",
     "rate_limit_layer",
 ]
-
-#: Completion tokens assumed when a request sets no ``max_tokens``.
-DEFAULT_COMPLETION_TOKENS = 256
-
-
-def estimate_tokens(request: ChatRequest) -> int:
-    """A cheap upper-ish estimate of the tokens a request will use: ~4 characters per prompt
-    token, plus ``max_tokens`` (or ``DEFAULT_COMPLETION_TOKENS``) for the answer."""
-    prompt = len(request.prompt_text()) // 4 + 4 * len(request.messages)
-    return prompt + (request.max_tokens or DEFAULT_COMPLETION_TOKENS)
 
 
 def rate_limit_layer(site: Site) -> Layer | None:
@@ -51,7 +39,7 @@ def rate_limit_layer(site: Site) -> Layer | None:
 
 async def _limited(limiter: RateLimiterStore, name: str, call: Call, next: Handler) -> Answer:
     permit = await limiter.acquire(
-        tokens=estimate_tokens(call.request),
+        tokens=call.request.estimate_tokens(),
         max_wait=max(0.0, call.provider_time_left()),
         priority=call.priority,
         hold_for=max(0.0, call.time_left()),

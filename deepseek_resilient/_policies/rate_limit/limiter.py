@@ -211,11 +211,7 @@ class ProviderRateLimiter:
             needs = self._needs(w)
             limit = self._slot_limit(w)
             slot_free = limit is None or slots_used < limit
-            eta = t
-            for b, need, _ in needs:
-                lvl = min(b.capacity, levels[id(b)] + (t - now) * b.rate)
-                if lvl < need - _EPS:
-                    eta = max(eta, t + (need - lvl) / b.rate if b.rate > 0 else math.inf)
+            eta = _projected(needs, levels, now, t)
             if prefix and slot_free and eta <= now + _EPS:
                 for b, _, debit in needs:
                     b.level -= debit
@@ -226,12 +222,8 @@ class ProviderRateLimiter:
                 woken.append(w)
                 continue
             prefix = False
-            if not slot_free and w.rank == 2:
-                w.shed = "low priority and no concurrency slot free"
-                woken.append(w)
-                continue
-            if eta > w.deadline + _EPS:
-                w.shed = f"admission projected in {eta - now:.2f}s, beyond max_wait"
+            w.shed = _shed_reason(w, slot_free, eta, now)
+            if w.shed is not None:
                 woken.append(w)
                 continue
             # Reserve this waiter's share in the projection, so those behind queue after it.
@@ -339,3 +331,24 @@ class ProviderRateLimiter:
 
     def __repr__(self) -> str:
         return f"ProviderRateLimiter({self.provider!r}, {self.config!r})"
+
+
+def _projected(
+    needs: list[tuple[_Bucket, float, float]], levels: dict[int, float], now: float, t: float
+) -> float:
+    """When the buckets (at ``levels`` now, refilling) hold what ``needs`` asks, from ``t``."""
+    eta = t
+    for b, need, _ in needs:
+        lvl = min(b.capacity, levels[id(b)] + (t - now) * b.rate)
+        if lvl < need - _EPS:
+            eta = max(eta, t + (need - lvl) / b.rate if b.rate > 0 else math.inf)
+    return eta
+
+
+def _shed_reason(w: _Waiter, slot_free: bool, eta: float, now: float) -> str | None:
+    """Why a waiter that cannot be admitted now is refused at once, or None (it queues)."""
+    if not slot_free and w.rank == 2:
+        return "low priority and no concurrency slot free"
+    if eta > w.deadline + _EPS:
+        return f"admission projected in {eta - now:.2f}s, beyond max_wait"
+    return None
