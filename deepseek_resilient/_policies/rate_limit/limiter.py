@@ -280,16 +280,9 @@ class ProviderRateLimiter:
                 self._reschedule(self._clock.now())
 
     def hand_over(self, fraction: float) -> list[float]:
-        """A shared store switching to this limiter: cap every bucket at ``fraction`` of this
-        process's share of it (what was left in the shared bucket). Returns each bucket's
-        deficit (share minus level) before the cap: what this process used of its share."""
-        now, deficits = self._clock.now(), []
-        for b in self._buckets:
-            b.refill(now)
-            share = b.base_capacity * self._factor * self._share
-            deficits.append(max(0.0, share - b.level))
-            b.level = min(b.level, share * min(1.0, max(0.0, fraction)))
-        return deficits
+        """Buckets at most ``fraction`` of this share; returns their deficits (share - level)."""
+        now, scale = self._clock.now(), self._factor * self._share
+        return [b.hand_over(now, scale, fraction) for b in self._buckets]
 
     def _set_factor(self, factor: float) -> None:
         now = self._clock.now()
@@ -299,8 +292,7 @@ class ProviderRateLimiter:
             b.scale(scale)
         self._factor = factor
         if self._max_concurrency is not None:
-            # A share of fewer than one slot is none: queue rather than exceed the fleet's.
-            least = 1 if self._share >= 1.0 else 0
+            least = int(self._share >= 1.0)  # a fleet share below one slot is none: queue
             self._concurrency = max(least, math.floor(self._max_concurrency * scale + _EPS))
 
     def _release(self, permit: Permit, used_tokens: int | None) -> None:
