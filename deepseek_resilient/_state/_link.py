@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from ._connect import build_client, explain
 from ._timer import OpTimer
 from ._values import Garbage
 
@@ -60,8 +61,11 @@ class RedisLink:
         max_connections: int,
         max_value_bytes: int = 8 << 20,
         on_degraded: Callable[[str, str], None] | None = None,
+        client: Redis | None = None,
     ) -> None:
         self.url = url
+        #: A ready client given by the user: used as it is, and never closed here.
+        self._given = client
         #: Told (where, why) when an outage starts; None: a WARNING on the logger.
         self.on_degraded = on_degraded
         self.namespace = namespace
@@ -75,6 +79,7 @@ class RedisLink:
         #: larger than twice it is refused by the protocol parser itself.
         self.max_value_bytes = max_value_bytes
         self._repaired: set[str] = set()
+        self._explained: set[str] = set()
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._down_until = 0.0
@@ -96,27 +101,27 @@ class RedisLink:
 
     def _redis(self) -> Redis:
         if self._client is None:
-            from redis.asyncio import BlockingConnectionPool, Redis
+            if self._given is not None:
+                self._client = self._given
+                return self._client
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
             from redis.maint_notifications import MaintNotificationsConfig
 
-            # A blocking pool: past max_connections an operation waits (within its timeout)
-            # for a free connection instead of failing.
-            pool = BlockingConnectionPool.from_url(
+            ceiling = 10 * self.timer.ceiling
+            self._client = build_client(
                 self.url,
                 max_connections=self._max_connections,
                 # run()'s stall-aware deadline is the one that counts; these only bound a
                 # connection nobody waits for any more.
-                timeout=10 * self.timer.ceiling,
-                socket_timeout=10 * self.timer.ceiling,
-                socket_connect_timeout=10 * self.timer.ceiling,
+                timeout=ceiling,
+                socket_timeout=ceiling,
+                socket_connect_timeout=ceiling,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
                 parser_class=capped_parser(2 * self.max_value_bytes + 4096),
                 maint_notifications_config=MaintNotificationsConfig(enabled=False),
             )
-            self._client = Redis(connection_pool=pool)
         return self._client
 
     def script(self, source: str) -> AsyncScript:
@@ -190,6 +195,10 @@ class RedisLink:
     def failed(self, what: str, exc: BaseException | str) -> None:
         """Enter (or extend) an outage: in-process state for ``retry_interval`` seconds."""
         self._down_until = time.monotonic() + self.retry_interval
+        setup = explain(exc) if isinstance(exc, BaseException) else None
+        if setup is not None and setup not in self._explained:  # a setup problem: say so
+            self._explained.add(setup)
+            logger.error("Redis at %s cannot be used: %s", redacted(self.url), setup)
         if not self._outage:
             self._outage = True
             self.outages += 1
@@ -227,7 +236,7 @@ class RedisLink:
             await self.drain()
         client, self._client = self._client, None
         self._scripts.clear()
-        if client is not None:
+        if client is not None and client is not self._given:
             try:
                 await client.aclose(close_connection_pool=True)
             except Exception as exc:  # closing a broken connection: nothing to do

@@ -10,7 +10,7 @@ import importlib.util
 import math
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._core.errors import ConfigurationError
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisState"]
 
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class RedisState:
@@ -44,13 +43,22 @@ class RedisState:
     buckets. A concurrency limit smaller than the fleet gives a process no slot of its own
     during an outage: its calls queue (up to their wait) rather than exceed the limit.
 
+    ``url``: ``redis://``, ``rediss://`` (TLS; ``?ssl_ca_certs=/path/ca.pem`` and redis-py's
+    other ``ssl_*`` options), ``unix://``, ``redis+cluster://`` (Redis Cluster: every key
+    carries the ``{namespace}`` hash tag, so a namespace lives in one slot) or
+    ``redis+sentinel://host:port[,host:port…]/service[/db]``; a URL that cannot work is
+    refused here, and a setup problem the first connection shows (a cluster node behind a
+    plain URL, a TLS certificate not verified, a wrong password) is logged as an ERROR
+    saying what to change. Or a ready ``redis.asyncio.Redis`` / ``RedisCluster`` client
+    (used as it is on the client's event loop, and not closed by it).
+
     Pass it as ``Client(state=RedisState(...))``; it needs the
     ``redis`` extra (``pip install 'deepseek-resilient[redis]'``) and asyncio.
     """
 
     def __init__(
         self,
-        url: str = "redis://127.0.0.1:6379/0",
+        url: str | Any = "redis://127.0.0.1:6379/0",
         *,
         namespace: str = "deepseek_resilient",
         processes: int | None = None,
@@ -67,10 +75,15 @@ class RedisState:
             raise ConfigurationError(
                 "RedisState needs redis-py: pip install 'deepseek-resilient[redis]'"
             )
-        if not isinstance(url, str) or not url.startswith(_SCHEMES):
-            raise ConfigurationError(
-                "RedisState url must start with redis://, rediss:// or unix://"
-            )
+        from ._connect import check_url, is_client
+
+        self.client: Any = url if is_client(url) else None
+        if self.client is None:
+            if not isinstance(url, str):
+                raise ConfigurationError(
+                    "RedisState takes a URL or a redis.asyncio Redis / RedisCluster client"
+                )
+            check_url(url)
         if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
             raise ConfigurationError(
                 "RedisState namespace must be 1-64 characters of letters, digits, _ . -"
@@ -93,7 +106,7 @@ class RedisState:
         ):
             if not (isinstance(count, int) and count >= 1):
                 raise ConfigurationError(f"RedisState {name} must be an int >= 1: {count!r}")
-        self.url = url
+        self.url = url if self.client is None else f"redis://<{type(url).__name__} client>"
         self.namespace = namespace
         self.processes = processes
         self.op_timeout = float(op_timeout)
@@ -126,5 +139,6 @@ class RedisState:
             max_connections=self.max_connections,
             max_value_bytes=self.max_value_bytes,
             on_degraded=on_degraded,
+            client=self.client,
         )
         return RedisStore(self, link)

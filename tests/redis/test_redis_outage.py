@@ -121,7 +121,9 @@ async def test_switching_between_shared_and_local_state_hands_over_the_budget(
     assert shared >= rate  # (the full bucket, and its refill)
     own_redis.kill()
     local, elapsed = await _phase(limiters, 1.0)
-    assert local <= 1.1 * rate * elapsed + 2  # no fresh bucket per process on the switch
+    # No fresh bucket per process on the switch (that would be 4 x 5 more, about 40 here).
+    assert local <= 1.1 * rate * elapsed + 4, (shared, local, elapsed)
     own_redis.start()  # an empty Redis: a fresh, full shared bucket
     back, elapsed = await _phase(limiters, 1.0)
-    assert back <= 1.1 * rate * elapsed + 2  # what the fleet took meanwhile was paid back
+    # What the fleet took meanwhile was paid back (else the fresh bucket adds about 20).
+    assert back <= 1.1 * rate * elapsed + 4, (shared, local, back, elapsed)
