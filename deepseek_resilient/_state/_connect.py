@@ -87,7 +87,8 @@ def build_client(url: str, **options: Any) -> Redis:
 
     scheme = url.split("://", 1)[0].lower()
     if scheme.endswith("+cluster"):
-        cluster_options = {k: v for k, v in options.items() if k != "timeout"}
+        # No custom parser per node here: RedisCluster builds its own connections.
+        cluster_options = {k: v for k, v in options.items() if k not in ("timeout", "parser_class")}
         plain = url.replace("+cluster://", "://", 1)
         cluster = RedisCluster.from_url(plain, **cluster_options)
         return cast("Redis", cluster)  # RedisCluster speaks the same commands and scripts
@@ -115,7 +116,7 @@ def explain(exc: BaseException) -> str | None:
     """A setup problem the first connection revealed, said plainly (None: an outage)."""
     text = f"{type(exc).__name__}: {exc}"
     low = text.lower()
-    if "moved " in low or "crossslot" in low or "clusterdown" in low:
+    if "moved" in low or "crossslot" in low or "clusterdown" in low:
         return (
             "this Redis is a cluster node: use a redis+cluster:// URL or pass a RedisCluster client"
         )

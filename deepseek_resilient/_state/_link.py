@@ -36,6 +36,8 @@ T = TypeVar("T")
 
 def redacted(url: str) -> str:
     """The URL without its user name and password (for logs and reprs)."""
+    if "://" not in url:  # "<Redis client>": a ready client, no URL
+        return url
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

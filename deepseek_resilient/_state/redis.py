@@ -106,7 +106,7 @@ class RedisState:
         ):
             if not (isinstance(count, int) and count >= 1):
                 raise ConfigurationError(f"RedisState {name} must be an int >= 1: {count!r}")
-        self.url = url if self.client is None else f"redis://<{type(url).__name__} client>"
+        self.url = url if self.client is None else f"<{type(url).__name__} client>"
         self.namespace = namespace
         self.processes = processes
         self.op_timeout = float(op_timeout)
@@ -121,7 +121,8 @@ class RedisState:
     def __repr__(self) -> str:
         from ._link import redacted
 
-        return f"RedisState({redacted(self.url)!r}, namespace={self.namespace!r})"
+        where = redacted(self.url) if self.client is None else self.url
+        return f"RedisState({where!r}, namespace={self.namespace!r})"
 
     def bind(self, on_degraded: Callable[[str, str], None] | None = None) -> RedisStore:
         """A store for one client (its own connection pool, opened on first use);
