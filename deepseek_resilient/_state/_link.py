@@ -88,8 +88,9 @@ class RedisLink:
         self._outage = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._not_asyncio_warned = False
-        #: Outages so far (each logged once): for tests and benchmarks.
-        self.outages = 0
+        #: Outages so far (each logged once), operations sent (``ops``) and of those the
+        #: background writes nobody waits for (``background``): for tests and benchmarks.
+        self.outages = self.ops = self.background = 0
 
     def key(self, *parts: str) -> str:
         """``{namespace}:part:…``: the braces are a Redis Cluster hash tag, so every key of a
@@ -155,6 +156,7 @@ class RedisLink:
             self._down_until = float("inf")
             return None
         timer = self.timer
+        self.ops += 1
         started = time.monotonic()
         try:
             with timer.deadline() as scope:
@@ -221,6 +223,7 @@ class RedisLink:
         if not self.up or not _on_asyncio():
             return None
 
+        self.background += 1
         task = asyncio.get_running_loop().create_task(_guarded(self.run(what, fn)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
