@@ -140,13 +140,46 @@ def test_logprobs_lists_concatenated() -> None:
 
 def test_unknown_fields_are_kept() -> None:
     chunks = [
-        chunk({"index": 0, "delta": {"refusal": "I ", "audio": {"id": 1}}, "extra_c": 1}, meta=1),
-        chunk({"index": 0, "delta": {"refusal": "can't", "audio": None}, "extra_c": 2}, meta=2),
+        chunk({"index": 0, "delta": {"note": "I ", "blob": {"id": 1}}, "extra_c": 1}, meta=1),
+        chunk({"index": 0, "delta": {"note": "can't", "blob": None}, "extra_c": 2}, meta=2),
     ]
     done = accumulate(chunks)
     assert done.model_extra == {"meta": 1}
     assert done.choices[0].model_extra == {"extra_c": 2}
-    assert done.choices[0].message.model_extra == {"refusal": "I can't", "audio": {"id": 1}}
+    assert done.choices[0].message.model_extra == {"note": "I can't", "blob": {"id": 1}}
+
+
+def test_refusal_audio_and_legacy_function_call_are_merged() -> None:
+    audio = [{"id": "au", "data": "AAA", "transcript": "Hel"}, {"data": "BBB", "transcript": "lo"}]
+    chunks = [
+        chunk(
+            {"index": 0, "delta": {"refusal": "I ", "audio": audio[0]}},
+            service_tier="default",
+            obfuscation="x1",
+        ),
+        chunk(
+            {"index": 0, "delta": {"refusal": "can't", "audio": audio[1]}},
+            service_tier="flex",
+            obfuscation="x2",
+        ),
+        chunk(ch(function_call={"name": "f", "arguments": '{"a"'})),
+        chunk(ch(finish="function_call", function_call={"arguments": ": 1}"})),
+    ]
+    done = accumulate(chunks)
+    message = done.choices[0].message
+    assert message.refusal == "I can't"
+    assert message.audio is not None
+    assert (message.audio.id, message.audio.data, message.audio.transcript) == (
+        "au",
+        "AAABBB",
+        "Hello",
+    )
+    assert message.function_call is not None
+    assert (message.function_call.name, message.function_call.arguments) == ("f", '{"a": 1}')
+    assert done.service_tier == "default"  # the first chunk's
+    assert "obfuscation" not in done.to_dict()  # per-chunk padding, not part of the answer
+    again = accumulate(completion_to_chunks(done))
+    assert again.model_dump() == done.model_dump()
 
 
 def test_empty_chunk_list_is_invalid_response() -> None:
@@ -219,6 +252,19 @@ _message = st.fixed_dictionaries(
     optional={
         "tool_calls": st.lists(_tool_call, min_size=1, max_size=3),
         "refusal": _opt_text,
+        "audio": st.fixed_dictionaries({"id": _text, "data": _text, "transcript": _text}),
+        "function_call": st.fixed_dictionaries({"name": _text, "arguments": _text}),
+        "annotations": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("url_citation"),
+                    "url_citation": st.fixed_dictionaries(
+                        {"url": _text, "title": _text, "start_index": st.integers(0, 9)}
+                    ),
+                }
+            ),
+            max_size=2,
+        ),
     },
 )
 _logprobs = st.none() | st.fixed_dictionaries(
@@ -258,6 +304,7 @@ def completions(draw: st.DrawFn) -> ChatCompletion:
             "choices": choices,
             "usage": draw(_usage),
             "system_fingerprint": draw(_opt_text),
+            "service_tier": draw(st.none() | st.sampled_from(["default", "flex"])),
         }
     )
 

@@ -17,6 +17,7 @@ from .._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from .._core.errors import ConfigurationError, DeepSeekResilientError, InvalidRequestError
 from .._core.events import RequestStarted, StateDegraded
 from .._core.hooks import Hooks, emit_request_finished
+from .._core.omit import accepts_omitted, drop_omitted, is_omitted
 from .._core.pipeline import Pipeline
 from .._core.validation import check_client_options
 from .._core.validation import check_timeout as check_client_timeout
@@ -70,6 +71,7 @@ class AsyncClient:
       same Redis and namespace (see docs/scaling.md).
     """
 
+    @accepts_omitted
     def __init__(
         self,
         providers: Sequence[Provider] | None = None,
@@ -116,7 +118,7 @@ class AsyncClient:
                 "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "
                 "in hooks= instead",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of AsyncClient(...), past accepts_omitted
             )
         listeners = list(breaker_listeners)
         if state is not None and not isinstance(state, RedisState):
@@ -185,6 +187,7 @@ class AsyncClient:
             raise ConfigurationError("stats are off for this client (stats=False)")
         return self._stats.snapshot(self.health())
 
+    @accepts_omitted
     def with_options(self, **options: Unpack[CallOptions]) -> AsyncClient:
         """A client with other per-call defaults (``timeout``, ``cache``, ``priority``,
         ``extra_headers``...) that shares this one's providers, breakers, rate limiters,
@@ -205,6 +208,11 @@ class AsyncClient:
     async def _create(
         self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
     ) -> ChatCompletion | AsyncStream:
+        params = drop_omitted(params)  # openai's NOT_GIVEN / omit: not passed
+        if is_omitted(stream):
+            stream = False
+        if is_omitted(messages):
+            messages = ()  # refused by validation as missing
         if self._call_defaults:
             params = with_defaults(self._call_defaults, params)
         timeout = params.pop("timeout", None)

@@ -21,6 +21,7 @@ __all__ = [
     "CreateParams",
     "PolicyOptions",
     "check_call_options",
+    "check_client_keywords",
     "with_defaults",
 ]
 
@@ -125,6 +126,27 @@ class ClientOptions(PolicyOptions, total=False):
 
     timeout: float
     retry: Retry | None
+
+
+#: What to use instead of openai-python's constructor keywords that ``Client`` does not take.
+_INSTEAD = {
+    "max_retries": "retries are set with retry=Retry(attempts=N) (on the client or a provider)",
+    "api_key": "keys belong to providers: Client([DeepSeek(api_key=...)])",
+    "base_url": "URLs belong to providers: Client([OpenAICompatible(base_url=..., model=...)])",
+    "default_headers": "headers belong to providers: OpenAICompatible(headers=...)",
+}
+
+
+def check_client_keywords(owner: str, options: Mapping[str, Any]) -> None:
+    """``TypeError`` naming ``owner`` (the class the caller called) for a keyword that is
+    not a ``ClientOptions`` one, with what to use instead when known."""
+    for name in options:
+        if name not in ClientOptions.__annotations__:
+            fix = _INSTEAD.get(name)
+            raise TypeError(
+                f"{owner}() got an unexpected keyword argument {name!r}"
+                + (f": {fix}" if fix else "")
+            )
 
 
 def check_call_options(options: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import anyio
 from typing_extensions import Unpack
 
-from .._core.errors import AllProvidersFailed, ProviderError
+from .._core.errors import ProviderError, all_failed
 from .._models import ChatCompletion, ChatCompletionMessage, ChatMessage, Model, ModelList
 from .._streaming.streams import AsyncStream, Stream
 from .options import CreateParams
@@ -90,7 +90,7 @@ class AsyncModels:
                 continue
             models += [Model(id=i, owned_by=name, provider=name) for i in ids]
         if not models and errors:
-            raise AllProvidersFailed(errors)
+            raise all_failed(errors)
         return ModelList(data=models)
 
 

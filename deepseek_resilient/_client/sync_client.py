@@ -13,12 +13,13 @@ import anyio
 from typing_extensions import Unpack
 
 from .._core.errors import ConfigurationError
+from .._core.omit import accepts_omitted
 from .._policies.breaker import BreakerHealth
 from .._policies.cache.store import ResponseCache
 from .._providers.base import Provider
 from .async_client import AsyncClient
 from .loop_thread import LoopThread
-from .options import CallOptions, ClientOptions
+from .options import CallOptions, ClientOptions, check_client_keywords
 from .resources import Chat, Models
 from .stats_report import ClientStats
 
@@ -34,9 +35,11 @@ class Client:
     """The sync client: the same pipeline as ``AsyncClient``, run on one private event-loop
     thread. Thread-safe: share one ``Client`` between threads. Ctrl-C cancels the call."""
 
+    @accepts_omitted
     def __init__(
         self, providers: Sequence[Provider] | None = None, **options: Unpack[ClientOptions]
     ) -> None:
+        check_client_keywords(type(self).__name__, options)  # names Client, not AsyncClient
         self._async = AsyncClient(providers, **options)
         self._loop = LoopThread()
         self._portal: BlockingPortal | None = self._loop.portal

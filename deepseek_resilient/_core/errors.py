@@ -26,7 +26,8 @@
     │   └── UnsupportedParameterError       a local backend can't honour a parameter: NO fail
     │                                       over, breaker-neutral (also an InvalidRequestError)
     ├── DeadlineExceeded (TimeoutError)     the request's one total deadline passed
-    └── AllProvidersFailed                  every provider failed (``.errors``)
+    └── AllProvidersFailed                  every provider failed (``.errors``); when all
+                                            failed alike, also that class (``.of(cls)``)
 
 Third-party exceptions (httpx2, pybreaker, tenacity, llama.cpp, torch) never reach the caller:
 they are translated at the boundary with ``raise ... from exc``. Every message is redacted
@@ -74,6 +75,7 @@ __all__ = [
     "ServiceUnavailableError",
     "UnprocessableEntityError",
     "UnsupportedParameterError",
+    "all_failed",
     "status_error",
 ]
 
@@ -94,6 +96,16 @@ class DeepSeekResilientError(Exception):
         new.args = self.args
         new.__dict__.update(self.__dict__)
         return new
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled without calling __init__ again (keyword-only fields): class, args, fields.
+        return (_restore, (type(self), self.args), self.__dict__)
+
+
+def _restore(cls: type[DeepSeekResilientError], args: tuple[object, ...]) -> object:
+    new = cls.__new__(cls)
+    new.args = args
+    return new
 
 
 class ConfigurationError(DeepSeekResilientError, ValueError):
@@ -310,12 +322,89 @@ class DeadlineExceeded(DeepSeekResilientError, TimeoutError):
 
 
 class AllProvidersFailed(DeepSeekResilientError):
-    """Every provider failed. ``errors`` holds each provider's last error, in order."""
+    """Every provider failed. ``errors`` holds each provider's last error, in order.
+
+    When they all failed the same way (all ``RateLimitError``, or the one endpoint's 401),
+    the error raised is ``AllProvidersFailed.of(that class)``: also an instance of that class,
+    so ``except RateLimitError`` catches it. It carries that class's attributes
+    (``status_code``, ``body``, ``provider``...) from the provider that asked for the
+    shortest wait (``retry_after``, ``retry_in``), else from the first provider."""
 
     def __init__(self, errors: Sequence[ProviderError]) -> None:
         self.errors = list(errors)
         lines = "; ".join(f"{type(e).__name__}: {e}" for e in self.errors) or "no provider tried"
-        super().__init__(f"all providers failed: {lines}")
+        kind = _shared_kind(self.errors) if isinstance(self, ProviderError) else None
+        each = f", each with {kind.__name__}" if kind is not None else ""
+        # Not super(): in a combined class the next in line is the provider error's __init__.
+        DeepSeekResilientError.__init__(self, f"all providers failed{each}: {lines}")
+
+    def __str__(self) -> str:  # before ProviderError's in a combined class
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (all_failed, (self.errors,), self.__dict__)
+
+    @classmethod
+    def of(cls, kind: type[ProviderError]) -> type[AllProvidersFailed]:
+        """The class raised when every provider failed with ``kind``: a subclass of both
+        (``except AllProvidersFailed.of(RateLimitError)`` catches only that case)."""
+        combined = _COMBINED.get(kind)
+        if combined is None:
+            if not (isinstance(kind, type) and issubclass(kind, ProviderError)):
+                raise TypeError(f"expected a ProviderError class, got {kind!r}")
+            try:
+                combined = type(
+                    "AllProvidersFailed",  # the name metrics and logs show stays the same
+                    (AllProvidersFailed, kind),
+                    {"__module__": __name__, "__doc__": f"Every provider failed with {kind}."},
+                )
+            except TypeError:  # a provider's own class that cannot be combined (its layout)
+                combined = AllProvidersFailed
+            _COMBINED[kind] = combined
+        return combined
+
+
+_COMBINED: dict[type[ProviderError], type[AllProvidersFailed]] = {}
+#: Too broad to stand for "the same failure" on their own.
+_TOO_BROAD = (ProviderError, APIStatusError)
+
+
+def _shared_kind(errors: Sequence[ProviderError]) -> type[ProviderError] | None:
+    """The most specific class every error is an instance of (a 500 and a 503 share
+    ``InternalServerError``), unless that is only ``ProviderError`` / ``APIStatusError``."""
+    if not errors:
+        return None
+    for kind in type(errors[0]).__mro__:
+        if kind in _TOO_BROAD or not issubclass(kind, ProviderError):
+            return None
+        if all(isinstance(e, kind) for e in errors):
+            return kind
+    return None
+
+
+def all_failed(errors: Sequence[ProviderError]) -> AllProvidersFailed:
+    """The error for a request every provider failed: ``AllProvidersFailed``, combined with
+    the errors' shared class when they have one (see ``AllProvidersFailed``)."""
+    errors = list(errors)
+    kind = _shared_kind(errors)
+    cls = AllProvidersFailed if kind is None else AllProvidersFailed.of(kind)
+    exc = cls.__new__(cls)
+    if cls is not AllProvidersFailed:
+        waits = [e for e in errors if _wait(e) is not None]
+        source = min(waits, key=lambda e: _wait(e) or 0.0) if waits else errors[0]
+        exc.__dict__.update(source.__dict__)
+        exc.__dict__.pop("route", None)
+    AllProvidersFailed.__init__(exc, errors)
+    if isinstance(exc, ProviderError):
+        exc.message = str(exc)
+    return exc
+
+
+def _wait(error: ProviderError) -> float | None:
+    wait = getattr(error, "retry_after", None)
+    if wait is None:
+        wait = getattr(error, "retry_in", None)
+    return wait if isinstance(wait, (int, float)) else None
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

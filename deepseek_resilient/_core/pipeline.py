@@ -32,10 +32,10 @@ from .._streaming.streams import How, OpenedStream
 from .call import Answer, Call, Handler, Layer, LayerFactory, Policies, ProviderSlot, Site, compose
 from .clock import Clock
 from .errors import (
-    AllProvidersFailed,
     CircuitOpenError,
     ProviderError,
     RateLimitedLocally,
+    all_failed,
 )
 from .events import AttemptFinished, Failover, RateLimitRefused
 
@@ -158,7 +158,7 @@ class Pipeline:
             if index < last and call.hooks.wants(Failover):
                 to = self.slots[index + 1].provider.name
                 call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
-        raise AllProvidersFailed(call.errors)
+        raise all_failed(call.errors)
 
     def _emit_skipped(self, call: Call, index: int, exc: ProviderError) -> None:
         hooks, name = call.hooks, self.slots[index].provider.name

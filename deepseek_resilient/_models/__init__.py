@@ -9,22 +9,28 @@ Response models keep every field a provider sends (DeepSeek's ``reasoning_conten
 from __future__ import annotations
 
 from .._core.route import Attempt, Recovery, Route
+from .extras import AnnotationURLCitation, ModerationResult, ModerationResults
 from .request import ChatMessage, ChatRequest
 from .response import (
+    Annotation,
     ChatCompletion,
+    ChatCompletionAudio,
     ChatCompletionChunk,
     ChatCompletionMessage,
     ChatCompletionMessageToolCall,
     Choice,
     ChoiceDelta,
+    ChoiceDeltaAudio,
     ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
     ChoiceLogprobs,
     ChunkChoice,
     CompletionTokensDetails,
+    CustomToolCall,
     Function,
     Model,
     ModelList,
+    Moderation,
     PromptTokensDetails,
     TokenLogprob,
     TopLogprob,
@@ -32,8 +38,11 @@ from .response import (
 )
 
 __all__ = [
+    "Annotation",
+    "AnnotationURLCitation",
     "Attempt",
     "ChatCompletion",
+    "ChatCompletionAudio",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
     "ChatCompletionMessageToolCall",
@@ -41,14 +50,19 @@ __all__ = [
     "ChatRequest",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDeltaAudio",
     "ChoiceDeltaToolCall",
     "ChoiceDeltaToolCallFunction",
     "ChoiceLogprobs",
     "ChunkChoice",
     "CompletionTokensDetails",
+    "CustomToolCall",
     "Function",
     "Model",
     "ModelList",
+    "Moderation",
+    "ModerationResult",
+    "ModerationResults",
     "PromptTokensDetails",
     "Recovery",
     "Route",

@@ -1,6 +1,9 @@
 """The response side, wire-compatible with the OpenAI chat API: completions, stream chunks
 and model listings. Every model keeps the fields a provider sends (DeepSeek's
-``reasoning_content``, ``prompt_cache_hit_tokens``, anything unknown)."""
+``reasoning_content``, ``prompt_cache_hit_tokens``, anything unknown), and has every field of
+openai-python's models (``None`` when absent: ``message.refusal``, ``audio``, ``annotations``,
+``function_call``, ``service_tier``...), checked field by field in tests/test_openai_fields.py.
+The rarely used nested ones (audio, annotations, moderation) are in ``extras``."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,23 +12,35 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr
 
 from .._core.route import Route
-from .request import WireModel
+from .extras import (
+    Annotation,
+    ChatCompletionAudio,
+    ChoiceDeltaAudio,
+    CustomToolCall,
+    Moderation,
+    _Answer,
+)
 
 __all__ = [
+    "Annotation",
     "ChatCompletion",
+    "ChatCompletionAudio",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
     "ChatCompletionMessageToolCall",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDeltaAudio",
     "ChoiceDeltaToolCall",
     "ChoiceDeltaToolCallFunction",
     "ChoiceLogprobs",
     "ChunkChoice",
     "CompletionTokensDetails",
+    "CustomToolCall",
     "Function",
     "Model",
     "ModelList",
+    "Moderation",
     "PromptTokensDetails",
     "TokenLogprob",
     "TopLogprob",
@@ -33,38 +48,20 @@ __all__ = [
 ]
 
 
-class _Answer(WireModel):
-    """Response-side models: ``to_dict()`` / ``to_json()`` as in openai-python."""
-
-    def to_dict(
-        self,
-        *,
-        mode: Literal["json", "python"] = "python",
-        exclude_unset: bool = True,
-        exclude_none: bool = False,
-    ) -> dict[str, Any]:
-        """The model as a dict; by default only the fields that were set (the wire shape)."""
-        return self.model_dump(mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none)
-
-    def to_json(
-        self, *, indent: int | None = 2, exclude_unset: bool = True, exclude_none: bool = False
-    ) -> str:
-        """The model as a JSON string (see ``to_dict``)."""
-        return self.model_dump_json(
-            indent=indent, exclude_unset=exclude_unset, exclude_none=exclude_none
-        )
-
-
 class CompletionTokensDetails(_Answer):
     reasoning_tokens: int | None = None
     accepted_prediction_tokens: int | None = None
     rejected_prediction_tokens: int | None = None
     audio_tokens: int | None = None
+    text_tokens: int | None = None
 
 
 class PromptTokensDetails(_Answer):
     cached_tokens: int | None = None
     audio_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    image_tokens: int | None = None
+    text_tokens: int | None = None
 
 
 class Usage(_Answer):
@@ -105,11 +102,13 @@ class Function(_Answer):
 
 
 class ChatCompletionMessageToolCall(_Answer):
-    """A tool call in an assistant message (``function`` is None for non-function tools)."""
+    """A tool call in an assistant message: ``function`` for a function tool, ``custom``
+    for a custom tool (``type="custom"``); the other one is None."""
 
     id: str = ""
     type: str = "function"
     function: Function | None = None
+    custom: CustomToolCall | None = None
 
 
 class ChatCompletionMessage(_Answer):
@@ -117,6 +116,11 @@ class ChatCompletionMessage(_Answer):
     content: str | None = None
     reasoning_content: str | None = None
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
+    refusal: str | None = None
+    annotations: list[Annotation] | None = None
+    audio: ChatCompletionAudio | None = None
+    #: The legacy (deprecated) function call: ``tool_calls`` replaced it.
+    function_call: Function | None = None
 
     def model_post_init(self, context: Any, /) -> None:
         self.__pydantic_fields_set__.add("role")  # so to_dict() shows it
@@ -146,6 +150,9 @@ class ChatCompletion(_Routed):
     choices: list[Choice] = Field(min_length=1)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
+    metadata: dict[str, Any] | None = None
+    moderation: Moderation | None = None
 
     def model_post_init(self, context: Any, /) -> None:
         self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
@@ -170,6 +177,9 @@ class ChoiceDelta(_Answer):
     content: str | None = None
     reasoning_content: str | None = None
     tool_calls: list[ChoiceDeltaToolCall] | None = None
+    refusal: str | None = None
+    audio: ChoiceDeltaAudio | None = None
+    function_call: ChoiceDeltaToolCallFunction | None = None
 
 
 class ChunkChoice(_Answer):
@@ -187,6 +197,10 @@ class ChatCompletionChunk(_Answer):
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
+    moderation: Moderation | None = None
+    #: Random padding some providers add to each chunk (stream obfuscation).
+    obfuscation: str | None = None
 
     def model_post_init(self, context: Any, /) -> None:
         self.__pydantic_fields_set__.add("object")  # so to_dict() shows it

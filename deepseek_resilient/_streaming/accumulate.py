@@ -15,9 +15,12 @@ Merge rules, per choice ``index``:
   concatenated. A delta without ``index`` continues the last call, or starts a new one when it
   brings a new ``id``. The ``index`` key itself is not kept in the message.
 - ``finish_reason``: the last non-null one. ``logprobs``: list fields concatenated.
-- Unknown fields are kept. In a delta: strings concatenated (``refusal`` text), other values
-  the last non-null wins. On a choice: the last non-null wins. At the top level: the first
-  non-null wins (``provider``, ``prompt_filter_results``, ...).
+- ``refusal``, ``audio``, ``function_call`` (the legacy one) and unknown fields are kept. In
+  a delta: strings concatenated (``refusal`` text); in a dict, its ``arguments``, ``data`` and
+  ``transcript`` pieces concatenated, other keys the last non-null wins; other values the
+  last non-null wins. On a choice: the last non-null wins. At the top level: the first
+  non-null wins (``service_tier``, ``provider``, ``prompt_filter_results``, ...); each
+  chunk's ``obfuscation`` padding is dropped.
 - ``id``, ``model``, ``created`` come from the first chunk; ``system_fingerprint`` from the
   first chunk that has one; ``usage`` from the last chunk that carries one.
 
@@ -49,6 +52,18 @@ from .._models import (
     ChunkChoice,
     Usage,
 )
+from .merge import (
+    CHUNK_KEPT,
+    COMPLETION_BUILT,
+    COMPLETION_KEPT,
+    DELTA_KEPT,
+    MESSAGE_BUILT,
+    MESSAGE_KEPT,
+    extras,
+    first_extra,
+    merge_extra,
+    without,
+)
 
 __all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
 
@@ -63,28 +78,6 @@ class _ChoiceState:
     logprobs: dict[str, Any] | None = None
     delta_extra: dict[str, Any] = field(default_factory=dict)
     choice_extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _merge_extra(into: dict[str, Any], extra: dict[str, Any] | None, *, concat: bool) -> None:
-    """Merge unknown fields. ``concat``: strings concatenate (delta text such as ``refusal``);
-    otherwise, and for other values, the last non-null wins (a lone null is kept)."""
-    if not extra:
-        return
-    for key, value in extra.items():
-        old = into.get(key)
-        if concat and isinstance(value, str) and isinstance(old, str):
-            into[key] = old + value
-        elif value is not None or key not in into:
-            into[key] = copy.deepcopy(value)
-
-
-def _first_extra(into: dict[str, Any], extra: dict[str, Any] | None) -> None:
-    """Merge unknown top-level fields: the first non-null value of each wins."""
-    if not extra:
-        return
-    for key, value in extra.items():
-        if into.get(key) is None:
-            into[key] = copy.deepcopy(value)
 
 
 def _unknown(extra: dict[str, Any] | None, model: type[BaseModel]) -> dict[str, Any]:
@@ -167,8 +160,8 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
         _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
-    _merge_extra(state.delta_extra, delta.__pydantic_extra__, concat=True)
-    _merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
+    merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
+    merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
 def _build_choice(index: int, state: _ChoiceState) -> Choice:
@@ -182,7 +175,7 @@ def _build_choice(index: int, state: _ChoiceState) -> Choice:
         content=None if state.content is None else "".join(state.content),
         reasoning_content=None if state.reasoning is None else "".join(state.reasoning),
         tool_calls=tool_calls,
-        **_unknown(state.delta_extra, ChatCompletionMessage),
+        **without(state.delta_extra, MESSAGE_BUILT),
     )
     return Choice(
         index=index,
@@ -218,7 +211,7 @@ class Accumulator:
             self._usage = chunk.usage
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
-        _first_extra(self._top_extra, chunk.__pydantic_extra__)
+        first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
 
     @property
     def empty(self) -> bool:
@@ -273,7 +266,7 @@ class Accumulator:
             choices=choices,
             usage=_own_copy(usage) if usage is not None else None,
             system_fingerprint=self._fingerprint,
-            **_unknown(self._top_extra, ChatCompletion),
+            **without(self._top_extra, COMPLETION_BUILT),
         )
 
 
@@ -299,7 +292,7 @@ def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk
     ``finish_reason`` and ``logprobs``. ``usage`` rides on the very last chunk. ``accumulate``
     of the result equals ``completion``.
     """
-    top_extra = _unknown(completion.__pydantic_extra__, ChatCompletionChunk)
+    top_extra = without(extras(completion, COMPLETION_KEPT) or {}, COMPLETION_BUILT)
     chunks: list[ChatCompletionChunk] = []
 
     def emit(choice: ChunkChoice) -> None:
@@ -321,7 +314,7 @@ def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk
             ChunkChoice(
                 index=index,
                 delta=ChoiceDelta(
-                    role="assistant", **_unknown(msg.__pydantic_extra__, ChoiceDelta)
+                    role="assistant", **without(extras(msg, MESSAGE_KEPT) or {}, MESSAGE_BUILT)
                 ),
             )
         )

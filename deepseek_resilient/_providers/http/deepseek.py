@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from ..._core.errors import APIStatusError, ConfigurationError, NotFoundError, ProviderError
 from ..._core.lazy import LazyModule
+from ..._core.omit import accepts_omitted
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from .body import encode_json
 from .openai_compat import OpenAICompatible
@@ -63,6 +64,7 @@ class DeepSeek(OpenAICompatible):
         # The beta API sits beside the versioned one: https://api.deepseek.com/beta
         return f"{self.base_url.removesuffix('/v1')}/beta/chat/completions"
 
+    @accepts_omitted
     def __init__(
         self,
         model: str = "deepseek-flash",
@@ -86,7 +88,7 @@ class DeepSeek(OpenAICompatible):
                     f"DeepSeek retired {model!r} on 2026-07-24: requests with it fail; "
                     f"use model={RETIRED_MODELS[model]!r}"
                 ),
-                stacklevel=2,
+                stacklevel=3,  # the caller's line (past accepts_omitted's wrapper)
             )
         try:
             self.thinking: dict[str, Any] | None = ChatRequest._thinking(

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr, ValidationError
 
 from ..._core.config import CircuitBreaker, RateLimit, Retry
-from ..._core.errors import ConfigurationError, InvalidResponseError, ProviderError
+from ..._core.errors import InvalidResponseError, ProviderError
 from ..._core.lazy import LazyModule
+from ..._core.omit import accepts_omitted
 from ..._core.validation import check_api_key
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..._streaming.accumulate import completion_to_chunks
@@ -33,6 +34,8 @@ from .send import Sender
 
 if TYPE_CHECKING:
     import httpx2
+
+    from .foreign import AsyncHTTP
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
@@ -48,10 +51,13 @@ class OpenAICompatible(Provider):
 
     One ``httpx2.AsyncClient`` per provider (created on first use, inside the running loop) with
     explicit pool limits and keep-alive; or the one passed as ``http_client=`` (proxies, mTLS,
-    limits, a ``MockTransport`` in unit tests), which the caller owns and closes. The API key
+    limits, a ``MockTransport`` in unit tests), which the caller owns and closes: an
+    ``httpx2.AsyncClient``, an ``httpx.AsyncClient`` (openai-python 2.x's), or a sync
+    ``httpx2.Client`` / ``httpx.Client`` (sent on worker threads). The API key
     is a ``SecretStr``: it is never in a repr, a log line, an exception or a cache key.
     """
 
+    @accepts_omitted
     def __init__(
         self,
         *,
@@ -70,7 +76,7 @@ class OpenAICompatible(Provider):
         max_connections: int = 100,
         max_keepalive_connections: int = 20,
         keepalive_expiry: float = 30.0,
-        http_client: httpx2.AsyncClient | None = None,
+        http_client: httpx2.AsyncClient | httpx2.Client | Any | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_event_bytes: int = MAX_EVENT_BYTES,
         data_idle_timeout: float | None = None,
@@ -104,9 +110,11 @@ class OpenAICompatible(Provider):
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
         )
-        if http_client is not None and not isinstance(http_client, httpx2.AsyncClient):
-            raise ConfigurationError(f"{name}: http_client must be an httpx2.AsyncClient")
-        self._http: httpx2.AsyncClient | None = http_client
+        self._http: AsyncHTTP | None = None
+        if http_client is not None:
+            from .foreign import adapt_http_client  # httpx.AsyncClient, sync clients: adapted
+
+            self._http = adapt_http_client(http_client, name)
         self._owns_http = http_client is None
         self._sender: Sender | None = None
         # With a caller's client, our headers go on each request instead of on the client.
@@ -279,6 +287,7 @@ class LlamaCppServer(OpenAICompatible):
 
     prefix_completion = True
 
+    @accepts_omitted
     def __init__(
         self,
         base_url: str = "http://127.0.0.1:8080/v1",

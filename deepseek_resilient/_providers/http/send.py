@@ -18,6 +18,8 @@ from ..._core.lazy import LazyModule
 
 if TYPE_CHECKING:
     import httpx2
+
+    from .foreign import AsyncHTTP
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
@@ -29,7 +31,7 @@ class Sender:
 
     __slots__ = ("_base_headers", "_direct", "_http", "_urls")
 
-    def __init__(self, http: httpx2.AsyncClient, *, owned: bool) -> None:
+    def __init__(self, http: AsyncHTTP, *, owned: bool) -> None:
         self._http = http
         # The transport for a URL is found through the client (mounts, environment proxies):
         # a private method of httpx2; without it, every request goes through the client.
@@ -91,7 +93,8 @@ class Sender:
         if url in self._urls:
             return self._urls[url]
         parsed = httpx2.URL(url)
-        found = None if parsed.userinfo else (parsed, self._http._transport_for_url(parsed))
+        transport_for = self._http._transport_for_url  # type: ignore[attr-defined]
+        found = None if parsed.userinfo else (parsed, transport_for(parsed))
         if len(self._urls) < 64:  # a provider has two or three URLs
             self._urls[url] = found
         return found
