@@ -52,9 +52,10 @@ if ty{index} ~= 'none' and ty{index} ~= '{kind}' then redis.call('DEL', KEYS[{in
 """
 
 
-#: KEYS: bucket hash, lease zset, peer zset. ARGV: lease id ('' = no concurrency limit),
-#: concurrency limit, lease ttl, max wait, max pause, bucket count, then per bucket: name,
-#: rate per ms, capacity, debit, level needed; then the client's id. Reply {admitted 0|1,
+#: KEYS: bucket hash, lease zset, peer zset, slot queue zset, queue expiry zset. ARGV: lease
+#: id ('' = no concurrency limit), concurrency limit, lease ttl, max wait, max pause, bucket
+#: count, then per bucket: name, rate per ms, capacity, debit, level needed; then the
+#: client's id and the caller's priority rank (0 high, 1 normal, 2 low). Reply {admitted 0|1,
 #: wait ms, peers, level fraction, fixed}: admitted with wait > 0 is a reservation (sleep,
 #: then go); refused with wait -1 means no concurrency slot is free; peers counts the clients
 #: that used this limit in the last 30 s; level fraction is the fullest-bucket-first
@@ -64,6 +65,8 @@ LIMIT_ACQUIRE = (
     + _own(1, "hash")
     + _own(2, "zset")
     + _own(3, "zset")
+    + _own(4, "zset")
+    + _own(5, "zset")
     + """
 local n = tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. (now + 1000), '+inf')
@@ -108,8 +111,25 @@ for i = 1, n do
   end
   if cap / rate > longest then longest = cap / rate end
 end
-if limit > 0 and redis.call('ZCARD', KEYS[2]) >= limit then
-  return {0, '-1', peers, '0', fixed}
+local me, rank = ARGV[1], tonumber(ARGV[8 + n * 5])
+if limit > 0 then
+  -- A fair queue for the slots: by priority, then first arrival; waiters that gave up lapse.
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)
+  for _, g in ipairs(gone) do
+    redis.call('ZREM', KEYS[4], g)
+    redis.call('ZREM', KEYS[5], g)
+  end
+  local score = tonumber(redis.call('ZSCORE', KEYS[4], me)) or (rank * 1e14 + math.floor(now))
+  local ahead = redis.call('ZCOUNT', KEYS[4], '-inf', string.format('(%.17g', score))
+  if limit - redis.call('ZCARD', KEYS[2]) - ahead <= 0 then
+    if rank < 2 and maxwait > 0 then  -- low priority never waits for a slot
+      redis.call('ZADD', KEYS[4], 'NX', score, me)
+      redis.call('ZADD', KEYS[5], now + maxwait + 1000, me)
+      redis.call('PEXPIRE', KEYS[4], math.ceil(maxwait + 60000))
+      redis.call('PEXPIRE', KEYS[5], math.ceil(maxwait + 60000))
+    end
+    return {0, '-1', peers, '0', fixed}
+  end
 end
 if wait > maxwait then return {0, num(wait), peers, '0', fixed} end
 for i = 1, n do
@@ -122,6 +142,8 @@ end
 redis.call('PEXPIRE', KEYS[1], math.ceil(longest + wait + 60000))
 if limit > 0 then
   local ttl = tonumber(ARGV[3])
+  redis.call('ZREM', KEYS[4], me)
+  redis.call('ZREM', KEYS[5], me)
   redis.call('ZADD', KEYS[2], now + wait + ttl, ARGV[1])
   if redis.call('PTTL', KEYS[2]) < wait + ttl then
     redis.call('PEXPIRE', KEYS[2], math.ceil(wait + ttl + 1000))
@@ -131,14 +153,18 @@ return {1, num(wait), peers, num(math.max(0, frac)), fixed}
 """
 )
 
-#: KEYS: bucket hash, lease zset. ARGV: lease id ('' none), bucket name ('' none), tokens
-#: to give back (negative: take more), that bucket's capacity.
+#: KEYS: bucket hash, lease zset, slot queue, queue expiry. ARGV: lease id ('' none), bucket
+#: name ('' none), tokens to give back (negative: take more), that bucket's capacity.
 LIMIT_RELEASE = (
     _FIN
     + _own(1, "hash")
     + _own(2, "zset")
     + """
-if ARGV[1] ~= '' then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if ARGV[1] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
 if ARGV[2] ~= '' then
   local f = 'l:' .. ARGV[2]
   local lvl = fin(redis.call('HGET', KEYS[1], f))

@@ -2,10 +2,16 @@
 
 Admission has two steps. First this process's own ``ProviderRateLimiter`` (priority queue,
 AIMD, pauses, the local concurrency count): it orders this process's callers exactly as
-without Redis, and it is the whole limiter while Redis is unusable: then it enforces
-``1/N`` of the limits, N being the clients seen sharing them in the last 30 s (so N processes
-stay within the quota during an outage). Then one Lua round trip
-takes the shared buckets (requests/s, requests/min, tokens/min) and a concurrency lease.
+without Redis. Then one Lua round trip takes the shared buckets (requests/s, requests/min,
+tokens/min) and a concurrency lease.
+
+While Redis is unusable the local limiter is the whole limiter, at this process's share of
+the limits: ``1/N``, N the declared fleet size (``RedisState(processes=N)``) or the clients
+Redis last saw sharing the limit, whichever is larger. The switch is budget-neutral: the
+local buckets start from what was left in the shared ones, and back on Redis what was taken
+locally meanwhile is debited from the shared buckets. In that local mode (also before Redis
+ever answered) each admission asks Redis first, so a share of less than one concurrency slot
+(none, during an outage: calls queue and spill over rather than exceed) never blocks it.
 
 The shared buckets *reserve*: when the next token is ``w`` seconds away and ``w`` fits the
 caller's ``max_wait``, the script debits it now (the bucket may go below zero) and the caller
@@ -13,8 +19,10 @@ sleeps ``w`` and goes, with no second round trip; callers behind it see the debt
 longer. When ``w`` does not fit, nothing is taken and the caller spills over
 (``RateLimitedLocally``). A concurrency lease is a member of a sorted set scored by its
 expiry (``hold_for`` plus a margin): a process that dies mid-call frees its slots when the
-call's deadline is past. A full set is polled (up to every 100 ms) until ``max_wait``; a
-``low`` priority caller never waits for a slot.
+call's deadline is past. When no slot is free, callers queue in Redis, by priority then
+first arrival (a waiter lapses when its wait ends), and poll (10 ms, up to 100 ms): only
+those at the head of the queue may take a freed slot. A ``low`` priority caller never
+waits for a slot.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ MAX_HOLD = 3600.0 - LEASE_MARGIN
 #: The most clients counted as sharing one limit (a flooded peer set cannot shrink the
 #: fallback share below 1/MAX_PEERS).
 MAX_PEERS = 4096
+_RANKS = {"high": "0", "normal": "1", "low": "2"}
 _POLL_FIRST = 0.01
 _POLL_MAX = 0.1
 
@@ -92,6 +101,8 @@ class SharedRateLimiter:
             link.key("rl", provider),
             link.key("rl", provider, "leases"),
             link.key("rl", provider, "peers"),
+            link.key("rl", provider, "queue"),
+            link.key("rl", provider, "queue-exp"),
         ]
         self._id = uuid.uuid4().hex
         self._processes = processes or 1  # the declared fleet size
@@ -171,71 +182,78 @@ class SharedRateLimiter:
         started = time.monotonic()
         if not self._shared:
             return await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
-        trying = self._link.up
-        if not trying:
+        if not self._link.up:
             self._go_local()
-        # Back from a fallback: what this process took locally is owed to the shared buckets.
-        owed = self.local.hand_over(1.0) if self._local_mode and trying else []
-        owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
+            return await self._local_acquire(tokens, max_wait, priority)
+        ask = _Ask(started, max_wait, priority, hold_for, max(0, tokens))
+        if self._local_mode:
+            # Redis first: the fleet share locally only if it does not answer (and what this
+            # process took locally meanwhile is owed to the shared buckets).
+            owed = self.local.hand_over(1.0)
+            ask.owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
+            return await self._shared_acquire(None, ask)
         permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
-        if not trying or not self._link.up:
-            self._took_locally(permit)
-            return permit
-        return await self._shared_acquire(permit, started, max_wait, priority, hold_for, owed)
+        return await self._shared_acquire(permit, ask)
 
-    async def _shared_acquire(
-        self,
-        permit: Permit,
-        started: float,
-        max_wait: float,
-        priority: Priority,
-        hold_for: float | None,
-        owed: list[float],
-    ) -> Permit | SharedPermit:
+    async def _local_acquire(self, tokens: int, max_wait: float, priority: Priority) -> Permit:
+        permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+        self._took_locally(permit)
+        return permit
+
+    async def _shared_acquire(self, permit: Permit | None, ask: _Ask) -> Permit | SharedPermit:
+        """The shared admission (``permit``: this process's, already taken; None: take it
+        after the shared one, or alone if Redis does not answer)."""
         concurrency = self.config.max_concurrency or 0
         lease = uuid.uuid4().hex if concurrency else ""
-        hold = min(MAX_HOLD, hold_for if hold_for is not None else max_wait)
-        ttl_ms = 1000.0 * (hold + LEASE_MARGIN)
-        max_pause_ms = repr(self.config.max_pause * 1000.0)
         poll = _POLL_FIRST
         try:
             while True:
-                left = max(0.0, max_wait - (time.monotonic() - started))
-                args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0), max_pause_ms]
-                args += [*self._buckets(permit.tokens, priority, owed), self._id]
-                acquire = self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
-                reply = await self._link.run("rate limit", acquire)
+                left = ask.left()
+                reply = await self._link.run("rate limit", self._script(permit, ask, lease))
                 admitted, wait_ms, peers, frac = _parse_limit(reply, self._link, left * 1000.0)
                 if admitted is None:  # Redis unusable: this process's admission stands
                     self._go_local()
+                    if permit is None:
+                        return await self._local_acquire(ask.tokens, left, ask.priority)
                     self._took_locally(permit)
                     return permit
                 self._peers = peers
                 if admitted:
-                    if self._local_mode:  # the shared buckets answer again (and were paid)
-                        self._local_mode = False
-                        self.local.set_share(1.0)
-                    self._frac = frac
-                    if wait_ms > 0:
-                        await anyio.sleep(wait_ms / 1000.0)
-                    return SharedPermit(self, permit, lease, wait_ms / 1000.0)
-                if wait_ms < 0 and priority != "low" and left > 0:
+                    return await self._admitted(permit, ask, lease, wait_ms, frac)
+                if wait_ms < 0 and ask.priority != "low" and left > 0:
                     await anyio.sleep(min(poll, left))
                     poll = min(_POLL_MAX, poll * 2)
                     continue
-                reason = (
-                    "no shared concurrency slot free"
-                    if wait_ms < 0
-                    else f"shared admission projected in {wait_ms / 1000.0:.2f}s, beyond max_wait"
-                )
-                self.local.undo(permit)
-                raise RateLimitedLocally(reason, provider=self.provider)
+                raise RateLimitedLocally(_refusal(wait_ms), provider=self.provider)
         except BaseException:
-            if not permit.released:  # cancelled while waiting: give everything back
+            if permit is not None and not permit.released:  # give everything back
                 self.local.undo(permit)
-                if lease:
-                    self._release_shared(lease, 0, None)
+            if lease:  # leave the slot queue (or give the slot back) at once
+                self._release_shared(lease, 0, None)
             raise
+
+    def _script(self, permit: Permit | None, ask: _Ask, lease: str) -> Any:
+        tokens = permit.tokens if permit is not None else ask.tokens
+        hold = min(MAX_HOLD, ask.hold_for if ask.hold_for is not None else ask.max_wait)
+        args = [lease, str(self.config.max_concurrency or 0), repr(1000.0 * (hold + LEASE_MARGIN))]
+        args += [repr(ask.left() * 1000.0), repr(self.config.max_pause * 1000.0)]
+        args += [*self._buckets(tokens, ask.priority, ask.owed), self._id, _RANKS[ask.priority]]
+        return self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
+
+    async def _admitted(
+        self, permit: Permit | None, ask: _Ask, lease: str, wait_ms: float, frac: float
+    ) -> SharedPermit:
+        if self._local_mode:  # the shared buckets answer again (and were paid)
+            self._local_mode = False
+            self.local.set_share(1.0)
+        self._frac = frac
+        if permit is None:  # this process's own order and backstop, at the full limits now
+            permit = await self.local.acquire(
+                tokens=ask.tokens, max_wait=ask.left(), priority=ask.priority
+            )
+        if wait_ms > 0:
+            await anyio.sleep(wait_ms / 1000.0)
+        return SharedPermit(self, permit, lease, wait_ms / 1000.0)
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.local.on_rate_limited(retry_after)
@@ -262,11 +280,39 @@ class SharedRateLimiter:
         if not lease and not refund:
             return
         args = [lease, refund, repr(give), repr(cap)]
-        release = self._link.call(_lua.LIMIT_RELEASE, self._keys[:2], args)
+        keys = [self._keys[0], self._keys[1], self._keys[3], self._keys[4]]
+        release = self._link.call(_lua.LIMIT_RELEASE, keys, args)
         self._link.spawn("rate-limit release", release)
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
+
+
+class _Ask:
+    """One caller's admission request, as the shared script needs it."""
+
+    __slots__ = ("hold_for", "max_wait", "owed", "priority", "started", "tokens")
+
+    def __init__(
+        self,
+        started: float,
+        max_wait: float,
+        priority: Priority,
+        hold_for: float | None,
+        tokens: int,
+    ) -> None:
+        self.started, self.max_wait, self.priority = started, max_wait, priority
+        self.hold_for, self.tokens = hold_for, tokens
+        self.owed: list[float] = []
+
+    def left(self) -> float:
+        return max(0.0, self.max_wait - (time.monotonic() - self.started))
+
+
+def _refusal(wait_ms: float) -> str:
+    if wait_ms < 0:
+        return "no shared concurrency slot free"
+    return f"shared admission projected in {wait_ms / 1000.0:.2f}s, beyond max_wait"
 
 
 def _parse_limit(

@@ -7,10 +7,11 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import pytest
-from _redis_support import NS
+from _redis_support import NS, PREFIX
 
 from deepseek_resilient import RateLimit, RateLimitedLocally, RedisState
 from deepseek_resilient._core.clock import Clock, MonotonicClock
@@ -123,7 +124,39 @@ async def test_switching_between_shared_and_local_state_hands_over_the_budget(
     local, elapsed = await _phase(limiters, 1.0)
     # No fresh bucket per process on the switch (that would be 4 x 5 more, about 40 here).
     assert local <= 1.1 * rate * elapsed + 4, (shared, local, elapsed)
+    restarting = time.monotonic()
     own_redis.start()  # an empty Redis: a fresh, full shared bucket
+    stalled = time.monotonic() - restarting  # (the budget grows meanwhile too)
     back, elapsed = await _phase(limiters, 1.0)
+    elapsed += stalled
     # What the fleet took meanwhile was paid back (else the fresh bucket adds about 20).
     assert back <= 1.1 * rate * elapsed + 4, (shared, local, back, elapsed)
+
+
+@pytest.mark.anyio
+async def test_shared_concurrency_slots_queue_by_priority_then_arrival(redis_url: str) -> None:
+    import redis as redis_py
+
+    holder, *waiting = fleet(redis_url, 4, RateLimit(max_concurrency=1), MonotonicClock())
+    queue = redis_py.Redis.from_url(redis_url)
+    held = await holder.acquire(tokens=1, max_wait=1.0)
+    order: list[str] = []
+
+    async def wait_for_slot(limiter: RateLimiterStore, name: str, priority: Any) -> None:
+        permit = await limiter.acquire(tokens=1, max_wait=20.0, priority=priority)
+        order.append(name)
+        await anyio.sleep(0.05)  # hold it a moment, then pass it on
+        permit.release()
+
+    async with anyio.create_task_group() as tg:
+        for n, (limiter, name, priority) in enumerate(
+            zip(waiting, ["first", "second", "urgent"], ["normal", "normal", "high"], strict=True)
+        ):
+            tg.start_soon(wait_for_slot, limiter, name, priority)
+            for _ in range(1000):  # bounded polling: each is queued before the next arrives
+                if queue.zcard(f"{PREFIX}rl:primary:queue") >= n + 1:
+                    break
+                await anyio.sleep(0.01)
+        held.release()
+    assert order == ["urgent", "first", "second"]
+    assert queue.zcard(f"{PREFIX}rl:primary:queue") == 0
