@@ -111,15 +111,14 @@ class RedisLink:
             from redis.backoff import NoBackoff
             from redis.maint_notifications import MaintNotificationsConfig
 
-            ceiling = 10 * self.timer.ceiling
             self._client = build_client(
                 self.url,
                 max_connections=self._max_connections,
-                # run()'s stall-aware deadline is the one that counts; these only bound a
-                # connection nobody waits for any more.
-                timeout=ceiling,
-                socket_timeout=ceiling,
-                socket_connect_timeout=ceiling,
+                # run()'s stall-aware deadline bounds every operation (background writes
+                # too): no second timer per socket read, which would cost CPU on every call.
+                timeout=None,
+                socket_timeout=None,
+                socket_connect_timeout=10 * self.timer.ceiling,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
                 parser_class=capped_parser(2 * self.max_value_bytes + 4096),
