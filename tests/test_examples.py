@@ -32,3 +32,10 @@ def test_failover_example() -> None:
     assert out.count("answered by local") == 3 and "deepseek: APITimeoutError" in out
     assert "ServiceUnavailableError x2, RateLimitError" in out
     assert "deepseek: RateLimitedLocally" in out
+
+
+def test_batch_and_queue_example() -> None:
+    out = run("batch_and_queue.py")
+    assert "batch finished: 100 answered, 0 failed" in out
+    assert "first result: t" in out and " 200" in out
+    assert "queue: done - answer to: summarise ticket 7" in out

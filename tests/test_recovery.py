@@ -53,6 +53,7 @@ from deepseek_resilient.testing import (
     SlowFirstToken,
     StallAfter,
 )
+from deepseek_resilient.testing._steps import prefix_of
 
 FULL = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
 FAST = Retry(attempts=3, base=0.0, cap=0.001)
@@ -68,6 +69,16 @@ def second_server() -> Iterator[FaultServer]:
 
 def text(chunks: list[ChatCompletionChunk]) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def continues(full: str) -> Any:
+    """A rule: a server that honours prefix completion, answering ``full`` (or its rest)."""
+
+    def rule(index: int, body: dict[str, Any] | None) -> Ok:
+        done = prefix_of(body)
+        return Ok(full if done is None else full[len(done) :])
+
+    return rule
 
 
 def delivered(after: int, content: str = FULL) -> str:
@@ -154,7 +165,8 @@ def test_silent_provider_sync(llm_server: FaultServer, second_server: FaultServe
 @pytest.mark.anyio
 async def test_cut_stream_is_continued_on_a_prefix_provider(llm_server: FaultServer) -> None:
     sent = delivered(4)
-    llm_server.script(CutStream(after=4, content=FULL), Ok(FULL[len(sent) :]))
+    llm_server.script(CutStream(after=4, content=FULL))
+    llm_server.rule = continues(FULL)
     primary = http_provider(llm_server.base_url, prefix_completion=True)
     async with AsyncClient([primary], timeout=10) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True)
@@ -165,13 +177,14 @@ async def test_cut_stream_is_continued_on_a_prefix_provider(llm_server: FaultSer
     assert (splice.at, splice.provider, splice.how) == (len(sent), "primary", "continue")
     assert splice.error == "APIConnectionError"
     last = llm_server.requests[1].body["messages"][-1]  # type: ignore[index]
-    assert last == {"role": "assistant", "content": sent, "prefix": True}
+    # the last word is held back: a real continuation writes it again (then dropped)
+    assert last == {"role": "assistant", "content": "alpha beta gamma", "prefix": True}
     assert "continue on primary" in stream.route.summary()
 
 
 def test_cut_stream_is_continued_sync(llm_server: FaultServer) -> None:
-    sent = delivered(3)
-    llm_server.script(CutStream(after=3, content=FULL), Ok(FULL[len(sent) :]))
+    llm_server.script(CutStream(after=3, content=FULL))
+    llm_server.rule = continues(FULL)
     primary = http_provider(llm_server.base_url, prefix_completion=True)
     with Client([primary], timeout=10) as client:
         stream = client.chat.completions.create(messages=USER, stream=True)
@@ -181,8 +194,8 @@ def test_cut_stream_is_continued_sync(llm_server: FaultServer) -> None:
 
 @pytest.mark.anyio
 async def test_deepseek_continues_on_its_beta_endpoint(llm_server: FaultServer) -> None:
-    sent = delivered(2)
-    llm_server.script(CutStream(after=2, content=FULL), Ok(FULL[len(sent) :]))
+    llm_server.script(CutStream(after=2, content=FULL))
+    llm_server.rule = continues(FULL)
     deepseek = DeepSeek(api_key=SECRET, base_url=llm_server.base_url.removesuffix("/v1"))
     async with AsyncClient([deepseek], timeout=10) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True)
@@ -254,10 +267,8 @@ async def test_restart_moves_on_to_the_next_provider(
 @pytest.mark.anyio
 async def test_stall_after_commit_is_recovered_at_the_idle_limit(llm_server: FaultServer) -> None:
     """Keep-alives every 50 ms never reset the 1 s data-idle limit."""
-    sent = delivered(3)
-    llm_server.script(
-        StallAfter(after=3, seconds=20, interval=0.05, content=FULL), Ok(FULL[len(sent) :])
-    )
+    llm_server.script(StallAfter(after=3, seconds=20, interval=0.05, content=FULL))
+    llm_server.rule = continues(FULL)
     primary = http_provider(llm_server.base_url, prefix_completion=True, **IDLE)
     started = time.monotonic()
     async with AsyncClient([primary, FakeProvider("spare")], timeout=20) as client:

@@ -165,13 +165,16 @@ async def test_cut_after_commit_is_an_incomplete_stream(
     assert err.route is stream.route and err.route.provider == "primary"
     assert isinstance(err.__cause__, APIConnectionError)
     assert not err.retryable and not err.failover
-    # One restart from scratch on the same provider; its answer did not repeat the delivered
-    # text, so nothing was spliced (the fallback, another model, was not asked).
-    assert llm_server.calls == 2 and second_server.calls == 0
-    cut, restart = stream.route.attempts
+    # One restart from scratch on the same provider, then on the fallback; neither answer
+    # repeated the delivered text, so nothing was spliced.
+    assert llm_server.calls == 2 and second_server.calls == 1
+    cut, restart, other = stream.route.attempts
     assert (cut.provider, cut.outcome, cut.error) == ("primary", "error", "APIConnectionError")
     assert (restart.outcome, restart.error) == ("error", "Diverged")
+    assert (other.provider, other.outcome, other.error) == ("fallback", "error", "Diverged")
     assert stream.route.recoveries == []
+    assert err.route.failure is not None and err.route.failure.at == len("one two ")
+    assert err.route.summary().startswith("failed: the stream from primary broke after 8 chars")
 
 
 def test_cut_after_commit_sync(llm_server: FaultServer) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from typing_extensions import Unpack
+from typing_extensions import Self, Unpack
 
 from .._core.call import Call, Policies, ProviderSlot
 from .._core.clock import Clock, MonotonicClock
@@ -157,6 +158,15 @@ class AsyncClient:
         self._call_defaults: dict[str, Any] = {}  # with_options(): defaults for each call
         self.chat = AsyncChat(self)
         self.models = AsyncModels(self)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **options: Any) -> Self:
+        """A client as the TOML file at ``path`` describes it (default:
+        ``$DEEPSEEK_RESILIENT_CONFIG``); ``options`` override the file's. See docs/config.md."""
+        from .._config_file import load_config
+
+        config = load_config(path)
+        return cls(config.providers, **{**config.options, **options})
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)

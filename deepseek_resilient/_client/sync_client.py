@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -48,6 +49,17 @@ class Client:
         self._root = self  # with_options() clones share their root's loop thread
         self.chat = Chat(self)
         self.models = Models(self)
+
+    @classmethod
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, **options: Unpack[ClientOptions]
+    ) -> Client:
+        """A client as the TOML file at ``path`` describes it (default:
+        ``$DEEPSEEK_RESILIENT_CONFIG``); ``options`` override the file's. See docs/config.md."""
+        from .._config_file import load_config
+
+        config = load_config(path)
+        return cls(config.providers, **{**config.options, **options})
 
     def with_options(self, **options: Unpack[CallOptions]) -> Client:
         """A client with other per-call defaults sharing this one's providers, state and

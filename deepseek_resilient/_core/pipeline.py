@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from .._models import Attempt, ChatMessage, ChatRequest
+from .._models import Attempt
 from .._policies.breaker import breaker_layer
 from .._policies.cache.layer import cache_layer
 from .._policies.coalesce import coalesce_layer
@@ -28,7 +28,9 @@ from .._policies.send import (
     attempt_labels,
     timed_send,
 )
-from .._streaming.streams import How, OpenedStream
+from .._streaming.recovery import Broken
+from .._streaming.splice import Splice
+from .._streaming.streams import OpenedStream
 from .call import Answer, Call, Handler, Layer, LayerFactory, Policies, ProviderSlot, Site, compose
 from .clock import Clock
 from .errors import (
@@ -38,6 +40,7 @@ from .errors import (
     all_failed,
 )
 from .events import AttemptFinished, Failover, RateLimitRefused
+from .recovery import resume_stream
 
 __all__ = [
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
@@ -173,53 +176,19 @@ class Pipeline:
                 )
             )
 
-    async def _resume(
-        self, call: Call, failed: int, text: str, reasoning: str, failure: Exception
-    ) -> tuple[OpenedStream, How]:
-        """A committed stream broke after delivering ``text`` (and ``reasoning``): open a
-        stream that goes on from there. First on providers declaring ``prefix_completion``
-        (the delivered text sent as an assistant prefix), then from scratch (the caller's
-        stream drops what repeats). The broken provider is tried first in each pass, then
-        the others in priority order. Raises the last ``ProviderError`` when none could."""
-        order = [failed, *(i for i in range(len(self.slots)) if i != failed)]
-        plan: list[tuple[int, How]] = []
-        if text:  # a stream cut while only reasoning was sent restarts
-            plan += [(i, "continue") for i in order if self.slots[i].provider.prefix_completion]
-        plan += [(i, "restart") for i in order]
-        continued = _prefix_request(call.request, text)
-        last_error: ProviderError = ProviderError(
-            f"no provider could resume the stream after {type(failure).__name__}"
+    async def _resume(self, call: Call, failed: int, broken: Broken) -> tuple[OpenedStream, Splice]:
+        """A committed stream from provider ``failed`` broke (``broken``): a verified stream
+        that goes on from the delivered text, in the order of ``_streaming.recovery.plan``
+        (see ``_core.recovery``). Raises a ``ProviderError`` when none could."""
+        return await resume_stream(
+            call,
+            failed,
+            broken,
+            slots=self.slots,
+            chains=self._chains,
+            reserve=self.policies.failover_reserve,
+            again=lambda index: functools.partial(self._resume, call, index),
         )
-        refusals = [
-            self.slots[i].refusal(continued if how == "continue" else call.request)
-            for i, how in plan
-        ]
-        more_after = _more_after(refusals)
-        for step, (index, how) in enumerate(plan):
-            slot = self.slots[index]
-            request = continued if how == "continue" else call.request
-            refused = refusals[step]
-            if refused is not None:
-                skipped = type(refused).__name__
-                call.route.attempts.append(
-                    Attempt(provider=slot.provider.name, outcome="skipped", error=skipped)
-                )
-                last_error = refused
-                continue
-            sub = dataclasses.replace(call, request=request)
-            sub.enter(more_after[step], self.policies.failover_reserve)
-            try:
-                answer = await self._chains[index](sub)
-            except ProviderError as exc:
-                # Even a 400 here (a prefill rejected) is that candidate's limit: it never
-                # masks what broke the stream; the next candidate is tried.
-                last_error = exc
-                continue
-            assert isinstance(answer, OpenedStream)
-            if answer.rest is not None:
-                answer.resume = functools.partial(self._resume, call, index)
-            return answer, how
-        raise last_error
 
 
 def _more_after(refusals: Sequence[ProviderError | None]) -> list[bool]:
@@ -229,17 +198,3 @@ def _more_after(refusals: Sequence[ProviderError | None]) -> list[bool]:
         more[i] = found
         found = found or refusals[i] is None
     return more
-
-
-def _prefix_request(request: ChatRequest, text: str) -> ChatRequest:
-    """``request`` asking to continue ``text`` as the assistant's answer (the last message
-    an assistant message with ``"prefix": true``, DeepSeek's chat prefix completion)."""
-    messages = list(request.messages)
-    last = messages[-1]
-    if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
-        text = str(last.content or "") + text  # the caller's own prefix, then ours
-        messages.pop()
-    messages.append(
-        ChatMessage.model_validate({"role": "assistant", "content": text, "prefix": True})
-    )
-    return request.model_copy(update={"messages": messages})

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = ["LlamaCppServer", "OpenAICompatible"]
+__all__ = ["LlamaCppPythonServer", "LlamaCppServer", "OpenAICompatible"]
 
 
 class OpenAICompatible(Provider):
@@ -282,8 +282,10 @@ class OpenAICompatible(Provider):
 
 
 class LlamaCppServer(OpenAICompatible):
-    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``). It continues
-    a final assistant message, so a broken stream is continued there."""
+    """llama.cpp's own server (the C++ ``llama-server``). A final assistant message is taken
+    as a prefill (its default ``--prefill-assistant``): the model goes on from the partial
+    text, so a broken stream is continued there. For ``python -m llama_cpp.server`` use
+    :class:`LlamaCppPythonServer`: it answers such a message anew."""
 
     prefix_completion = True
 
@@ -294,6 +296,25 @@ class LlamaCppServer(OpenAICompatible):
         *,
         model: str = "local",
         name: str = "llama-server",
+        **options: Any,
+    ) -> None:
+        super().__init__(base_url=base_url, model=model, name=name, **options)
+
+
+class LlamaCppPythonServer(OpenAICompatible):
+    """llama-cpp-python's server (``python -m llama_cpp.server``, port 8000 by default). It
+    renders a final assistant message as a finished turn and starts a new answer after it,
+    so it does not declare prefix completion: a broken stream is restarted there (and only
+    what extends the delivered text is passed on)."""
+
+    prefix_completion = False
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        *,
+        model: str = "local",
+        name: str = "llama-cpp-python",
         **options: Any,
     ) -> None:
         super().__init__(base_url=base_url, model=model, name=name, **options)
