@@ -20,7 +20,7 @@ from .._core.clock import Clock, TimeSource
 from .._core.config import Cache
 from .._models import ChatCompletion
 from .._policies.cache.store import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
-from . import _lua
+from . import _lua_answers as _lua
 from ._link import RedisLink
 
 if TYPE_CHECKING:

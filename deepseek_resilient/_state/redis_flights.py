@@ -30,7 +30,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._models import ChatCompletion
-from . import _lua
+from . import _lua_answers as _lua
 from ._link import RedisLink
 from ._values import Garbage, finite
 from .base import Compute
