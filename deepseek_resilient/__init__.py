@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import events
+from ._balance import Hedge, Tier
 from ._batch import BatchProgress, BatchSummary, batch
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
@@ -182,6 +183,7 @@ __all__ = [
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
     "Function",
+    "Hedge",
     "HttpxResilientTransport",
     "IncompleteStreamError",
     "InsufficientBalanceError",
@@ -222,6 +224,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Stream",
     "StreamFailure",
+    "Tier",
     "TokenLogprob",
     "TopLogprob",
     "Transformers",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 from typing_extensions import Unpack
 
+from .._balance.tier import Tier
 from .._core.errors import ConfigurationError
 from .._core.omit import accepts_omitted
 from .._policies.breaker import BreakerHealth
@@ -38,7 +39,7 @@ class Client:
 
     @accepts_omitted
     def __init__(
-        self, providers: Sequence[Provider] | None = None, **options: Unpack[ClientOptions]
+        self, providers: Sequence[Provider | Tier] | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         check_client_keywords(type(self).__name__, options)  # names Client, not AsyncClient
         self._async = AsyncClient(providers, **options)

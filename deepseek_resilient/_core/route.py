@@ -63,6 +63,11 @@ class Route(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     provider: str | None = None
+    """The provider that answered (a tier's member: the member's name)."""
+    tier: str | None = None
+    """The tier of the provider that answered (None: a provider on its own)."""
+    hedged: bool = False
+    """A hedge was sent (a second request because the first was slow to start)."""
     attempts: list[Attempt] = Field(default_factory=list)
     cache: CacheStatus = "bypass"
     coalesced: bool = False
@@ -86,12 +91,16 @@ class Route(BaseModel):
             for p, errs in failed.items()
         ]
         who = f"answered by {self.provider}" if self.provider else "not answered"
+        if self.provider and self.tier:
+            who += f" ({self.tier})"
         if self.failure is not None:
             f = self.failure
             who = f"failed: the stream from {f.provider} broke after {f.at} chars ({f.error})"
         extra = [f"cache {self.cache}"] if self.cache in ("hit", "stale") else []
         if self.coalesced:
             extra.append("coalesced")
+        if self.hedged:
+            extra.append("hedged")
         extra += notes
         extra += [f"{r.how} on {r.provider} at char {r.at} after {r.error}"
                   for r in self.recoveries]  # fmt: skip
