@@ -2,7 +2,7 @@
 every process with the same Redis, namespace, tier name and member names sees the others'
 requests when it picks a member.
 
-One counter per member (``<namespace>:inflight:<tier>:<member>``): a request's start adds one
+One counter per member (``{<namespace>}:inflight:<tier>:<member>``): a request's start adds one
 and its end takes one off, both written in the background (never on the request's path); a
 tier reads all its counters in one ``MGET`` per request. A counter expires ``TTL`` seconds
 after its last start, so a crashed process's requests stop counting after that. While Redis
@@ -76,7 +76,7 @@ def _counts(reply: Any, size: int) -> list[int] | None:
     out = []
     for value in reply:
         try:
-            out.append(max(0, int(value)) if value is not None else 0)
+            out.append(min(1_000_000, max(0, int(value))) if value is not None else 0)
         except (TypeError, ValueError):
             return None  # not a counter of ours
     return out
