@@ -104,11 +104,20 @@ async def overhead_worker(
                 assert r.choices[0].message.content and r.route and r.route.cache == "miss"
 
             await run_concurrently(WARMUP, concurrency, lambda i: one(-1 - i))
+            link = getattr(client._store, "link", None)
+            ops0, bg0 = (link.ops, link.background) if link is not None else (0, 0)
             with Stopwatch() as sw:
                 await run_concurrently(calls, concurrency, one)
-            link = getattr(client._store, "link", None)
             outages = float(link.outages) if link is not None else 0.0
-    return {"cpu": sw.cpu / calls, "wall": sw.wall / calls, "outages": outages}
+            ops = float(link.ops - ops0) / calls if link is not None else 0.0
+            background = float(link.background - bg0) / calls if link is not None else 0.0
+    return {
+        "cpu": sw.cpu / calls,
+        "wall": sw.wall / calls,
+        "outages": outages,
+        "waited_ops": ops - background,
+        "background_ops": background,
+    }
 
 
 def measure_overhead(
@@ -155,6 +164,8 @@ def measure_overhead(
     } | {
         "redis_server_cpu": median(redis_cpu),
         "outages": sum(r["outages"] for r in out["redis"]),
+        "waited_ops": median([r["waited_ops"] for r in out["redis"]]),
+        "background_ops": median([r["background_ops"] for r in out["redis"]]),
     }
 
 
@@ -290,6 +301,12 @@ def section(
                 f"{red['wall'] / mem['wall']:.2f} x",
             ],
             ["redis-server CPU per call (us)", "-", fmt_us(over["redis_server_cpu"]), ""],
+            [
+                "Redis round trips per call: waited + background",
+                "-",
+                f"{over['waited_ops']:.2f} + {over['background_ops']:.2f}",
+                "",
+            ],
             [
                 "admitted in the window",
                 "-",

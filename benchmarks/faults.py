@@ -1,12 +1,15 @@
-"""Time to outcome for the provider faults of issue 11, at default settings, through the
-public API against the real ``FaultServer`` (real time: this measures, it asserts nothing).
+"""Time to outcome for the provider faults of issues 11 and 22, at default settings, through
+the public API against the real ``FaultServer`` (real time: this measures, it asserts nothing).
 
     python -m benchmarks.faults
 
 1. silent primary (accepts, never sends a byte) in front of a healthy fallback;
 2. slow first token (keep-alives for 20 s first);
 4. stall after commit (20 words, then only keep-alives for 30 s), DeepSeek continuing;
-7. primary down 60 s then healthy, 20 requests one every 4 s (on a fake clock).
+7. primary down 60 s then healthy, 20 requests one every 4 s (on a fake clock);
+22. after commit, a primary that cuts (or stalls) at the same point every time in front of a
+    healthy fallback; a fallback that rejects prefill; one that declares prefix completion and
+    ignores it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,22 @@ import time
 
 import anyio
 
-from deepseek_resilient import AsyncClient, DeepSeek, OpenAICompatible
+from deepseek_resilient import AsyncClient, DeepSeek, IncompleteStreamError, OpenAICompatible
 from deepseek_resilient.testing import (
+    CutStream,
     FakeClock,
     FakeProvider,
     FaultServer,
+    IgnorePrefix,
     Ok,
     Outage,
+    RejectPrefill,
     Silent,
     SlowFirstToken,
     StallAfter,
+    Step,
 )
+from deepseek_resilient.testing._steps import prefix_of
 
 WORDS = " ".join(f"w{i}" for i in range(60))
 USER = [{"role": "user", "content": "Hi"}]
@@ -52,10 +60,9 @@ async def _time(primary_step: object, *, stream: bool) -> tuple[float, str]:
 
 
 async def _stall_after_commit() -> tuple[float, str, bool]:
-    sent = "".join(w + " " for w in WORDS.split(" ")[:20])
     with FaultServer(lifetime=120) as server:
         server.script(StallAfter(after=20, seconds=30, interval=1.0, content=WORDS))
-        server.script(Ok(WORDS[len(sent) :]))
+        server.rule = _continues  # DeepSeek goes on from the (held-back) prefix
         deepseek = DeepSeek(api_key="sk-bench", base_url=server.base_url)
         async with AsyncClient([deepseek, FakeProvider("fallback")]) as client:
             started = time.monotonic()
@@ -65,6 +72,37 @@ async def _stall_after_commit() -> tuple[float, str, bool]:
             answer = await stream.until_done()
             took = time.monotonic() - started
     return took, stream.route.summary(), answer.choices[0].message.content == WORDS
+
+
+def _continues(index: int, body: dict[str, object] | None) -> Step | None:
+    done = prefix_of(body)
+    return None if done is None else Ok(WORDS[len(done) :])
+
+
+async def _same_point(primary: Step, fallback: str) -> tuple[float, str, str]:
+    """Issue 22: a primary that breaks ``primary``'s way at the same point every time, and a
+    fallback that is ``healthy``, ``rejects prefill`` or ``ignores prefix``."""
+    with FaultServer(default=primary, lifetime=120) as bad, FaultServer() as good:
+        good.default = Ok(WORDS)
+        if fallback == "rejects prefill":
+            good.rule = RejectPrefill()
+        elif fallback == "ignores prefix":
+            good.rule = IgnorePrefix(Ok(WORDS))
+        prefix = fallback != "healthy"
+        providers = [_http(bad, "primary"), _http(good, "fallback")]
+        providers[1].prefix_completion = prefix
+        async with AsyncClient(providers) as client:
+            started = time.monotonic()
+            stream = await client.chat.completions.create(
+                messages=USER, stream=True, timeout=BUDGET
+            )
+            try:
+                whole = await stream.until_done()
+                outcome = "complete" if whole.choices[0].message.content == WORDS else "WRONG"
+            except IncompleteStreamError:
+                outcome = "IncompleteStreamError"
+            took = time.monotonic() - started
+    return took, outcome, stream.route.summary()
 
 
 async def _outage() -> tuple[float, int]:
@@ -98,6 +136,16 @@ async def main() -> None:
     back, probes = await _outage()
     print(f"7. outage 60 s: back on the primary {back:.1f} s after it recovered; "
           f"{probes} requests reached the dead primary")  # fmt: skip
+    cut = CutStream(after=20, content=WORDS)
+    stall = StallAfter(after=20, seconds=60, interval=1.0, content=WORDS)
+    for label, step, fallback in [
+        ("cut at the same point every time", cut, "healthy"),
+        ("stall at the same point every time", stall, "healthy"),
+        ("cut; the fallback rejects prefill", cut, "rejects prefill"),
+        ("cut; the fallback ignores the prefix", cut, "ignores prefix"),
+    ]:
+        took, outcome, summary = await _same_point(step, fallback)
+        print(f"22. {label + ':':38s} {took:5.2f} s  {outcome}  [{summary}]")
 
 
 if __name__ == "__main__":

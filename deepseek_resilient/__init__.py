@@ -11,8 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import events
+from ._balance import Hedge, Tier
+from ._batch import BatchProgress, BatchSummary, batch
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
+from ._config_file import ConfigFileError
 from ._core.clock import Clock
 from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._core.errors import (
@@ -72,6 +75,7 @@ from ._models import (
     PromptTokensDetails,
     Recovery,
     Route,
+    StreamFailure,
     TokenLogprob,
     TopLogprob,
     Usage,
@@ -80,24 +84,36 @@ from ._policies.breaker import BreakerHealth
 from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.http.deepseek import DeepSeek, MissingAPIKeyWarning, RetiredModelWarning
-from ._providers.http.openai_compat import LlamaCppServer, OpenAICompatible
+from ._providers.http.openai_compat import (
+    LlamaCppPythonServer,
+    LlamaCppServer,
+    OpenAICompatible,
+)
+from ._queue import JobQueue, JobQueueError, JobResult
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
-    from ._client.dropin import AsyncOpenAI, OpenAI, OpenAIOptions
+    from ._dropin.clients import AsyncOpenAI, OpenAI
+    from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
+    from ._dropin.route import route_of
+    from ._dropin.transport import AsyncResilientTransport, ResilientTransport
     from ._providers.local.hf_transformers import Transformers
     from ._providers.local.llama_cpp import LlamaCpp
 
 __version__ = "0.1.0"
 
-# The local backends and the openai-python drop-in load on first use: ``import
+# The local backends, the transports and the openai-python drop-in load on first use: ``import
 # deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
 _LAZY = {
-    "AsyncOpenAI": "._client.dropin",
-    "OpenAI": "._client.dropin",
-    "OpenAIOptions": "._client.dropin",
+    "AsyncOpenAI": "._dropin.clients",
+    "OpenAI": "._dropin.clients",
+    "AsyncResilientTransport": "._dropin.transport",
+    "AsyncHttpxResilientTransport": "._dropin.httpx_compat",
+    "HttpxResilientTransport": "._dropin.httpx_compat",
+    "ResilientTransport": "._dropin.transport",
+    "route_of": "._dropin.route",
     "LlamaCpp": "._providers.local.llama_cpp",
     "Transformers": "._providers.local.hf_transformers",
 }
@@ -123,11 +139,15 @@ __all__ = [
     "Annotation",
     "AnnotationURLCitation",
     "AsyncClient",
+    "AsyncHttpxResilientTransport",
     "AsyncOpenAI",
+    "AsyncResilientTransport",
     "AsyncStream",
     "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "BatchProgress",
+    "BatchSummary",
     "BreakerHealth",
     "Cache",
     "CacheStats",
@@ -153,6 +173,7 @@ __all__ = [
     "ClientStats",
     "Clock",
     "CompletionTokensDetails",
+    "ConfigFileError",
     "ConfigurationError",
     "ContextLengthExceededError",
     "CreateParams",
@@ -162,12 +183,18 @@ __all__ = [
     "DeepSeekResilientError",
     "FirstTokenTimeoutError",
     "Function",
+    "Hedge",
+    "HttpxResilientTransport",
     "IncompleteStreamError",
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
+    "JobQueue",
+    "JobQueueError",
+    "JobResult",
     "LlamaCpp",
+    "LlamaCppPythonServer",
     "LlamaCppServer",
     "LocalModelError",
     "MissingAPIKeyWarning",
@@ -179,7 +206,6 @@ __all__ = [
     "NotFoundError",
     "OpenAI",
     "OpenAICompatible",
-    "OpenAIOptions",
     "PermissionDeniedError",
     "PromptTokensDetails",
     "Provider",
@@ -190,6 +216,7 @@ __all__ = [
     "RateLimitedLocally",
     "Recovery",
     "RedisState",
+    "ResilientTransport",
     "ResponseCache",
     "RetiredModelWarning",
     "Retry",
@@ -197,6 +224,8 @@ __all__ = [
     "Route",
     "ServiceUnavailableError",
     "Stream",
+    "StreamFailure",
+    "Tier",
     "TokenLogprob",
     "TopLogprob",
     "Transformers",
@@ -205,5 +234,7 @@ __all__ = [
     "Usage",
     "__version__",
     "accumulate",
+    "batch",
     "events",
+    "route_of",
 ]

@@ -22,14 +22,16 @@ from typing import Any, TextIO
 
 import anyio
 
+from ._batch.command import add_batch_parser, run_batch
 from ._client import AsyncClient
-from ._client.defaults import default_providers
+from ._config_file import chain_for
 from ._core.config import Retry
 from ._core.errors import DeepSeekResilientError, ProviderError
 from ._core.redact import redact
 from ._models import Route
 from ._providers.base import Provider
 from ._providers.http.openai_compat import OpenAICompatible
+from ._queue.command import add_worker_parser, run_worker
 
 __all__ = ["main"]
 
@@ -63,7 +65,7 @@ async def _warm_if_first(providers: Sequence[Provider]) -> None:
 
 
 async def _chat(args: argparse.Namespace) -> int:
-    providers = default_providers()
+    providers = chain_for(args.config)
     messages: list[dict[str, Any]] = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
@@ -110,7 +112,7 @@ async def _doctor(args: argparse.Namespace) -> int:
     if not os.environ.get("DEEPSEEK_API_KEY"):
         rows.append(("deepseek", "-", "skipped", "DEEPSEEK_API_KEY is not set"))
     try:
-        providers = default_providers()
+        providers = chain_for(args.config)
     except DeepSeekResilientError as exc:
         providers = []
         rows.append(("(chain)", "-", "FAIL", redact(str(exc))))
@@ -178,17 +180,22 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--timeout", type=float, default=120.0, help="total deadline, seconds")
     chat.add_argument("--stats", action="store_true", help="print the stats table after")
+    chat.add_argument("--config", help="TOML config (default: $DEEPSEEK_RESILIENT_CONFIG)")
     doctor = sub.add_parser("doctor", help="check each provider of the default chain")
     doctor.add_argument("--timeout", type=float, default=60.0, help="per provider, seconds")
     doctor.add_argument(
         "--requests", type=int, default=0, help="one-token calls per provider, for latency"
     )
+    doctor.add_argument("--config", help="TOML config (default: $DEEPSEEK_RESILIENT_CONFIG)")
+    add_batch_parser(sub)
+    add_worker_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = _chat if args.command == "chat" else _doctor
+    commands = {"chat": _chat, "doctor": _doctor, "batch": run_batch, "worker": run_worker}
+    command = commands[args.command]
     try:
         return anyio.run(command, args)
     except DeepSeekResilientError as exc:

@@ -6,7 +6,8 @@ DeepSeek (one 503, then a tool call with its reasoning, then the final answer).
     python examples/openai_dropin.py
 
 With a real key, drop the FaultServer and the two environment lines: ``OpenAI()`` then talks
-to api.deepseek.com, with the embedded local model as the fallback when it is installed.
+to api.deepseek.com, with the embedded local model as the fallback when it is installed
+(``local=True``, the default) and any ``providers=[...]`` you list in between.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import json
 import os
 from typing import Any
 
-from deepseek_resilient import OpenAI  # was: from openai import OpenAI
+import openai
+
+from deepseek_resilient import OpenAI, route_of  # was: from openai import OpenAI
 from deepseek_resilient.testing import FaultServer, NotJson, Ok, Status
 
 TOOLS = [
@@ -69,8 +72,10 @@ def main() -> None:
             model="deepseek-flash", messages=messages, tools=TOOLS, reasoning_effort="high"
         )
         msg = resp.choices[0].message
-        assert resp.route is not None
-        print(resp.route.summary())
+        assert isinstance(client, openai.OpenAI)  # openai's own client, types and errors
+        route = route_of(resp)  # who answered, each attempt
+        assert route is not None
+        print(route.summary())
         for call in msg.tool_calls or []:
             assert call.function is not None
             print("tool call:", call.function.name, json.loads(call.function.arguments))
@@ -83,7 +88,7 @@ def main() -> None:
         sent = deepseek.requests[-1].body or {}
         print("reasoning sent back:", "reasoning_content" in sent["messages"][1])
         print("answer:", resp.choices[0].message.content)
-        print("models:", [m.id for m in client.models.list()])
+        print("models:", [m.id for m in client.models.list()])  # passed through to DeepSeek
         client.close()
 
 

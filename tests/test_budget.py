@@ -89,9 +89,51 @@ def test_deposits_expire_after_the_window() -> None:
 
 def test_rejects_bad_knobs() -> None:
     clock = FakeClock()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="window must be finite and > 0, got 0"):
         RetryBudget(clock, window=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ratio must be finite and >= 0, got -1"):
         RetryBudget(clock, ratio=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_per_second must be finite and >= 0, got nan"):
         RetryBudget(clock, min_per_second=float("nan"))
+    short = RetryBudget(clock, ratio=0.0, min_per_second=4.0, window=0.5)  # under 1 s is fine
+    assert short.balance == pytest.approx(2.0)
+    assert repr(short) == "RetryBudget(ratio=0.0, min_per_second=4.0, window=0.5, balance=2.00)"
+
+
+def test_defaults_are_a_10_s_window_with_10_retries_per_second_of_reserve() -> None:
+    clock = FakeClock(start=1000.0)  # a clock far from 0: slices are counted from its time
+    budget = RetryBudget(clock)
+    assert budget.balance == pytest.approx(100.0)
+    for _ in range(5):
+        budget.on_request()  # +0.2 each
+    clock.advance(9.0)
+    assert budget.balance == pytest.approx(101.0)  # still inside the window
+    clock.advance(1.0)
+    assert budget.balance == pytest.approx(100.0)  # 10 s later: expired
+
+
+def test_deposits_expire_one_slice_at_a_time_without_drift() -> None:
+    """Time moving a slice (1 s) at a time, for several windows: each deposit leaves after
+    10 s, and the running sum never drifts from what the slices hold."""
+    clock = FakeClock(start=1000.0)
+    budget = RetryBudget(clock, ratio=1.0, min_per_second=0.0, window=10.0)
+    for second in range(35):
+        if second < 5:
+            budget.on_request()  # +1 at t = 0..4
+        expected = min(second + 1, 5) - max(0, min(second - 9, 5))
+        assert budget.balance == pytest.approx(expected), second
+        clock.advance(1.0)
+    assert budget.balance == pytest.approx(0.0)
+    budget.on_request()
+    assert budget.try_spend() is True and budget.try_spend() is False
+
+
+@pytest.mark.parametrize("window", [0.5, 20.0, 60.0])
+def test_deposits_expire_after_any_window(window: float) -> None:
+    clock = FakeClock(start=1000.0)
+    budget = RetryBudget(clock, ratio=1.0, min_per_second=0.0, window=window)
+    budget.on_request()
+    clock.advance(window * 0.85)
+    assert budget.balance == pytest.approx(1.0)
+    clock.advance(window * 0.15)
+    assert budget.balance == pytest.approx(0.0)

@@ -1,27 +1,31 @@
-"""The one-import migration: ``OpenAI`` / ``AsyncOpenAI`` with openai-python's constructor
-build a resilient chain (the endpoint, then the embedded local model)."""
+"""The one-import migration: ``OpenAI`` / ``AsyncOpenAI`` take openai-python's constructor and
+build a resilient chain behind openai's own client (the endpoint, the caller's providers,
+then the embedded local model)."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import openai
 import pytest
 
 from deepseek_resilient import (
     AsyncOpenAI,
-    Client,
     ConfigurationError,
     DeepSeek,
     OpenAI,
     OpenAICompatible,
+    route_of,
 )
 from deepseek_resilient.testing import FakeProvider, FaultServer, InstantClock, Ok, Status
 
-USER = [{"role": "user", "content": "Hi"}]
+USER: list[Any] = [{"role": "user", "content": "Hi"}]
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +39,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def local(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     """Stands in for the embedded model (so no model loads here)."""
     fake = FakeProvider(name="local", default="local answer")
+    fake.local = True
     monkeypatch.setattr("deepseek_resilient._client.defaults._local_provider", lambda: fake)
     return fake
 
@@ -43,6 +48,10 @@ def local(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
 def server() -> Iterator[FaultServer]:
     with FaultServer(lifetime=60, default=Ok("remote answer")) as s:
         yield s
+
+
+def _names(client: OpenAI | AsyncOpenAI) -> list[str]:
+    return [p.name for p in client.transport.client.providers]
 
 
 def test_sync_openai_constructor_over_any_endpoint(
@@ -59,13 +68,15 @@ def test_sync_openai_constructor_over_any_endpoint(
         timeout=30,
         clock=InstantClock(),
     ) as client:
-        assert isinstance(client, Client)
-        assert [p.name for p in client.providers] == ["openai", "local"]
-        assert isinstance(client.providers[0], OpenAICompatible)
-        assert client.base_url == server.base_url
+        assert isinstance(client, openai.OpenAI)
+        assert _names(client) == ["openai", "local"]
+        assert isinstance(client.transport.client.providers[0], OpenAICompatible)
+        assert str(client.base_url).rstrip("/") == server.base_url
         resp = client.chat.completions.create(model="gpt-x", messages=USER)
+    assert isinstance(resp, openai.types.chat.ChatCompletion)
     assert resp.choices[0].message.content == "remote answer"
-    assert resp.route is not None and resp.route.provider == "openai"
+    route = route_of(resp)
+    assert route is not None and route.provider == "openai"
     recorded = server.requests[0]
     assert recorded.body is not None and recorded.body["model"] == "gpt-x"
     assert recorded.headers["openai-organization"] == "org-1"
@@ -75,14 +86,36 @@ def test_sync_openai_constructor_over_any_endpoint(
     assert recorded.path.endswith("?api-version=1")
 
 
-def test_max_retries_then_the_local_model(server: FaultServer, local: FakeProvider) -> None:
+def test_max_retries_then_the_local_model_with_one_warning(
+    server: FaultServer, local: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
     server.default = Status(503)
-    with OpenAI(api_key="k", base_url=server.base_url, max_retries=1, clock=InstantClock()) as c:
-        resp = c.chat.completions.create(model="gpt-x", messages=USER)
+    with caplog.at_level(logging.WARNING, logger="deepseek_resilient"):
+        with OpenAI(
+            api_key="k", base_url=server.base_url, max_retries=1, clock=InstantClock()
+        ) as c:
+            resp = c.chat.completions.create(model="gpt-x", messages=USER)
+            c.chat.completions.create(model="gpt-x", messages=USER)
     assert resp.choices[0].message.content == "local answer"
-    assert resp.route is not None and resp.route.provider == "local"
-    assert server.calls == 2  # the first try and max_retries=1 retry
-    assert [a.provider for a in resp.route.attempts] == ["openai", "openai", "local"]
+    assert resp.model == "fake-model"  # the model that answered, not the one asked for
+    route = route_of(resp)
+    assert route is not None and route.provider == "local"
+    assert server.calls == 4  # per request: the first try and max_retries=1 retry
+    assert [a.provider for a in route.attempts] == ["openai", "openai", "local"]
+    warnings = [r for r in caplog.records if "embedded local model" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_fallback_providers_answer_with_their_own_model(server: FaultServer) -> None:
+    with FaultServer(lifetime=60, default=Status(500)) as dead:
+        backup = OpenAICompatible(name="backup", base_url=server.base_url, model="backup-m")
+        with OpenAI(
+            api_key="k", base_url=dead.base_url, providers=[backup], local=False, max_retries=0
+        ) as client:
+            resp = client.chat.completions.create(model="gpt-x", messages=USER)
+    assert resp.choices[0].message.content == "remote answer"
+    assert dead.requests[0].body is not None and dead.requests[0].body["model"] == "gpt-x"
+    assert server.requests[0].body is not None and server.requests[0].body["model"] == "backup-m"
 
 
 def test_deepseek_key_and_no_url_builds_the_deepseek_preset(
@@ -91,9 +124,12 @@ def test_deepseek_key_and_no_url_builds_the_deepseek_preset(
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-ds")
     monkeypatch.setenv("DEEPSEEK_BASE_URL", server.base_url)  # DeepSeek's URL, in a test
     with OpenAI(clock=InstantClock()) as client:
-        assert isinstance(client.providers[0], DeepSeek)
-        resp = client.chat.completions.create(messages=USER, thinking=False)
-    assert resp.route is not None and resp.route.provider == "deepseek"
+        assert isinstance(client.transport.client.providers[0], DeepSeek)
+        resp = client.chat.completions.create(
+            model="deepseek-flash", messages=USER, extra_body={"thinking": False}
+        )
+    route = route_of(resp)
+    assert route is not None and route.provider == "deepseek"
     body = server.requests[0].body
     assert body is not None
     assert body["model"] == "deepseek-flash" and body["thinking"] == {"type": "disabled"}
@@ -101,9 +137,9 @@ def test_deepseek_key_and_no_url_builds_the_deepseek_preset(
 
 def test_deepseek_url_builds_the_preset_without_io(local: FakeProvider) -> None:
     with OpenAI(api_key="sk-ds", base_url="https://api.deepseek.com", local=False) as client:
-        (provider,) = client.providers
-    assert isinstance(provider, DeepSeek) and provider.model == "deepseek-flash"
-    assert "sk-ds" not in repr(client) + repr(provider)
+        (provider,) = client.transport.client.providers
+    assert isinstance(provider, DeepSeek)
+    assert "sk-ds" not in repr(client.transport.client) + repr(provider)
 
 
 def test_openai_environment_is_read(
@@ -112,22 +148,22 @@ def test_openai_environment_is_read(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     with OpenAI(local=False, clock=InstantClock()) as client:
-        assert [p.name for p in client.providers] == ["openai"]
+        assert _names(client) == ["openai"]
         client.chat.completions.create(model="m", messages=USER)
     assert server.calls == 1
 
 
-def test_no_key_anywhere_is_a_clear_error() -> None:
-    with pytest.raises(ConfigurationError, match="DEEPSEEK_API_KEY"):
-        OpenAI()
+def test_no_key_anywhere_is_openais_error() -> None:
+    with pytest.raises(openai.OpenAIError, match="api_key"):
+        OpenAI(local=False)
 
 
 @pytest.mark.parametrize(
     "options",
     [
         {"max_retries": -1},
-        {"timeout": "soon"},
-        {"http_client": httpx2.Client()},
+        {"providers": ["not a provider"]},
+        {"http_client": httpx2.AsyncClient()},  # the sync client needs a sync http client
     ],
 )
 def test_bad_constructor_arguments(options: dict[str, object]) -> None:
@@ -135,19 +171,35 @@ def test_bad_constructor_arguments(options: dict[str, object]) -> None:
         OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1", local=False, **options)  # type: ignore[arg-type]
 
 
+def test_an_http_client_of_the_caller_is_used_with_our_transport(server: FaultServer) -> None:
+    seen: list[str] = []
+    # openai-python 3.x speaks httpx2, 2.x httpx: the caller passes the one openai takes.
+    module: Any = httpx2 if int(openai.__version__.split(".")[0]) >= 3 else __import__("httpx")
+    http = module.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
+    with OpenAI(api_key="k", base_url=server.base_url, local=False, http_client=http) as c:
+        resp = c.chat.completions.with_raw_response.create(model="m", messages=USER)
+    assert route_of(resp) is not None and seen == ["/v1/chat/completions"]
+
+
 def test_httpx_timeout_sets_the_phases() -> None:
     timeout = httpx2.Timeout(20.0, connect=3.0)
     with OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1", timeout=timeout, local=False) as c:
-        provider = c.providers[0]
+        provider = c.transport.client.providers[0]
     assert isinstance(provider, OpenAICompatible)
     assert (provider.read_timeout, provider.connect_timeout) == (20.0, 3.0)
 
 
-def test_with_options_keeps_the_class(server: FaultServer, local: FakeProvider) -> None:
+def test_with_options_keeps_the_class_and_shares_the_transport(
+    server: FaultServer, local: FakeProvider
+) -> None:
     with OpenAI(api_key="k", base_url=server.base_url, clock=InstantClock()) as client:
         quick = client.with_options(timeout=5)
-        assert isinstance(quick, OpenAI)
+        assert isinstance(quick, OpenAI) and quick.transport is client.transport
         quick.chat.completions.create(model="m", messages=USER)
+        patient = client.with_options(max_retries=5)
+        assert patient.transport is not client.transport
+        assert client.with_options(max_retries=5).transport is patient.transport
+        assert patient.transport.client.providers[0].retry.attempts == 6
     assert server.calls == 1
 
 
@@ -162,16 +214,18 @@ async def test_async_openai(server: FaultServer, local: FakeProvider) -> None:
     async with AsyncOpenAI(
         api_key="sk-test", base_url=server.base_url, max_retries=1, clock=InstantClock()
     ) as client:
+        assert isinstance(client, openai.AsyncOpenAI)
         resp = await client.chat.completions.create(model="gpt-x", messages=USER)
         assert resp.choices[0].message.content == "remote answer"
-        assert resp.route is not None and resp.route.provider == "openai"
-        assert [a.outcome for a in resp.route.attempts] == ["error", "ok"]
+        route = route_of(resp)
+        assert route is not None and route.provider == "openai"
+        assert [a.outcome for a in route.attempts] == ["error", "ok"]
         stream = await client.chat.completions.create(model="gpt-x", messages=USER, stream=True)
         async with stream:
             text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         assert text == "remote answer"
         listed = await client.models.list()
-        assert [m.id for m in listed] == ["test-model", "fake-model"]
+        assert [m.id for m in listed.data] == ["test-model"]
 
 
 def test_the_dropin_example_runs() -> None:

@@ -361,3 +361,9 @@ def test_sync_client_forwards_hooks() -> None:
 def test_a_hook_that_would_never_be_called_is_refused(hook: object, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         AsyncClient([FakeProvider("p")], hooks=[hook])
+
+
+@pytest.mark.parametrize("bad", [[5], ["listener"], [object()], [pybreaker.CircuitBreakerListener]])
+def test_a_wrong_breaker_listener_is_refused_at_construction(bad: list[object]) -> None:
+    with pytest.raises(ConfigurationError, match=r"breaker_listeners\[0\]"):
+        Client([FakeProvider("p")], breaker_listeners=bad)

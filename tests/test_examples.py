@@ -35,6 +35,21 @@ def test_failover_example() -> None:
     assert "deepseek: RateLimitedLocally" in out
 
 
+def test_load_balancing_example() -> None:
+    out = run("load_balancing.py")
+    assert "split: {'key1': 10, 'key2': 6, 'backup-host': 4}" in out
+    assert "order: 1 2 h 1 1 2 1 h 2 1" in out
+    assert "answered by key2 (tier1)" in out or "answered by backup-host (tier1)" in out
+    assert "hedged" in out and "('key1', 'cancelled')" in out
+
+
+def test_batch_and_queue_example() -> None:
+    out = run("batch_and_queue.py")
+    assert "batch finished: 100 answered, 0 failed" in out
+    assert "first result: t" in out and " 200" in out
+    assert "queue: done - answer to: summarise ticket 7" in out
+
+
 def _without(module: str, tmp_path: Path) -> dict[str, str]:
     """An environment where ``import module`` fails, as when its extra is not installed."""
     stub = tmp_path / module

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -68,8 +69,22 @@ async def _only_error(client: AsyncClient, *, stream: bool = False) -> BaseExcep
         ({"retry-after": "-1"}, None),
         ({"retry-after": "-1e9"}, None),
         ({"retry-after-ms": "-5"}, None),
-        ({"retry-after": "inf"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after-ms": "nan"}, None),
+        ({"retry-after": "-inf"}, None),
         ({"retry-after": "Thu, 99 Foo 99999 99:99:99 GMT"}, None),
+        # too large for a float: excessive (fail over), never "no hint" (retry at once)
+        ({"retry-after": "inf"}, math.inf),
+        ({"retry-after": "1e999"}, math.inf),
+        ({"retry-after-ms": "1e999"}, math.inf),
+        ({"retry-after": "0"}, 0.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after": " 2 "}, 2.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "0"}, 0.0),
+        ({"retry-after-ms": "junk", "retry-after": "3"}, 3.0),  # a bad ms hint: the other
+        ({"retry-after-ms": "-1", "retry-after": "3"}, 3.0),
+        ({}, None),
         ({"retry-after": "1e9"}, 1e9),
     ],
 )
@@ -77,6 +92,13 @@ def test_hints_negative_or_unparsable_are_ignored(
     headers: dict[str, str], expected: float | None
 ) -> None:
     assert parse_retry_after(headers) == expected
+
+
+def test_an_http_date_hint_counts_from_now_and_never_below_zero() -> None:
+    date = "Wed, 21 Oct 2015 07:28:00 GMT"  # 1445412480
+    assert parse_retry_after({"retry-after": date}, now=1445412480 - 7) == 7.0
+    assert parse_retry_after({"retry-after": date}, now=1445412480 + 7) == 0.0  # past: now
+    assert parse_retry_after({"retry-after": date}) == 0.0  # the real clock: long past
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,11 @@ async def test_credentials_in_the_url_go_through_the_client_as_basic_auth(
     provider = OpenAICompatible(name="p", base_url=f"http://user:pw@{host}", model="m")
     async with AsyncClient([provider]) as client:
         await client.chat.completions.create(messages=USER)
-    assert server.requests[0].headers.get("authorization") == "<redacted>"  # Basic user:pw
+    recorded = server.requests[0]
+    assert recorded.headers.get("authorization") == "<redacted>"  # never kept in clear
+    assert recorded.authorization_is("Basic dXNlcjpwdw==")  # base64 of "user:pw"
+    assert not recorded.authorization_is("Bearer pw")
+    assert "pw@" not in repr(provider) and "user:" not in repr(provider)
 
 
 async def test_httpx2s_transport_lookup_still_exists() -> None:

@@ -31,7 +31,9 @@ DEFERRED = (
     "email.utils",
     "anyio.from_thread",
     "queue",
-    "deepseek_resilient._client.dropin",
+    "deepseek_resilient._dropin.clients",
+    "deepseek_resilient._dropin.transport",
+    "openai",
 )
 
 
@@ -74,7 +76,7 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
     loaded = _modules_after(
         "import deepseek_resilient as d; "
         "assert set(d.__all__) <= set(dir(d)); "  # lazy names are listed before they load
-        "from deepseek_resilient import OpenAI, AsyncOpenAI, OpenAIOptions; "
+        "from deepseek_resilient import OpenAI, AsyncOpenAI, ResilientTransport, route_of; "
         "from deepseek_resilient._providers.http.errors import parse_retry_after; "
         "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
         f"d.ResponseCache(d.Cache(directory={str(tmp_path)!r})).stats(); "

@@ -173,6 +173,7 @@ def test_attribute_caches_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(_otel, "MAX_CACHED", 3)
     hook, exporter, reader = setup()
     models = [f"model-{i}" for i in range(10)]
+    hook.allow_models(models)  # configured names: each its own value
     for rid, model in enumerate(models * 2, start=1):
         error = "InternalServerError" if rid % 2 else None
         hook.on_request_started(RequestStarted(rid, model, False))
@@ -195,3 +196,17 @@ def test_attribute_caches_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch
         key = (model, "InternalServerError" if rid % 2 else None)
         expected[key] = expected.get(key, 0) + 1
     assert counts == expected
+
+
+def test_unknown_model_names_are_one_metric_value() -> None:
+    """Metric points carry a configured or known model name, or "other" (a caller's
+    ``model=`` or a server's response model must not create a series per value)."""
+    hook, _exporter, reader = setup()
+    hook.allow_models(["mine"])
+    for rid, model in enumerate(["mine", "deepseek-flash", "x" * 10_000, "evil-1", "evil-2"], 1):
+        hook.on_request_started(RequestStarted(rid, model, False))
+        hook.on_attempt_started(AttemptStarted(rid, "p", model, 1, "h"))
+        hook.on_attempt_finished(AttemptFinished(rid, "p", model, "ok", 0.5, None, None, "h"))
+    got = points(reader)["gen_ai.client.operation.duration"]
+    counts = {p.attributes["gen_ai.request.model"]: p.count for p in got}
+    assert counts == {"mine": 1, "deepseek-flash": 1, "other": 3}

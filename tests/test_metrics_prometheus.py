@@ -136,3 +136,31 @@ def test_importing_the_metrics_package_imports_no_exporter() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_model_labels_are_bounded() -> None:
+    """Caller-chosen ``model=`` values: 300 distinct names (and 100 KB ones) add no series; the
+    providers' configured models and DeepSeek's keep their own label value."""
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry=registry, models=["extra-model"])
+    provider = FakeProvider("p", default="ok")  # configured model: "fake"
+    async with AsyncClient([provider], hooks=[metrics], clock=FakeClock(), coalesce=False) as c:
+        for name in [provider.model, "deepseek-v4-pro", "extra-model"]:
+            await c.chat.completions.create(messages=USER, model=name)
+        baseline = generate_latest(registry)
+        for i in range(300):
+            await c.chat.completions.create(messages=USER, model=f"attacker-{i}")
+        for i in range(5):
+            await c.chat.completions.create(messages=USER, model=f"{i}" + "x" * 100_000)
+    text = generate_latest(registry).decode()
+    models = {
+        s.labels.get("gen_ai_request_model")
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    } - {None}
+    assert models == {provider.model, "deepseek-v4-pro", "extra-model", "other"}
+    assert len(text) < 2 * len(baseline)  # one more value ("other"), whatever the names
+    got = samples(registry)
+    count = "gen_ai_client_operation_duration_seconds_count"
+    labels = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "p", "error_type": ""}
+    assert value(got, count, gen_ai_request_model="other", **labels) == 305

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pybreaker
 import pytest
 from _support import USER
 
@@ -194,5 +195,5 @@ def test_async_client_names_itself() -> None:
 def test_warnings_still_point_at_the_callers_line() -> None:
     # The wrapper that reads the placeholders adds a frame: the warnings skip it.
     with pytest.warns(DeprecationWarning) as caught:
-        AsyncClient([FakeProvider()], breaker_listeners=[object()])
+        AsyncClient([FakeProvider()], breaker_listeners=[pybreaker.CircuitBreakerListener()])
     assert caught[0].filename == __file__

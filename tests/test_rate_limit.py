@@ -241,6 +241,41 @@ async def test_aimd_shrinks_on_429_and_recovers_on_success() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_429_through_a_request_slows_the_provider_and_successes_restore_it() -> None:
+    """Through the client: one 429 halves the provider's rate (its requests are spaced
+    0.2 s instead of 0.1 s), and the successes that follow bring it back to the configured
+    rate (without the recovery it would stay halved for good)."""
+    from deepseek_resilient import AllProvidersFailed, AsyncClient, RateLimitError, Retry
+    from deepseek_resilient.testing import FakeProvider
+
+    clock = FakeClock()
+    provider = FakeProvider(
+        "p", ["fine"] * 6 + [RateLimitError("slow down", status_code=429)], default="fine"
+    )
+    limits = RateLimit(requests_per_second=10, burst=1)
+    user = [{"role": "user", "content": "Hi"}]
+
+    async def spacing(client: AsyncClient, n: int = 5) -> float:
+        """Seconds per request over ``n`` back-to-back requests (after one that may use a
+        token saved up in the bucket)."""
+        await client.chat.completions.create(messages=user)
+        started = clock.now()
+        for _ in range(n):
+            await client.chat.completions.create(messages=user)
+        return (clock.now() - started) / n
+
+    async with AsyncClient(
+        [provider], rate_limit=limits, retry=Retry(attempts=1), clock=clock, coalesce=False
+    ) as client:
+        assert await spacing(client) == pytest.approx(0.1)
+        with pytest.raises(AllProvidersFailed):
+            await client.chat.completions.create(messages=user)
+        assert await spacing(client, 1) > 0.15  # about halved by the 429 (0.2 s, then 0.18)
+        await spacing(client, 20)  # 20 successes: +0.05 of the rate each, back to 1.0
+        assert await spacing(client) == pytest.approx(0.1)
+
+
+@pytest.mark.anyio
 async def test_aimd_slows_admission_for_real() -> None:
     lim, clock = limiter(requests_per_second=10, burst=1)
     (await lim.acquire(tokens=1, max_wait=1)).release()

@@ -9,7 +9,6 @@ defaults themselves (10 s) are exercised by scaling them down once, and measured
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,10 +16,8 @@ from typing import Any
 import anyio.lowlevel
 import pytest
 from _support import SECRET, USER, http_provider
-from hypothesis import given
-from hypothesis import strategies as st
 
-import deepseek_resilient._core.pipeline as pipeline
+import deepseek_resilient._policies.send as send_policy
 from deepseek_resilient import (
     AllProvidersFailed,
     APIConnectionError,
@@ -34,8 +31,6 @@ from deepseek_resilient import (
     IncompleteStreamError,
     Retry,
 )
-from deepseek_resilient._streaming.splice import Diverged
-from deepseek_resilient._streaming.splice import Splice as _Splice
 from deepseek_resilient.testing import (
     ContentFilter,
     ContextLengthExceeded,
@@ -53,6 +48,7 @@ from deepseek_resilient.testing import (
     SlowFirstToken,
     StallAfter,
 )
+from deepseek_resilient.testing._steps import prefix_of
 
 FULL = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
 FAST = Retry(attempts=3, base=0.0, cap=0.001)
@@ -68,6 +64,16 @@ def second_server() -> Iterator[FaultServer]:
 
 def text(chunks: list[ChatCompletionChunk]) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def continues(full: str) -> Any:
+    """A rule: a server that honours prefix completion, answering ``full`` (or its rest)."""
+
+    def rule(index: int, body: dict[str, Any] | None) -> Ok:
+        done = prefix_of(body)
+        return Ok(full if done is None else full[len(done) :])
+
+    return rule
 
 
 def delivered(after: int, content: str = FULL) -> str:
@@ -97,7 +103,9 @@ async def test_silent_provider_fails_over_at_the_first_token_limit_without_retry
         resp = await client.chat.completions.create(messages=USER, stream=stream)
         answer = text(await collect(resp)) if stream else resp.choices[0].message.content
     assert answer == "fallback answer" and time.monotonic() - started < 5
-    assert llm_server.calls == 1  # no retry on the silent provider
+    # No retry on the silent provider (the server may not even have read the one request
+    # when the client gave up on a busy machine: at most one, and one attempt in the route).
+    assert llm_server.calls <= 1
     assert resp.route is not None
     assert [a.error for a in resp.route.attempts] == ["FirstTokenTimeoutError", None]
 
@@ -115,17 +123,21 @@ async def test_slow_first_token_behind_keepalives_hands_over(
         for stream in (True, False):
             resp = await client.chat.completions.create(messages=USER, stream=stream)
             answer = text(await collect(resp)) if stream else resp.choices[0].message.content
-            assert answer == "quick"
-    assert llm_server.calls == 2
+            assert answer == "quick" and resp.route is not None
+            assert [a.error for a in resp.route.attempts] == ["FirstTokenTimeoutError", None]
+    assert llm_server.calls <= 2  # one attempt per request, never retried
 
 
 @pytest.mark.anyio
 async def test_default_limits_apply_only_while_another_provider_remains(
     llm_server: FaultServer, second_server: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No option set: the default first-token limit (scaled down here from 10 s) hands a
-    silent primary over; the last provider keeps the whole time left."""
-    monkeypatch.setattr(pipeline, "DEFAULT_FIRST_TOKEN_TIMEOUT", 0.3)
+    """No option set: the default first-token limit (scaled down here from 10 s, where the
+    attempt layer reads it) hands a silent primary over; the last provider keeps the whole
+    time left. Without the default the primary would hold the request for its whole share
+    (7.5 s of the 10 s timeout) before the fallback is asked."""
+    assert send_policy.DEFAULT_FIRST_TOKEN_TIMEOUT == 10.0  # what the README promises
+    monkeypatch.setattr(send_policy, "DEFAULT_FIRST_TOKEN_TIMEOUT", 0.3)
     llm_server.default = Silent(seconds=30)
     second_server.default = SlowFirstToken(seconds=0.6, interval=0.05, content="late but whole")
     primary = http_provider(llm_server.base_url)
@@ -134,6 +146,7 @@ async def test_default_limits_apply_only_while_another_provider_remains(
         stream = await client.chat.completions.create(messages=USER, stream=True)
         assert text(await collect(stream)) == "late but whole"
     assert [a.error for a in stream.route.attempts] == ["FirstTokenTimeoutError", None]
+    assert stream.route.attempts[0].latency < 5  # 0.3 s, generous for a busy machine
 
 
 def test_silent_provider_sync(llm_server: FaultServer, second_server: FaultServer) -> None:
@@ -145,7 +158,9 @@ def test_silent_provider_sync(llm_server: FaultServer, second_server: FaultServe
     ]
     with Client(providers, timeout=20) as client:
         resp = client.chat.completions.create(messages=USER)
-    assert resp.choices[0].message.content == "sync fallback" and llm_server.calls == 1
+    assert resp.choices[0].message.content == "sync fallback"
+    assert [a.provider for a in resp.route.attempts] == ["primary", "fallback"]  # type: ignore[union-attr]
+    assert llm_server.calls <= 1
 
 
 # ----------------------------------------------------------------------- 3. cut: continue
@@ -154,7 +169,8 @@ def test_silent_provider_sync(llm_server: FaultServer, second_server: FaultServe
 @pytest.mark.anyio
 async def test_cut_stream_is_continued_on_a_prefix_provider(llm_server: FaultServer) -> None:
     sent = delivered(4)
-    llm_server.script(CutStream(after=4, content=FULL), Ok(FULL[len(sent) :]))
+    llm_server.script(CutStream(after=4, content=FULL))
+    llm_server.rule = continues(FULL)
     primary = http_provider(llm_server.base_url, prefix_completion=True)
     async with AsyncClient([primary], timeout=10) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True)
@@ -165,13 +181,14 @@ async def test_cut_stream_is_continued_on_a_prefix_provider(llm_server: FaultSer
     assert (splice.at, splice.provider, splice.how) == (len(sent), "primary", "continue")
     assert splice.error == "APIConnectionError"
     last = llm_server.requests[1].body["messages"][-1]  # type: ignore[index]
-    assert last == {"role": "assistant", "content": sent, "prefix": True}
+    # the last word is held back: a real continuation writes it again (then dropped)
+    assert last == {"role": "assistant", "content": "alpha beta gamma", "prefix": True}
     assert "continue on primary" in stream.route.summary()
 
 
 def test_cut_stream_is_continued_sync(llm_server: FaultServer) -> None:
-    sent = delivered(3)
-    llm_server.script(CutStream(after=3, content=FULL), Ok(FULL[len(sent) :]))
+    llm_server.script(CutStream(after=3, content=FULL))
+    llm_server.rule = continues(FULL)
     primary = http_provider(llm_server.base_url, prefix_completion=True)
     with Client([primary], timeout=10) as client:
         stream = client.chat.completions.create(messages=USER, stream=True)
@@ -181,8 +198,8 @@ def test_cut_stream_is_continued_sync(llm_server: FaultServer) -> None:
 
 @pytest.mark.anyio
 async def test_deepseek_continues_on_its_beta_endpoint(llm_server: FaultServer) -> None:
-    sent = delivered(2)
-    llm_server.script(CutStream(after=2, content=FULL), Ok(FULL[len(sent) :]))
+    llm_server.script(CutStream(after=2, content=FULL))
+    llm_server.rule = continues(FULL)
     deepseek = DeepSeek(api_key=SECRET, base_url=llm_server.base_url.removesuffix("/v1"))
     async with AsyncClient([deepseek], timeout=10) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True)
@@ -254,10 +271,8 @@ async def test_restart_moves_on_to_the_next_provider(
 @pytest.mark.anyio
 async def test_stall_after_commit_is_recovered_at_the_idle_limit(llm_server: FaultServer) -> None:
     """Keep-alives every 50 ms never reset the 1 s data-idle limit."""
-    sent = delivered(3)
-    llm_server.script(
-        StallAfter(after=3, seconds=20, interval=0.05, content=FULL), Ok(FULL[len(sent) :])
-    )
+    llm_server.script(StallAfter(after=3, seconds=20, interval=0.05, content=FULL))
+    llm_server.rule = continues(FULL)
     primary = http_provider(llm_server.base_url, prefix_completion=True, **IDLE)
     started = time.monotonic()
     async with AsyncClient([primary, FakeProvider("spare")], timeout=20) as client:
@@ -610,46 +625,3 @@ async def test_a_restart_shorter_than_the_delivered_text_is_an_error() -> None:
             await collect(stream)
     assert info.value.partial == "alpha beta"
     assert [a.error for a in stream.route.attempts] == ["APIConnectionError", "Diverged"]
-
-
-# ----------------------------------------------------------------------- the splice, as a property
-
-
-def _pieces(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
-    return [text[a:b] for a, b in itertools.pairwise(points)]
-
-
-def _chunk(content: str) -> ChatCompletionChunk:
-    return ChatCompletionChunk.model_validate(
-        {"id": "new", "choices": [{"delta": {"content": content}}]}
-    )
-
-
-@given(st.text(min_size=1, max_size=40), st.integers(0, 40), st.lists(st.integers(0, 40)))
-def test_a_restart_repeating_the_answer_emits_exactly_the_rest(
-    answer: str, at: int, cuts: list[int]
-) -> None:
-    """Whatever the chunking of the new answer, what passes the splice is the delivered text's
-    continuation, once: delivered + emitted == the answer."""
-    delivered = answer[: at % (len(answer) + 1)]
-    splice = _Splice("restart", "first", delivered, "")
-    emitted = []
-    for piece in _pieces(answer, cuts):
-        fitted = splice.fit(_chunk(piece))
-        if fitted is not None:
-            assert fitted.id == "first"
-            emitted.append(fitted.choices[0].delta.content or "")
-    assert delivered + "".join(emitted) == answer
-
-
-@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
-def test_a_restart_that_diverges_never_emits_anything(delivered: str, other: str) -> None:
-    if other.startswith(delivered) or delivered.startswith(other):
-        return
-    splice = _Splice("restart", "first", delivered, "")
-    try:
-        for piece in _pieces(other, [3, 7]):
-            assert splice.fit(_chunk(piece)) is None  # only repeats pass silently
-    except Diverged:
-        pass

@@ -98,6 +98,43 @@ async def test_hint_longer_than_the_cap_fails_over_at_once() -> None:
     assert primary.calls == 1 and clock.sleeps == []
 
 
+async def test_hint_over_max_retry_after_fails_over_even_with_time_to_spare() -> None:
+    """A 2 s hint against ``max_retry_after=1`` and a 60 s timeout: only the cap can stop the
+    retry (the "hint outlasts the time left" rule cannot), so without the cap the primary
+    would be slept on for 2 s and asked again."""
+    clock = FakeClock()
+    primary = FakeProvider("primary", [limited(2)], default="primary answer")
+    backup = FakeProvider("backup", default="backup answer")
+    retry = Retry(attempts=5, max_retry_after=1)
+    async with AsyncClient([primary, backup], retry=retry, timeout=60, clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "backup answer"
+    assert primary.calls == 1 and clock.sleeps == []
+    # a hint within the cap is still honoured: the same primary answers after the wait
+    primary = FakeProvider("primary", [limited(1)], default="primary answer")
+    async with AsyncClient([primary, backup], retry=retry, timeout=60, clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "primary answer" and clock.sleeps == [1]
+
+
+async def test_an_overflowing_retry_after_fails_over_at_once(llm_server: FaultServer) -> None:
+    """``Retry-After: 1e999`` is too large for a float: an excessive hint (fail over), not
+    a missing one (which would retry the rate-limited provider after a short backoff)."""
+    from deepseek_resilient.testing import Ok
+
+    llm_server.script(Status(429, retry_after="1e999"))
+    with FaultServer() as backup_server:
+        backup_server.default = Ok("backup answer")
+        providers = [
+            http_provider(llm_server.base_url, retry=Retry(attempts=5, base=0.001, cap=0.002)),
+            http_provider(backup_server.base_url, name="backup"),
+        ]
+        async with AsyncClient(providers, timeout=20) as c:
+            resp = await c.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "backup answer"
+    assert resp.route is not None and [a.status_code for a in resp.route.attempts] == [429, None]
+
+
 async def test_hint_longer_than_the_time_left_fails_over_at_once() -> None:
     clock = FakeClock()
     primary = FakeProvider("primary", [limited(20)])

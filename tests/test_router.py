@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from _support import FAST_RETRY, USER, http_provider
 
@@ -100,3 +102,36 @@ def test_pipeline_order_is_printable() -> None:
     print(" -> ".join(order))
     assert order[0] == "validate" and order.index("deadline") < order.index("router")
     assert order[-1] == "provider:timed_send"
+
+
+class _Buggy(FakeProvider):
+    """A custom provider with a programming error."""
+
+    async def complete(self, request: object, *, idle_timeout: float) -> object:  # type: ignore[override]
+        self.requests.append(request)  # type: ignore[arg-type]
+        return {"choices": []}["usage"]  # KeyError: a bug, not a provider answer
+
+
+@pytest.mark.anyio
+async def test_a_providers_programming_error_is_logged_once_and_counted_as_its_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A ``KeyError`` in a provider: the next provider answers, the error is the buggy
+    provider's failure (route, breaker), and its traceback is logged once, not per request."""
+    caplog.set_level(logging.DEBUG, logger="deepseek_resilient")
+    buggy = _Buggy("buggy-provider")
+    async with AsyncClient([buggy, FakeProvider("spare")], clock=FakeClock()) as client:
+        for _ in range(3):
+            resp = await client.chat.completions.create(messages=USER)
+            assert resp.choices[0].message.content and resp.route is not None
+            assert [(a.provider, a.error) for a in resp.route.attempts] == [
+                ("buggy-provider", "ProviderError"),
+                ("spare", None),
+            ]
+        health = client.health()["buggy-provider"]
+        assert health.calls_in_window == 3 and health.failure_rate == 1.0
+    bugs = [r for r in caplog.records if "a bug in the provider" in r.getMessage()]
+    assert len(bugs) == 1 and bugs[0].levelno == logging.ERROR
+    message = bugs[0].getMessage()
+    assert "buggy-provider" in message and "KeyError" in message
+    assert "Traceback (most recent call last)" in message and "in complete" in message

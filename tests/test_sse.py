@@ -478,3 +478,111 @@ def test_anyio_run_on_both_backends_smoke() -> None:
     for backend in ("asyncio", "trio"):
         chunks = anyio.run(collect, [DEEPSEEK_STREAM], backend=backend)
         assert len(chunks) == 4
+
+
+def _drip_cpu(size: int) -> float:
+    """CPU seconds to decode one ``data:`` line of ``size`` characters fed a byte at a time
+    (the best of three runs)."""
+    import time
+
+    payload = b"data: " + b"x" * size + b"\n\n"
+    reads = [payload[i : i + 1] for i in range(len(payload))]
+    best = float("inf")
+    for _ in range(3):
+        dec = SSEDecoder()
+        started = time.process_time()
+        events = [e for read in reads for e in dec.feed(read)]
+        best = min(best, time.process_time() - started)
+        assert [len(e.data) for e in events] == [size]
+    return best
+
+
+def test_dripped_line_decoding_grows_linearly_with_the_line() -> None:
+    """8 times the line, about 8 times the CPU (quadratic: 64 times). A ratio, so it holds on
+    a slow or instrumented interpreter too (the mutation-testing run)."""
+    small, big = _drip_cpu(4 * 1024), _drip_cpu(32 * 1024)
+    assert big < 24 * max(small, 1e-4), f"{small:.4f} s, then {big:.4f} s"
+
+
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="absolute CPU bound: the mutation run's instrumented copy is ~20x slower per call",
+)
+def test_a_long_line_dripped_a_byte_at_a_time_decodes_in_linear_time() -> None:
+    """1 MiB of one ``data:`` line in 1-byte reads (a slow-drip server at the event cap): the
+    line is assembled once at its end, not re-copied on every read. Quadratic assembly takes
+    minutes here; linear takes well under a second of CPU even on a busy machine."""
+    import time
+
+    payload = b"data: " + b"x" * (1 << 20) + b"\n\n"
+    reads = [payload[i : i + 1] for i in range(len(payload))]
+    dec = SSEDecoder()
+    events: list[SSEEvent] = []
+    started = time.process_time()
+    for read in reads:
+        events += dec.feed(read)
+    spent = time.process_time() - started
+    assert [len(e.data) for e in events] == [1 << 20]
+    assert spent < 1.0, f"{spent:.2f} s of CPU for a 1 MiB line"
+
+
+def test_pending_counts_an_unterminated_line_fed_in_pieces() -> None:
+    dec = SSEDecoder()
+    for piece in (b"data: ab", b"cd", b"ef"):
+        assert dec.feed(piece) == []
+    assert dec.pending == len("data: abcdef")
+    assert dec.feed(b"\n") == [] and dec.pending == len("abcdef") + 1
+    (event,) = dec.feed(b"\n")
+    assert event.data == "abcdef" and dec.pending == 0
+    assert dec.feed(b"data: ta") == [] and dec.feed(b"il") == []
+    assert [e.data for e in dec.flush()] == ["tail"] and dec.pending == 0
+    assert dec.feed(b"data: a\r") == [] and dec.feed(b"bc") == []  # after a CR: no LF
+    assert dec.pending == len("a") + 1 + len("bc")
+    assert dec.feed(b"\n") == [] and dec.pending == len("a") + 1  # "bc": a field, ignored
+    assert dec.feed(b"data: d\n") == [] and dec.pending == len("a") + 1 + len("d") + 1
+    (event,) = dec.feed(b"\n")
+    assert event.data == "a\nd" and dec.pending == 0
+
+
+def test_keepalives_are_counted_from_the_first_read_and_after_each_event() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"\n") == [] and dec.keepalives == 1  # a bare blank line, first thing
+    (event,) = dec.feed(b"data: x\n\n\n")  # the third line end closes an empty block
+    assert event.data == "x" and dec.keepalives == 2
+
+
+def test_a_decoder_is_reset_by_flush_and_reusable() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b": ping\n") == [] and dec.flush() == [] and dec.keepalives == 1
+    assert dec.feed(b"\n") == [] and dec.keepalives == 2  # not a CRLF's LF, not the comment's
+    assert dec.feed(b"data: a\r") == [] and dec.flush() == [SSEEvent(None, "a")]
+    # a new stream: its BOM is stripped, and its first LF is a line end (the CR was forgotten)
+    assert dec.feed(b"\xef\xbb\xbf\n") == [] and dec.keepalives == 3
+    (event,) = dec.feed(b"data: b\n\n")
+    assert event.data == "b"
+
+
+def test_a_bom_after_the_start_is_kept() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: a") == []
+    (event,) = dec.feed(b"\xef\xbb\xbfb\n\n")
+    assert event.data == "a\ufeffb"
+
+
+def test_a_split_utf8_sequence_at_the_end_becomes_a_replacement_character() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: a\xe2\x82") == []
+    assert [e.data for e in dec.flush()] == ["a\ufffd"]
+
+
+def test_retry_values_of_19_digits_or_more_are_ignored() -> None:
+    dec = SSEDecoder()
+    (kept,) = dec.feed(b"retry: " + b"9" * 18 + b"\ndata: x\n\n")
+    (ignored,) = dec.feed(b"retry: " + b"9" * 19 + b"\ndata: y\n\n")
+    assert (kept.retry, ignored.retry) == (10**18 - 1, None)
+
+
+def test_pending_counts_every_data_line_of_the_event() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"data: ab\ndata: cde\n") == []
+    assert dec.pending == len("ab") + 1 + len("cde") + 1

@@ -34,6 +34,7 @@ from deepseek_resilient.testing import (
     NotJson,
     Ok,
     Stall,
+    StallAfter,
     Status,
     StreamError,
 )
@@ -165,13 +166,16 @@ async def test_cut_after_commit_is_an_incomplete_stream(
     assert err.route is stream.route and err.route.provider == "primary"
     assert isinstance(err.__cause__, APIConnectionError)
     assert not err.retryable and not err.failover
-    # One restart from scratch on the same provider; its answer did not repeat the delivered
-    # text, so nothing was spliced (the fallback, another model, was not asked).
-    assert llm_server.calls == 2 and second_server.calls == 0
-    cut, restart = stream.route.attempts
+    # One restart from scratch on the same provider, then on the fallback; neither answer
+    # repeated the delivered text, so nothing was spliced.
+    assert llm_server.calls == 2 and second_server.calls == 1
+    cut, restart, other = stream.route.attempts
     assert (cut.provider, cut.outcome, cut.error) == ("primary", "error", "APIConnectionError")
     assert (restart.outcome, restart.error) == ("error", "Diverged")
+    assert (other.provider, other.outcome, other.error) == ("fallback", "error", "Diverged")
     assert stream.route.recoveries == []
+    assert err.route.failure is not None and err.route.failure.at == len("one two ")
+    assert err.route.summary().startswith("failed: the stream from primary broke after 8 chars")
 
 
 def test_cut_after_commit_sync(llm_server: FaultServer) -> None:
@@ -520,24 +524,31 @@ async def test_a_finished_stream_reaches_the_cache_hook_and_a_closed_one_does_no
 @pytest.mark.anyio
 async def test_abandoned_attempts_release_their_connection(llm_server: FaultServer) -> None:
     """A first-token timeout and a deadline hit mid-stream both cancel a read: the only
-    connection the provider may open must come back to the pool each time."""
-    llm_server.script(Stall(seconds=30, interval=0.05), Ok(content=WORDS, chunk_interval=0.1))
-    primary = http_provider(
-        llm_server.base_url, max_connections=1, first_token_timeout=0.2, retry=NO_RETRY
+    connection the provider may open must come back to the pool each time (else the third
+    request would wait for a connection until it timed out and went to the fallback).
+
+    Limits are generous (1 s to the first token, a 3 s deadline, answers that stall for 30 s)
+    so that a busy machine cannot change which provider answers."""
+    llm_server.script(
+        Stall(seconds=30, interval=0.05),
+        StallAfter(after=2, seconds=30, interval=0.05, content=WORDS),
     )
-    async with AsyncClient([primary, FakeProvider("local")], timeout=5) as client:
+    primary = http_provider(
+        llm_server.base_url, max_connections=1, first_token_timeout=1.0, retry=NO_RETRY
+    )
+    async with AsyncClient([primary, FakeProvider("local")], timeout=20) as client:
         stream = await client.chat.completions.create(messages=USER, stream=True)
-        assert stream.route.provider == "local"
+        assert stream.route.provider == "local"  # the primary stalled: first-token limit
         await _collect(stream)
-        stream = await client.chat.completions.create(messages=USER, stream=True, timeout=0.3)
-        assert stream.route.provider == "primary"
+        stream = await client.chat.completions.create(messages=USER, stream=True, timeout=3)
+        assert stream.route.provider == "primary"  # committed, then stalls past the deadline
         with pytest.raises(IncompleteStreamError):
             await _collect(stream)
         started = time.monotonic()
         stream = await client.chat.completions.create(messages=USER, stream=True)
         assert stream.route.provider == "primary"
         assert text(await _collect(stream)) == "Hello from the test server."
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 5  # a lost connection: the 10 s pool wait
 
 
 @pytest.mark.anyio

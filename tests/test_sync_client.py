@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio
@@ -58,6 +59,18 @@ class Blocking(FakeProvider):
             self.cancelled.set()
 
 
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raising KeyboardInterrupt, as in an interactive run, even when this process
+    started with SIGINT ignored (a background job, ``(trap '' INT; pytest ...)``)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_cancels_the_sync_call() -> None:
     provider = Blocking()
     main = threading.get_ident()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from typing_extensions import Unpack
+from typing_extensions import Self, Unpack
 
+from .._balance.hedge import Hedge
+from .._balance.tier import Tier, flatten
 from .._core.call import Call, Policies, ProviderSlot
 from .._core.clock import Clock, MonotonicClock
 from .._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
@@ -47,7 +50,9 @@ class AsyncClient:
     """The resilient client. Use it as an async context manager, or call ``aclose()``.
 
     - ``providers``: tried in priority order. None: built from the environment (DeepSeek when
-      ``DEEPSEEK_API_KEY`` is set, then the embedded local model when installed).
+      ``DEEPSEEK_API_KEY`` is set, then the embedded local model when installed). A
+      ``Tier([...])`` stands where a provider does: its members are balanced (see
+      docs/load-balancing.md); ``providers`` then lists the members in their place.
     - ``timeout``: ONE total deadline per request over all attempts, sleeps and fallbacks
       (and the reading of a stream); ``create(timeout=...)`` overrides it per call.
     - ``retry``, ``breaker``, ``rate_limit``: client-wide policies; a provider's own
@@ -65,6 +70,8 @@ class AsyncClient:
     - ``stats``: keep the figures ``stats()`` returns (a few microseconds per request).
     - ``breaker_listeners``: deprecated (pybreaker listeners); use a hook with
       ``on_breaker_state_changed``.
+    - ``hedge``: a ``Hedge(after=..., max_extra=...)`` for every request (None, the default:
+      no hedged requests); a ``Tier``'s own ``hedge=`` overrides it.
     - ``clock``: time as a seam (``testing.FakeClock`` in tests).
     - ``state``: where breakers, rate limits, the cache and merging keep their state: None,
       this process (and the disk cache); ``RedisState(url)``, shared by every client on the
@@ -74,7 +81,7 @@ class AsyncClient:
     @accepts_omitted
     def __init__(
         self,
-        providers: Sequence[Provider] | None = None,
+        providers: Sequence[Provider | Tier] | None = None,
         *,
         timeout: float = 60.0,
         retry: Retry | None = None,
@@ -89,17 +96,21 @@ class AsyncClient:
         hooks: Sequence[object] = (),
         stats: bool = True,
         state: RedisState | None = None,
+        hedge: Hedge | None = None,
     ) -> None:
         check_client_options(locals())
         if providers is None:
             from .defaults import default_providers
 
             providers = default_providers()
-        providers = list(providers)
-        if not providers:
+        entries = list(providers)
+        if not entries:
             raise ConfigurationError("no providers: pass at least one provider")
-        if not all(isinstance(p, Provider) for p in providers):
-            raise ConfigurationError("providers must be Provider instances")
+        if not all(isinstance(p, (Provider, Tier)) for p in entries):
+            raise ConfigurationError("providers must be Provider or Tier instances")
+        if hedge is not None and not isinstance(hedge, Hedge):
+            raise ConfigurationError(f"hedge must be a Hedge(...) or None, got {hedge!r}")
+        providers, groups = flatten(entries)
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"provider names must be unique, got {names}")
@@ -113,6 +124,10 @@ class AsyncClient:
         self._user_hooks = tuple(hooks)
         self._stats = StatsHook(self.clock, [p.name for p in providers]) if stats else None
         self._hooks = Hooks([*([self._stats] if self._stats else []), *self._user_hooks])
+        for hook in self._user_hooks:  # metrics keep the configured models as label values
+            allow = getattr(hook, "allow_models", None)
+            if callable(allow):
+                allow([p.model for p in providers])
         if breaker_listeners:
             warnings.warn(
                 "breaker_listeners is deprecated: pass a hook with on_breaker_state_changed "
@@ -153,10 +168,26 @@ class AsyncClient:
             failover_reserve=failover_reserve,
         )
         self._slots = slots
-        self._pipeline = Pipeline(slots, self.clock, policies)
+        in_flight = None
+        if state is not None:  # least_busy tiers count requests in flight across processes
+            from .._state.redis_inflight import in_flight_factory
+
+            in_flight = in_flight_factory(store)
+        self._pipeline = Pipeline(
+            slots, self.clock, policies, groups=groups, hedge=hedge, in_flight=in_flight
+        )
         self._call_defaults: dict[str, Any] = {}  # with_options(): defaults for each call
         self.chat = AsyncChat(self)
         self.models = AsyncModels(self)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **options: Any) -> Self:
+        """A client as the TOML file at ``path`` describes it (default:
+        ``$DEEPSEEK_RESILIENT_CONFIG``); ``options`` override the file's. See docs/config.md."""
+        from .._config_file import load_config
+
+        config = load_config(path)
+        return cls(config.providers, **{**config.options, **options})
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)

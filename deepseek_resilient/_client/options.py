@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from typing_extensions import TypedDict
 
+from .._balance.hedge import Hedge
 from .._core.clock import Clock
 from .._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from .._core.errors import ConfigurationError
@@ -118,6 +119,7 @@ class PolicyOptions(TypedDict, total=False):
     hooks: Sequence[object]
     stats: bool
     state: RedisState | None
+    hedge: Hedge | None
 
 
 class ClientOptions(PolicyOptions, total=False):

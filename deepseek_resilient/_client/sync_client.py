@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 from typing_extensions import Unpack
 
+from .._balance.tier import Tier
 from .._core.errors import ConfigurationError
 from .._core.omit import accepts_omitted
 from .._policies.breaker import BreakerHealth
@@ -37,7 +39,7 @@ class Client:
 
     @accepts_omitted
     def __init__(
-        self, providers: Sequence[Provider] | None = None, **options: Unpack[ClientOptions]
+        self, providers: Sequence[Provider | Tier] | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         check_client_keywords(type(self).__name__, options)  # names Client, not AsyncClient
         self._async = AsyncClient(providers, **options)
@@ -48,6 +50,17 @@ class Client:
         self._root = self  # with_options() clones share their root's loop thread
         self.chat = Chat(self)
         self.models = Models(self)
+
+    @classmethod
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, **options: Unpack[ClientOptions]
+    ) -> Client:
+        """A client as the TOML file at ``path`` describes it (default:
+        ``$DEEPSEEK_RESILIENT_CONFIG``); ``options`` override the file's. See docs/config.md."""
+        from .._config_file import load_config
+
+        config = load_config(path)
+        return cls(config.providers, **{**config.options, **options})
 
     def with_options(self, **options: Unpack[CallOptions]) -> Client:
         """A client with other per-call defaults sharing this one's providers, state and

@@ -60,6 +60,7 @@ class Call:
     - ``provider_deadline`` and ``more_providers``: the router, through :meth:`enter`, before
       each provider's chain; read by rate_limit (how long to wait), retry (whether the next
       sleep fits) and timed_send (the attempt's limits).
+    - ``admission_wait``: the router, before each provider's chain; read by rate_limit.
     - ``caller_cut``: timed_send, for its last attempt; read by the breaker (a timeout cut by
       the request's own budget is neutral).
     - ``key``: :meth:`Site.key`, on first need (cache and coalesce share it).
@@ -91,6 +92,9 @@ class Call:
     #: The last attempt's timeout when it came from this request's own deadline share, not
     #: from the provider's limits: neutral for the breaker (the caller's tight budget).
     caller_cut: ProviderError | None = None
+    #: The longest wait for rate-limit admission (set by the router: 0 while another member
+    #: of the same tier could take the request, so a busy member hands over at once).
+    admission_wait: float = math.inf
 
     @property
     def deadline(self) -> float:

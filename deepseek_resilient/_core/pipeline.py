@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
-from .._models import Attempt, ChatMessage, ChatRequest
+from .._balance.attempt import attempt_measured, race
+from .._balance.group import Group, RoutePlan, build_groups, request_order
+from .._models import Attempt
 from .._policies.breaker import breaker_layer
 from .._policies.cache.layer import cache_layer
 from .._policies.coalesce import coalesce_layer
@@ -28,7 +32,9 @@ from .._policies.send import (
     attempt_labels,
     timed_send,
 )
-from .._streaming.streams import How, OpenedStream
+from .._streaming.recovery import Broken
+from .._streaming.splice import Splice
+from .._streaming.streams import OpenedStream
 from .call import Answer, Call, Handler, Layer, LayerFactory, Policies, ProviderSlot, Site, compose
 from .clock import Clock
 from .errors import (
@@ -38,6 +44,12 @@ from .errors import (
     all_failed,
 )
 from .events import AttemptFinished, Failover, RateLimitRefused
+from .recovery import resume_stream
+
+if TYPE_CHECKING:
+    from .._balance.group import InFlightFactory
+    from .._balance.hedge import Hedge
+    from .._balance.tier import Tier
 
 __all__ = [
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
@@ -97,7 +109,16 @@ def _build(names: Sequence[str], site: Site) -> tuple[list[str], list[Layer]]:
 class Pipeline:
     """Composes the layers once per client; ``run`` sends one validated request through."""
 
-    def __init__(self, slots: Sequence[ProviderSlot], clock: Clock, policies: Policies) -> None:
+    def __init__(
+        self,
+        slots: Sequence[ProviderSlot],
+        clock: Clock,
+        policies: Policies,
+        *,
+        groups: Sequence[tuple[Tier | None, list[int]]] | None = None,
+        hedge: Hedge | None = None,
+        in_flight: InFlightFactory | None = None,
+    ) -> None:
         self.slots = list(slots)
         self.clock = clock
         self.policies = policies
@@ -113,55 +134,128 @@ class Pipeline:
             self._used.update(f"provider:{n}" for n in used)
             self._chains.append(compose(layers, _end))
         self._handler = compose(request_layers, self._route)
+        #: What the router walks: tiers (balanced) and lone providers, in priority order.
+        specs = groups if groups is not None else [(None, [i]) for i in range(len(self.slots))]
+        names = [slot.provider.name for slot in self.slots]
+        self._groups: list[Group] = build_groups(specs, hedge, names, in_flight)
+        self._shared = [g.balancer.shared for g in self._groups if g.balancer and g.balancer.shared]
+        self._hedge = hedge
+        budgets = {id(g.budget): g.budget for g in self._groups if g.budget is not None}
+        self._hedge_budgets = list(budgets.values())
 
     def describe(self) -> list[str]:
-        """The layers this client runs, outermost first (per-provider ones prefixed)."""
+        """The layers this client runs, outermost first (per-provider ones prefixed); after
+        ``router``, its tiers and hedging (``router:tier1(a|b: least_latency)``)."""
         names = [*REQUEST_LAYERS, *(f"provider:{n}" for n in PROVIDER_LAYERS)]
-        return [n for n in names if n in self._used]
+        used = [n for n in names if n in self._used]
+        providers = [slot.provider.name for slot in self.slots]
+        described = (group.describe(providers) for group in self._groups)
+        extra = [f"router:{d}" for d in described if d is not None]
+        if self._hedge is not None:
+            extra.append(f"router:{self._hedge.describe()}")
+        at = used.index("router") + 1
+        return [*used[:at], *extra, *used[at:]]
 
     async def run(self, call: Call) -> Answer:
         return await self._handler(call)
 
     async def _route(self, call: Call) -> Answer:
-        """Providers in priority order; a fail-over error hands the request to the next."""
+        """Providers in priority order (a tier's members in its balancer's order); a
+        fail-over error hands the request to the next."""
         if self.policies.budget is not None:
             self.policies.budget.on_request()
-        last = len(self._chains) - 1
+        for budget in self._hedge_budgets:
+            budget.on_request()
+        for shared in self._shared:  # other processes' requests in flight (least_busy)
+            await shared.refresh()
         # Which providers are skipped without I/O (breaker open, context too small), checked
         # once per request; and whether one after each could still answer (O(n) in all).
         refusals = [slot.refusal(call.request) for slot in self.slots]
-        more_after = _more_after(refusals)
-        for index, chain in enumerate(self._chains):
-            slot = self.slots[index]
+        order = request_order(self._groups, [r is None for r in refusals], self.clock.now())
+        route = RoutePlan(order, refusals, _more_after([refusals[i] for i, _ in order]))
+        for step, (index, _) in enumerate(order):
+            if index in route.tried:
+                continue
             error = refusals[index]
             skipped = error is not None
             if error is None:
                 try:
-                    call.enter(more_after[index], self.policies.failover_reserve)
-                    answer = await chain(call)
+                    return await self._send(call, route, step)
                 except ProviderError as exc:
                     error = exc
                     skipped = isinstance(exc, (CircuitOpenError, RateLimitedLocally))
-                else:
-                    call.route.provider = slot.provider.name
-                    if isinstance(answer, OpenedStream) and answer.rest is not None:
-                        answer.resume = functools.partial(self._resume, call, index)
-                    return answer
-            reason = type(error).__name__
-            if skipped:
-                note = getattr(error, "note", None)
-                skip = Attempt(
-                    provider=slot.provider.name, outcome="skipped", error=reason, note=note
-                )
-                call.route.attempts.append(skip)
-                self._emit_skipped(call, index, error)
-            call.errors.append(error)
-            if not error.failover:
-                raise error
-            if index < last and call.hooks.wants(Failover):
-                to = self.slots[index + 1].provider.name
-                call.hooks.emit(Failover(call.id, slot.provider.name, to, reason))
+            self._failed(call, route, step, error, skipped)
         raise all_failed(call.errors)
+
+    def _failed(
+        self, call: Call, route: RoutePlan, step: int, error: ProviderError, skipped: bool
+    ) -> None:
+        """Record the failure (or skip) of a step; raise it when no other provider would
+        answer better (a bad request), else tell hooks of the failover."""
+        index = route.order[step][0]
+        name, reason = self.slots[index].provider.name, type(error).__name__
+        if skipped:
+            note = getattr(error, "note", None)  # a reason in safe words (no key)
+            skip = Attempt(provider=name, outcome="skipped", error=reason, note=note)
+            call.route.attempts.append(skip)
+            self._emit_skipped(call, index, error)
+        call.errors.append(error)
+        if not error.failover:
+            raise error
+        to = route.following(step)
+        if to is not None and call.hooks.wants(Failover):
+            call.hooks.emit(Failover(call.id, name, self.slots[to].provider.name, reason))
+
+    async def _send(self, call: Call, route: RoutePlan, step: int) -> Answer:
+        """Send to a step (hedged to the next candidate when its group hedges): the answer,
+        with the route naming who gave it."""
+        index, g = route.order[step]
+        group = self._groups[g]
+        call.enter(route.more_after[step], self.policies.failover_reserve)
+        # In a tier, a member whose rate limit cannot admit at once hands over to a sibling.
+        call.admission_wait = 0.0 if route.sibling_after(step) else math.inf
+        after = group.hedge_after(call.request.stream)
+        hedge_to = None if after is None else route.next_candidate(step)
+        if after is None or hedge_to is None:
+            answer = await self._attempt(call, index, group)
+        else:
+            answer, index, g = await self._hedged(call, route, step, hedge_to, after)
+        call.admission_wait = math.inf  # a later recovery of the stream may wait
+        call.route.provider = self.slots[index].provider.name
+        call.route.tier = self._groups[g].name
+        if isinstance(answer, OpenedStream) and answer.rest is not None:
+            answer.resume = functools.partial(self._resume, call, index)
+        return answer
+
+    async def _attempt(self, call: Call, index: int, group: Group) -> Answer:
+        """One provider's chain; a tier's balancer told of the request and its latency."""
+        balancer = group.balancer
+        if balancer is None and not group.windows:
+            return await self._chains[index](call)
+        return await attempt_measured(
+            self._chains[index], call, group, group.member(index), self.clock
+        )
+
+    async def _hedged(
+        self, call: Call, route: RoutePlan, step: int, hedge_to: int, after: float
+    ) -> tuple[Answer, int, int]:
+        """A step hedged after ``after`` seconds by step ``hedge_to``: the first answer and
+        its (slot, group). Raises the first attempt's error when every attempt that ran
+        failed (the hedge's error recorded in ``call.errors``)."""
+        (first, g1), (second, g2) = route.order[step], route.order[hedge_to]
+        sub = dataclasses.replace(call)  # the same route and errors; its own time share
+
+        async def hedge() -> Answer:
+            route.tried.add(second)  # not tried again if every attempt of the race fails
+            sub.enter(route.more_after[hedge_to], self.policies.failover_reserve)
+            sub.admission_wait = 0.0  # a hedge never waits for a rate limit
+            return await self._attempt(sub, second, self._groups[g2])
+
+        primary = functools.partial(self._attempt, call, first, self._groups[g1])
+        budget = self._groups[g1].budget
+        assert budget is not None
+        answer, won = await race(call, primary, hedge, after, budget)
+        return (answer, second, g2) if won else (answer, first, g1)
 
     def _emit_skipped(self, call: Call, index: int, exc: ProviderError) -> None:
         hooks, name = call.hooks, self.slots[index].provider.name
@@ -176,53 +270,19 @@ class Pipeline:
                 )
             )
 
-    async def _resume(
-        self, call: Call, failed: int, text: str, reasoning: str, failure: Exception
-    ) -> tuple[OpenedStream, How]:
-        """A committed stream broke after delivering ``text`` (and ``reasoning``): open a
-        stream that goes on from there. First on providers declaring ``prefix_completion``
-        (the delivered text sent as an assistant prefix), then from scratch (the caller's
-        stream drops what repeats). The broken provider is tried first in each pass, then
-        the others in priority order. Raises the last ``ProviderError`` when none could."""
-        order = [failed, *(i for i in range(len(self.slots)) if i != failed)]
-        plan: list[tuple[int, How]] = []
-        if text:  # a stream cut while only reasoning was sent restarts
-            plan += [(i, "continue") for i in order if self.slots[i].provider.prefix_completion]
-        plan += [(i, "restart") for i in order]
-        continued = _prefix_request(call.request, text)
-        last_error: ProviderError = ProviderError(
-            f"no provider could resume the stream after {type(failure).__name__}"
+    async def _resume(self, call: Call, failed: int, broken: Broken) -> tuple[OpenedStream, Splice]:
+        """A committed stream from provider ``failed`` broke (``broken``): a verified stream
+        that goes on from the delivered text, in the order of ``_streaming.recovery.plan``
+        (see ``_core.recovery``). Raises a ``ProviderError`` when none could."""
+        return await resume_stream(
+            call,
+            failed,
+            broken,
+            slots=self.slots,
+            chains=self._chains,
+            reserve=self.policies.failover_reserve,
+            again=lambda index: functools.partial(self._resume, call, index),
         )
-        refusals = [
-            self.slots[i].refusal(continued if how == "continue" else call.request)
-            for i, how in plan
-        ]
-        more_after = _more_after(refusals)
-        for step, (index, how) in enumerate(plan):
-            slot = self.slots[index]
-            request = continued if how == "continue" else call.request
-            refused = refusals[step]
-            if refused is not None:
-                skipped = type(refused).__name__
-                call.route.attempts.append(
-                    Attempt(provider=slot.provider.name, outcome="skipped", error=skipped)
-                )
-                last_error = refused
-                continue
-            sub = dataclasses.replace(call, request=request)
-            sub.enter(more_after[step], self.policies.failover_reserve)
-            try:
-                answer = await self._chains[index](sub)
-            except ProviderError as exc:
-                # Even a 400 here (a prefill rejected) is that candidate's limit: it never
-                # masks what broke the stream; the next candidate is tried.
-                last_error = exc
-                continue
-            assert isinstance(answer, OpenedStream)
-            if answer.rest is not None:
-                answer.resume = functools.partial(self._resume, call, index)
-            return answer, how
-        raise last_error
 
 
 def _more_after(refusals: Sequence[ProviderError | None]) -> list[bool]:
@@ -232,17 +292,3 @@ def _more_after(refusals: Sequence[ProviderError | None]) -> list[bool]:
         more[i] = found
         found = found or refusals[i] is None
     return more
-
-
-def _prefix_request(request: ChatRequest, text: str) -> ChatRequest:
-    """``request`` asking to continue ``text`` as the assistant's answer (the last message
-    an assistant message with ``"prefix": true``, DeepSeek's chat prefix completion)."""
-    messages = list(request.messages)
-    last = messages[-1]
-    if last.role == "assistant" and (last.model_extra or {}).get("prefix"):
-        text = str(last.content or "") + text  # the caller's own prefix, then ours
-        messages.pop()
-    messages.append(
-        ChatMessage.model_validate({"role": "assistant", "content": text, "prefix": True})
-    )
-    return request.model_copy(update={"messages": messages})

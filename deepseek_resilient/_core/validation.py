@@ -8,6 +8,7 @@ names the field and never echoes a key.
 from __future__ import annotations
 
 import math
+import string
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,9 @@ __all__ = [
     "check_base_url",
     "check_client_options",
     "check_count",
+    "check_headers",
     "check_json",
+    "check_listeners",
     "check_positive",
 ]
 
@@ -131,6 +134,45 @@ def check_base_url(base_url: object, provider: object) -> str:
     return base_url
 
 
+#: Header names whose value is a secret (matched as substrings of the lower-cased name).
+_SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
+
+
+def check_headers(headers: object, provider: object) -> dict[str, str]:
+    """``headers`` as a dict, checked: names are HTTP tokens, values are visible ASCII or
+    spaces/tabs inside (no CR, LF or other control character: such a value breaks every request,
+    and a secret read from a file with its newline would reach the HTTP library's logs). A
+    ``ConfigurationError`` names the header, never its value. The value of a header whose name
+    says it holds a secret (``Authorization``, ``api-key``, ``X-Auth-Token``, ...) is registered
+    for redaction."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ConfigurationError(f"{provider}: headers must be a mapping of str to str")
+    from .redact import register_secret
+
+    for name, value in headers.items():
+        if not name or not set(name) <= _TOKEN_CHARS:
+            raise ConfigurationError(
+                f"{provider}: header name {name[:60]!r} is not a valid HTTP header name"
+            )
+        if not all(ch == "\t" or "\x20" <= ch <= "\x7e" for ch in value):
+            raise ConfigurationError(
+                f"{provider}: the value of header {name!r} holds a line break, control or "
+                "non-ASCII character (a value read from a file ends with a newline: strip it; "
+                "the value is not shown)"
+            )
+        if any(word in name.lower() for word in _SECRET_HEADER_WORDS):
+            parts = value.split()
+            register_secret(value)
+            if len(parts) > 1:  # "Bearer xyz", "Basic abc=": the credentials alone too
+                register_secret(parts[-1])
+    return dict(headers)
+
+
 def check_positive(value: object, field: str, provider: object, *, optional: bool) -> None:
     """A positive finite number of seconds (or None when ``optional``)."""
     if value is None and optional:
@@ -154,6 +196,28 @@ def check_count(value: object, field: str, provider: object, *, minimum: int) ->
 
 
 # ----------------------------------------------------------------------------- client
+
+#: The methods pybreaker calls on every listener, for every call and state change.
+_LISTENER_METHODS = ("before_call", "failure", "success", "state_change")
+
+
+def check_listeners(listeners: object) -> None:
+    """``breaker_listeners`` must be a sequence of objects with the methods pybreaker calls
+    (a ``pybreaker.CircuitBreakerListener`` subclass has them all): anything else would fail
+    every request."""
+    if isinstance(listeners, (str, bytes, Mapping)) or not hasattr(listeners, "__iter__"):
+        raise ConfigurationError("breaker_listeners must be a sequence of listener objects")
+    if iter(listeners) is listeners:
+        return  # a one-shot iterator: checking it would consume it
+    for index, listener in enumerate(listeners):
+        missing = [m for m in _LISTENER_METHODS if not callable(getattr(listener, m, None))]
+        if isinstance(listener, type) or missing:
+            raise ConfigurationError(
+                f"breaker_listeners[{index}] is a {type(listener).__name__}, not a breaker "
+                f"listener (it lacks {', '.join(missing) or 'an instance'}): subclass "
+                "pybreaker.CircuitBreakerListener, or better, pass a hook with "
+                "on_breaker_state_changed in hooks="
+            )
 
 
 def check_timeout(timeout: object, error: type[Exception] = ConfigurationError) -> float:
@@ -194,9 +258,7 @@ def check_client_options(options: Mapping[str, Any]) -> None:
     coalesce = options.get("coalesce", True)
     if not isinstance(coalesce, bool):
         raise ConfigurationError(f"coalesce must be True or False, got {type(coalesce).__name__}")
-    listeners = options.get("breaker_listeners", ())
-    if isinstance(listeners, (str, bytes)) or not hasattr(listeners, "__iter__"):
-        raise ConfigurationError("breaker_listeners must be a sequence of listener objects")
+    check_listeners(options.get("breaker_listeners", ()))
     clock = options.get("clock")
     if clock is not None and not (hasattr(clock, "now") and hasattr(clock, "sleep")):
         raise ConfigurationError("clock must have now() and sleep() (e.g. testing.FakeClock)")

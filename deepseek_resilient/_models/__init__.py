@@ -8,7 +8,7 @@ Response models keep every field a provider sends (DeepSeek's ``reasoning_conten
 
 from __future__ import annotations
 
-from .._core.route import Attempt, Recovery, Route
+from .._core.route import Attempt, Recovery, Route, StreamFailure
 from .extras import AnnotationURLCitation, ModerationResult, ModerationResults
 from .request import ChatMessage, ChatRequest
 from .response import (
@@ -66,6 +66,7 @@ __all__ = [
     "PromptTokensDetails",
     "Recovery",
     "Route",
+    "StreamFailure",
     "TokenLogprob",
     "TopLogprob",
     "Usage",

@@ -17,6 +17,7 @@ Role = Literal["system", "user", "assistant", "tool", "developer"]
 #: Completion tokens assumed when a request sets no ``max_tokens``.
 DEFAULT_COMPLETION_TOKENS = 256
 
+
 class WireModel(BaseModel):
     """A model that keeps unknown fields, so nothing a provider sends is dropped."""
 

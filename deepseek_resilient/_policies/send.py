@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from .._core.bugs import provider_bug
 from .._core.call import Answer, Call, Handler, Layer, Site
 from .._core.errors import (
     APITimeoutError,
@@ -53,6 +54,7 @@ def timed_send(site: Site) -> Layer | None:
     assert site.slot is not None
     provider, clock = site.slot.provider, site.clock
     address = attempt_labels(provider)[1]
+    bugs: set[tuple[str, str]] = set()  # this provider's bugs already logged
 
     async def send(call: Call, next: Handler) -> Answer:
         lim = _limits(provider, call)
@@ -95,9 +97,8 @@ def timed_send(site: Site) -> Layer | None:
                     _record(call, provider.name, clock.now() - started, None)
                     _emit_attempt(call, provider.name, model, address, None)
                 raise
-            except Exception as exc:  # a bug in a custom provider: typed, never raw
-                error = ProviderError(f"{type(exc).__name__}: {exc}", provider=provider.name)
-                error.__cause__ = exc
+            except Exception as exc:  # a bug in a custom provider: logged once, typed
+                error = provider_bug(exc, provider.name, bugs)
             else:
                 latency = clock.now() - started
                 call.route.attempts.append(

@@ -19,11 +19,15 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from ._connect import build_client, explain
+from ._timer import OpTimer
+from ._values import Garbage
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["RedisLink", "redacted"]
+__all__ = ["Garbage", "RedisLink", "redacted"]
 
 logger = logging.getLogger("deepseek_resilient")
 
@@ -32,6 +36,8 @@ T = TypeVar("T")
 
 def redacted(url: str) -> str:
     """The URL without its user name and password (for logs and reprs)."""
+    if "://" not in url:  # "<Redis client>": a ready client, no URL
+        return url
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -42,13 +48,9 @@ def redacted(url: str) -> str:
         return "<unparsable redis url>"
 
 
-class Garbage(Exception):
-    """Redis answered something no store of ours writes."""
-
-
 class RedisLink:
     """A lazily opened redis-py asyncio client with an outage switch. One per client (its
-    event loop); every key it hands out starts with ``namespace + ":"``."""
+    event loop); every key it hands out starts with ``"{" + namespace + "}:"``."""
 
     def __init__(
         self,
@@ -57,27 +59,43 @@ class RedisLink:
         *,
         op_timeout: float,
         retry_interval: float,
+        max_op_timeout: float = 2.0,
         max_connections: int,
+        max_value_bytes: int = 8 << 20,
         on_degraded: Callable[[str, str], None] | None = None,
+        client: Redis | None = None,
     ) -> None:
         self.url = url
+        #: A ready client given by the user: used as it is, and never closed here.
+        self._given = client
         #: Told (where, why) when an outage starts; None: a WARNING on the logger.
         self.on_degraded = on_degraded
         self.namespace = namespace
+        self._tag = "{" + namespace + "}"
         self.op_timeout = op_timeout
+        #: The adaptive operation timeout, between op_timeout and max_op_timeout.
+        self.timer = OpTimer(op_timeout, max_op_timeout)
         self.retry_interval = retry_interval
         self._max_connections = max_connections
+        #: The largest value read from Redis (a cache entry, a merged answer); a reply
+        #: larger than twice it is refused by the protocol parser itself.
+        self.max_value_bytes = max_value_bytes
+        self._repaired: set[str] = set()
+        self._explained: set[str] = set()
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._down_until = 0.0
         self._outage = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._not_asyncio_warned = False
-        #: Outages so far (each logged once): for tests and benchmarks.
-        self.outages = 0
+        #: Outages so far (each logged once), operations sent (``ops``) and of those the
+        #: background writes nobody waits for (``background``): for tests and benchmarks.
+        self.outages = self.ops = self.background = 0
 
     def key(self, *parts: str) -> str:
-        return ":".join((self.namespace, *parts))
+        """``{namespace}:part:…``: the braces are a Redis Cluster hash tag, so every key of a
+        namespace is in one slot and each script's keys may be used together."""
+        return ":".join((self._tag, *parts))
 
     @property
     def up(self) -> bool:
@@ -86,22 +104,26 @@ class RedisLink:
 
     def _redis(self) -> Redis:
         if self._client is None:
-            from redis.asyncio import BlockingConnectionPool, Redis
+            if self._given is not None:
+                self._client = self._given
+                return self._client
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
+            from redis.maint_notifications import MaintNotificationsConfig
 
-            # A blocking pool: past max_connections an operation waits (within its timeout)
-            # for a free connection instead of failing.
-            pool = BlockingConnectionPool.from_url(
+            self._client = build_client(
                 self.url,
                 max_connections=self._max_connections,
-                timeout=self.op_timeout,
-                socket_timeout=self.op_timeout,
-                socket_connect_timeout=self.op_timeout,
+                # run()'s stall-aware deadline bounds every operation (background writes
+                # too): no second timer per socket read, which would cost CPU on every call.
+                timeout=None,
+                socket_timeout=None,
+                socket_connect_timeout=10 * self.timer.ceiling,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
+                parser_class=capped_parser(2 * self.max_value_bytes + 4096),
+                maint_notifications_config=MaintNotificationsConfig(enabled=False),
             )
-            self._client = Redis(connection_pool=pool)
         return self._client
 
     def script(self, source: str) -> AsyncScript:
@@ -132,14 +154,40 @@ class RedisLink:
                 logger.warning("RedisState needs asyncio: using in-process state")
             self._down_until = float("inf")
             return None
+        timer = self.timer
+        self.ops += 1
+        started = time.monotonic()
         try:
-            with anyio.fail_after(self.op_timeout):
+            with timer.deadline() as scope:
                 result = await fn(self._redis())
         except Exception as exc:  # redis errors, OSError, TimeoutError, Garbage, bad replies
-            self.failed(what, exc)
+            if not _is_timeout(exc) or timer.timed_out():
+                self.failed(what, exc)
             return None
+        if scope.cancelled_caught:  # slow: degraded only after ``strikes`` in a row
+            if timer.timed_out():
+                self.failed(what, f"no answer within {timer.timeout():.2f}s")
+            else:
+                logger.debug(
+                    "Redis %s took over %.2fs: in-process state for it", what, timer.timeout()
+                )
+            return None
+        timer.observe(time.monotonic() - started)
         self.ok()
         return result
+
+    def repaired(self, what: str, detail: str = "") -> None:
+        """Redis held a value out of bounds (infinite, NaN, garbage, beyond a cap): it was
+        treated as absent; logged once per kind of value."""
+        if what in self._repaired:
+            return
+        self._repaired.add(what)
+        logger.warning(
+            "Redis at %s held an invalid %s value%s: treated as absent (logged once)",
+            redacted(self.url),
+            what,
+            f" ({_short(detail, 80)})" if detail else "",
+        )
 
     def ok(self) -> None:
         """An operation succeeded: leave an outage (logged once)."""
@@ -150,6 +198,10 @@ class RedisLink:
     def failed(self, what: str, exc: BaseException | str) -> None:
         """Enter (or extend) an outage: in-process state for ``retry_interval`` seconds."""
         self._down_until = time.monotonic() + self.retry_interval
+        setup = explain(exc) if isinstance(exc, BaseException) else None
+        if setup is not None and setup not in self._explained:  # a setup problem: say so
+            self._explained.add(setup)
+            logger.error("Redis at %s cannot be used: %s", redacted(self.url), setup)
         if not self._outage:
             self._outage = True
             self.outages += 1
@@ -165,14 +217,16 @@ class RedisLink:
                 what,
             )
 
-    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> None:
+    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> asyncio.Task[None] | None:
         """Run ``fn`` in the background (a write the caller must not wait for)."""
         if not self.up or not _on_asyncio():
-            return
+            return None
 
+        self.background += 1
         task = asyncio.get_running_loop().create_task(_guarded(self.run(what, fn)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (bounded) for the background writes started so far."""
@@ -186,7 +240,7 @@ class RedisLink:
             await self.drain()
         client, self._client = self._client, None
         self._scripts.clear()
-        if client is not None:
+        if client is not None and client is not self._given:
             try:
                 await client.aclose(close_connection_pool=True)
             except Exception as exc:  # closing a broken connection: nothing to do
@@ -202,6 +256,41 @@ async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:
         await coro
     except Exception as exc:  # pragma: no cover - run() already catches everything
         logger.debug("background Redis write failed (%r)", exc)
+
+
+def capped_parser(max_bytes: int) -> type[Any]:
+    """redis-py's RESP parser, refusing a reply larger than ``max_bytes`` before reading it
+    (a hostile or broken server cannot make this process buffer hundreds of megabytes)."""
+    from redis._parsers import _AsyncRESP3Parser
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class CappedParser(_AsyncRESP3Parser):
+        _left = max_bytes
+
+        async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            self._left = max_bytes
+            return await super().read_response(*args, **kwargs)
+
+        def _spend(self, length: int) -> None:
+            self._left -= length + 16
+            if self._left < 0:
+                raise RedisConnectionError(f"reply larger than {max_bytes} bytes: refused")
+
+        async def _read(self, length: int) -> bytes:
+            self._spend(length)
+            return await super()._read(length)
+
+        async def _readline(self) -> bytes:
+            self._spend(0)  # bounds the element count of an array reply too
+            return await super()._readline()
+
+    return CappedParser
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, (TimeoutError, RedisTimeoutError))
 
 
 def _on_asyncio() -> bool:

@@ -1,9 +1,12 @@
 """A provider's breaker whose state lives in Redis.
 
 What is shared: the state (``closed`` / ``open`` / ``half-open``, pybreaker's names), when the
-open period ends, how many probes failed in a row (so the doubling schedule is shared), and
-the one half-open probe. What stays per process: the failure-rate window (each process trips
-on what it saw; the trip itself is shared) and the listeners.
+open period ends, how many probes failed in a row (so the doubling schedule is shared), the
+one half-open probe, and a failure window of the whole fleet: every process adds its
+failures to it (and its successes while it holds failures), and reaching the failure rate
+there opens the breaker for every process, so a fleet sends a dead provider about
+``min_calls`` calls (plus those already in flight), not ``min_calls`` per process. Each
+process also keeps its own window (it still trips on what it alone saw) and its listeners.
 
 Each admission is one Lua round trip that reads the state and, when the open period is over,
 claims the probe atomically: exactly one caller in the whole cluster probes. Trips, closes
@@ -13,19 +16,21 @@ window logic are ``ProviderBreaker``'s, unchanged; while Redis is unusable it is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from .._core.clock import Clock
 from .._core.config import CircuitBreaker
-from .._core.errors import CircuitOpenError
+from .._core.errors import CircuitOpenError, ProviderError
 from .._policies.breaker import ProviderBreaker
 from . import _lua
-from ._link import Garbage, RedisLink
+from ._link import RedisLink
+from ._values import Garbage, finite, text
 
 __all__ = ["SharedBreaker"]
 
-_KINDS = frozenset({"closed", "open", "busy", "probe"})
+_KINDS = frozenset({"closed", "hold", "open", "busy", "probe"})
 
 
 class SharedBreaker(ProviderBreaker):
@@ -43,7 +48,20 @@ class SharedBreaker(ProviderBreaker):
         self._link = link
         self._key = [link.key("cb", provider)]
         self._probe_ms = repr(config.probe_timeout * 1000.0)
+        #: The longest open period anyone may have written: a longer one read from Redis is
+        #: cut to it (``max_open_for``, or ``auth_open_for`` after a 401/402/403).
+        self._cap = max(config.max_open_for, config.open_for)
+        self._admit_args = [
+            self._probe_ms,
+            repr(self._cap * 1000.0),
+            repr(max(self._cap, config.auth_open_for) * 1000.0),
+            str(min(config.min_calls, config.window)),
+            repr(config.failure_rate),
+        ]
         self._own_probe = False
+        self._fleet_fails = 0  # failures in the fleet's window, as last seen
+        self._counted = 0  # calls admitted while the fleet's window held failures, not ended
+        self._pending: asyncio.Task[None] | None = None  # this breaker's last write
 
     async def admit(self) -> None:
         refused = self.refusal()  # an open period this process knows of: no round trip
@@ -52,8 +70,11 @@ class SharedBreaker(ProviderBreaker):
         if not self._link.up:
             self.before_call()
             return
+        pending = self._pending
+        if pending is not None and not pending.done():  # our own last write lands first
+            await asyncio.wait([pending], timeout=self._link.op_timeout)
         reply = await self._link.run(
-            "breaker", self._link.call(_lua.BREAKER_ADMIT, self._key, [self._probe_ms])
+            "breaker", self._link.call(_lua.BREAKER_ADMIT, self._key, self._admit_args)
         )
         parsed = self._parse(reply) if reply is not None else None
         if parsed is None:
@@ -61,9 +82,17 @@ class SharedBreaker(ProviderBreaker):
             return
         kind, seconds, reopens = parsed
         now = self._clock.now()
-        if kind == "closed":
+        if kind in ("closed", "hold"):
             if self.state != "closed":  # another process closed it
                 super()._close()
+            if kind == "closed" and self._fleet_fails:
+                self._counted += 1  # the script counted this call out
+            if kind == "hold":
+                raise CircuitOpenError(
+                    "failing across the fleet: the calls already out decide (shared)",
+                    provider=self.provider,
+                    retry_in=None,
+                )
             return
         self._reopens = reopens
         if kind == "probe":
@@ -93,17 +122,57 @@ class SharedBreaker(ProviderBreaker):
 
     def _parse(self, reply: Any) -> tuple[str, float, int] | None:
         try:
-            if not isinstance(reply, list) or len(reply) != 3:
+            if not isinstance(reply, list) or len(reply) != 5:
                 raise Garbage(f"breaker reply {reply!r:.60}")
-            kind = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            kind = text(reply[0])
             if kind not in _KINDS:
                 raise Garbage(f"breaker state {kind!r:.30}")
-            return kind, max(0.0, float(reply[1]) / 1000.0), max(0, int(float(reply[2])))
-        except (Garbage, ValueError, TypeError, UnicodeDecodeError) as exc:
-            self._link.failed("breaker", exc)
+            longest = max(self._cap, self.config.auth_open_for, self.config.probe_timeout)
+            seconds = finite(reply[1], low=0.0, high=longest * 1000.0) / 1000.0
+            reopens = int(finite(reply[2], low=0.0, high=64.0))
+            self._fleet_fails = int(finite(reply[3], low=0.0, high=1e6))
+            if reply[4] not in (0, b"0", "0"):
+                self._link.repaired("breaker", f"{self.provider}: out of bounds")
+            return kind, seconds, reopens
+        except Exception as exc:  # any reply we cannot read: Redis is unusable for now
+            self._link.failed("breaker", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
             return None
 
+    def record_success(self, latency: float) -> None:
+        closed = self.state == "closed"
+        super().record_success(latency)
+        if closed and self.state == "closed" and (self._fleet_fails or self._counted):
+            self._record("0")  # the fleet's window holds failures: this success counts too
+
+    def _failed(self, error: ProviderError) -> None:
+        closed = self.state == "closed"
+        super()._failed(error)
+        if closed and self.state == "closed":  # not tripped here: count it for the fleet
+            self._fleet_fails += 1
+            self._record("1")
+        elif self._counted:
+            self._record("-")
+
+    def _record(self, outcome: str) -> None:
+        """Add an outcome to the fleet's window (it trips the breaker for every process
+        when the failure rate is reached there)."""
+        cfg = self.config
+        counted = "1" if self._counted else "0"
+        self._counted = max(0, self._counted - 1)
+        args = [
+            outcome,
+            str(cfg.window),
+            str(min(cfg.min_calls, cfg.window)),
+            repr(cfg.failure_rate),
+            repr(cfg.open_for * 1000.0),
+            counted,
+        ]
+        record = self._link.call(_lua.BREAKER_RECORD, self._key, args)
+        self._pending = self._link.spawn("breaker record", record)
+
     def record_neutral(self) -> None:
+        if self._counted:
+            self._record("-")
         if self.state == "half-open" and self._own_probe:
             self._own_probe = False
             self._write("free")
@@ -112,7 +181,8 @@ class SharedBreaker(ProviderBreaker):
     def _trip(self, period: float) -> None:
         super()._trip(period)
         self._own_probe = False
-        self._write("open", repr(period * 1000.0), str(self._reopens))
+        auth = "1" if period > self._cap else "0"
+        self._write("open", repr(period * 1000.0), str(self._reopens), auth)
 
     def _close(self) -> None:
         super()._close()
@@ -120,7 +190,8 @@ class SharedBreaker(ProviderBreaker):
         self._write("closed")
 
     def _write(self, *args: str) -> None:
-        self._link.spawn("breaker write", self._link.call(_lua.BREAKER_WRITE, self._key, [*args]))
+        write = self._link.call(_lua.BREAKER_WRITE, self._key, [*args])
+        self._pending = self._link.spawn("breaker write", write)
 
     def __repr__(self) -> str:
         return super().__repr__().replace("ProviderBreaker", "SharedBreaker", 1)

@@ -10,6 +10,7 @@ background. While Redis is unusable the cache is L1 alone. Never raises.
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from .._core.clock import Clock, TimeSource
 from .._core.config import Cache
 from .._models import ChatCompletion
 from .._policies.cache.store import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
+from . import _lua_answers as _lua
 from ._link import RedisLink
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ class RedisCacheStore:
 
     def _answer(self, entry: _Entry) -> CachedAnswer | None:
         age = self._clock.now() - entry.stored_at
+        if not math.isfinite(age):
+            return None
         if age < -_CLOCK_SKEW or age > self._config.ttl + self._config.stale_if_error:
             return None
         age = max(age, 0.0)
@@ -79,25 +83,16 @@ class RedisCacheStore:
 
     async def _from_redis(self, key: str) -> CachedAnswer | None:
         rkey = self._link.key("cache", key)
-
-        async def read(redis: Redis) -> bytes | None:
-            try:
-                value = await redis.get(rkey)
-            except Exception as exc:
-                if "WRONGTYPE" in str(exc):  # not ours: a miss, and the key is replaced
-                    return b""
-                raise
-            return value.encode() if isinstance(value, str) else value
-
-        raw = await self._link.run("cache read", read)
-        if not raw:
-            if raw == b"":
-                self._delete(rkey)
+        limit = str(self._link.max_value_bytes)
+        raw = await self._link.run("cache read", self._link.call(_lua.CACHE_READ, [rkey], [limit]))
+        if not isinstance(raw, bytes) or not raw:
+            if raw is not None:  # not ours, or too large: the script deleted it
+                self._link.repaired("cache entry", "wrong type or too large")
             return None
         try:
             entry = _Entry.model_validate_json(raw)
         except (ValidationError, ValueError, TypeError) as exc:
-            logger.debug("shared cache entry invalid (%s): removing it", type(exc).__name__)
+            self._link.repaired("cache entry", type(exc).__name__)
             self._delete(rkey)
             return None
         answer = self._answer(entry)

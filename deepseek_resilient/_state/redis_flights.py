@@ -2,9 +2,14 @@
 
 Within a process the ``Singleflight`` already merges identical calls into one *local leader*;
 here the local leaders of all processes meet. One Lua round trip either finds a published
-result (use it), takes the lease ``<ns>:flight:<key>`` (lead: make the call, publish the
-answer under ``<ns>:result:<key>`` for ``result_ttl`` seconds, drop the lease) or finds the
-lease taken (follow: poll, 10 ms growing to 100 ms, for the result).
+result it may use (use it), takes the lease ``<ns>:flight:<key>`` (lead: make the call,
+publish the answer under ``<ns>:result:<key>`` stamped with the server's time, drop the
+lease) or finds the lease taken (follow: poll, 10 ms growing to 100 ms, for the result).
+
+A published result is never a stale answer: it goes only to callers that were already
+waiting when it was published, or that arrive within ``reuse`` seconds of it (the client's
+cache TTL; 0 without a cache, so without a cache nothing is reused across processes beyond
+the calls in flight). The key itself lapses after ``result_ttl``.
 
 The leader keeps its lease alive (``lease_ttl``, renewed every third of it) while its call
 runs: if the leader's process dies the lease lapses and a follower takes over; if its call
@@ -25,8 +30,9 @@ import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._models import ChatCompletion
-from . import _lua
+from . import _lua_answers as _lua
 from ._link import RedisLink
+from ._values import Garbage, finite
 from .base import Compute
 
 if TYPE_CHECKING:
@@ -51,8 +57,11 @@ class _Published(BaseModel):
 class RedisFlights:
     """The ``FlightStore`` on Redis (see the module docstring)."""
 
-    def __init__(self, link: RedisLink, *, lease_ttl: float, result_ttl: float) -> None:
+    def __init__(
+        self, link: RedisLink, *, lease_ttl: float, result_ttl: float, reuse: float = 0.0
+    ) -> None:
         self._link = link
+        self._reuse_ms = repr(max(0.0, min(reuse, result_ttl)) * 1000.0)
         self._lease_ms = str(max(100, int(lease_ttl * 1000)))
         self._lease_ttl = lease_ttl
         self._result_ms = str(max(100, int(result_ttl * 1000)))
@@ -63,20 +72,24 @@ class RedisFlights:
         keys = [link.key("flight", key), link.key("result", key)]
         token = uuid.uuid4().hex
         poll = _POLL_FIRST
+        joined = "0"  # the server's time when this caller first found the call in flight
+        limit = str(link.max_value_bytes)
         while True:
-            reply = await link.run(
-                "merge", link.call(_lua.FLIGHT_CLAIM, keys, [token, self._lease_ms])
-            )
+            args = [token, self._lease_ms, joined, self._reuse_ms, limit]
+            reply = await link.run("merge", link.call(_lua.FLIGHT_CLAIM, keys, args))
             kind, payload = _kind(reply)
             if kind == "result":
                 published = _published(payload)
                 if published is not None:
                     return published.completion.model_copy(), published.provider, True
+                link.repaired("merged answer", "does not parse")
                 self._drop_result(keys[1])
                 return (*await compute(), False)
             if kind == "lead":
                 return (*await self._lead(keys, token, compute), False)
-            if kind != "wait":  # Redis unusable or garbage: this process calls on its own
+            if kind == "wait" and _stamp(payload):
+                joined = payload.decode("ascii") if isinstance(payload, bytes) else joined
+            else:  # Redis unusable or garbage: this process calls on its own
                 if reply is not None:
                     link.failed("merge", f"unexpected reply {reply!r:.60}")
                 return (*await compute(), False)
@@ -128,9 +141,18 @@ class RedisFlights:
 
 
 def _kind(reply: Any) -> tuple[str | None, Any]:
-    if not isinstance(reply, list) or not reply or not isinstance(reply[0], bytes):
+    if not isinstance(reply, list) or not 1 <= len(reply) <= 2 or not isinstance(reply[0], bytes):
         return None, None
     return reply[0].decode("ascii", "replace"), reply[1] if len(reply) > 1 else None
+
+
+def _stamp(payload: Any) -> bool:
+    """A server time in ms, as the claim script writes it."""
+    try:
+        finite(payload, low=1.0)
+    except Garbage:
+        return False
+    return True
 
 
 def _published(payload: Any) -> _Published | None:

@@ -2,10 +2,16 @@
 
 Admission has two steps. First this process's own ``ProviderRateLimiter`` (priority queue,
 AIMD, pauses, the local concurrency count): it orders this process's callers exactly as
-without Redis, and it is the whole limiter while Redis is unusable: then it enforces
-``1/N`` of the limits, N being the clients seen sharing them in the last 30 s (so N processes
-stay within the quota during an outage). Then one Lua round trip
-takes the shared buckets (requests/s, requests/min, tokens/min) and a concurrency lease.
+without Redis. Then one Lua round trip takes the shared buckets (requests/s, requests/min,
+tokens/min) and a concurrency lease.
+
+While Redis is unusable the local limiter is the whole limiter, at this process's share of
+the limits: ``1/N``, N the declared fleet size (``RedisState(processes=N)``) or the clients
+Redis last saw sharing the limit, whichever is larger. The switch is budget-neutral: the
+local buckets start from what was left in the shared ones, and back on Redis what was taken
+locally meanwhile is debited from the shared buckets. In that local mode (also before Redis
+ever answered) each admission asks Redis first, so a share of less than one concurrency slot
+(none, during an outage: calls queue and spill over rather than exceed) never blocks it.
 
 The shared buckets *reserve*: when the next token is ``w`` seconds away and ``w`` fits the
 caller's ``max_wait``, the script debits it now (the bucket may go below zero) and the caller
@@ -13,8 +19,10 @@ sleeps ``w`` and goes, with no second round trip; callers behind it see the debt
 longer. When ``w`` does not fit, nothing is taken and the caller spills over
 (``RateLimitedLocally``). A concurrency lease is a member of a sorted set scored by its
 expiry (``hold_for`` plus a margin): a process that dies mid-call frees its slots when the
-call's deadline is past. A full set is polled (up to every 100 ms) until ``max_wait``; a
-``low`` priority caller never waits for a slot.
+call's deadline is past. When no slot is free, callers queue in Redis, by priority then
+first arrival (a waiter lapses when its wait ends), and poll (10 ms, up to 100 ms): only
+those at the head of the queue may take a freed slot. A ``low`` priority caller never
+waits for a slot.
 """
 
 from __future__ import annotations
@@ -30,12 +38,19 @@ from .._core.config import RateLimit
 from .._core.errors import RateLimitedLocally
 from .._policies.rate_limit.layer import Permit, Priority, ProviderRateLimiter
 from . import _lua
-from ._link import Garbage, RedisLink
+from ._link import RedisLink
+from ._values import Garbage, finite
 
 __all__ = ["SharedRateLimiter"]
 
 #: Seconds a concurrency lease outlives the call's own deadline.
 LEASE_MARGIN = 5.0
+#: The longest a lease may be held (the scripts drop leases scored further ahead).
+MAX_HOLD = 3600.0 - LEASE_MARGIN
+#: The most clients counted as sharing one limit (a flooded peer set cannot shrink the
+#: fallback share below 1/MAX_PEERS).
+MAX_PEERS = 4096
+_RANKS = {"high": "0", "normal": "1", "low": "2"}
 _POLL_FIRST = 0.01
 _POLL_MAX = 0.1
 
@@ -70,7 +85,14 @@ class SharedPermit:
 class SharedRateLimiter:
     """The ``RateLimiterStore`` of one provider on Redis (see the module docstring)."""
 
-    def __init__(self, provider: str, config: RateLimit, clock: Clock, link: RedisLink) -> None:
+    def __init__(
+        self,
+        provider: str,
+        config: RateLimit,
+        clock: Clock,
+        link: RedisLink,
+        processes: int | None = None,
+    ) -> None:
         self.provider = provider
         self.config = config
         self.local = ProviderRateLimiter(provider, config, clock)
@@ -79,9 +101,12 @@ class SharedRateLimiter:
             link.key("rl", provider),
             link.key("rl", provider, "leases"),
             link.key("rl", provider, "peers"),
+            link.key("rl", provider, "queue"),
+            link.key("rl", provider, "queue-exp"),
         ]
         self._id = uuid.uuid4().hex
-        self._peers = 1  # clients sharing this limit, as last seen
+        self._processes = processes or 1  # the declared fleet size
+        self._peers = 1  # clients sharing this limit, as Redis last reported
         self._shared = any(
             v is not None
             for v in (
@@ -91,9 +116,16 @@ class SharedRateLimiter:
                 config.max_concurrency,
             )
         )
+        # Until Redis confirms the shared buckets, this process enforces only its share.
+        self._local_mode = False
+        self._frac = 1.0  # the shared buckets' level (fraction) after our last admission
+        self._used = [0.0, 0.0, 0.0]  # per bucket, taken locally since the fallback began
+        if self._shared:
+            self._go_local()
 
-    def _buckets(self, tokens: int, priority: Priority) -> list[str]:
-        """The script's per-bucket arguments at the local AIMD factor (rates per ms)."""
+    def _buckets(self, tokens: int, priority: Priority, owed: list[float]) -> list[str]:
+        """The script's per-bucket arguments at the local AIMD factor (rates per ms); ``owed``
+        adds to each debit what this process took locally while Redis was out."""
         cfg = self.config
         factor = self.local.snapshot_factor()
         headroom = cfg.low_priority_headroom if priority == "low" else 0.0
@@ -109,11 +141,35 @@ class SharedRateLimiter:
             tpm = cfg.tokens_per_minute
             specs.append(("tpm", tpm / 60_000.0, tpm, float(tokens)))
         out: list[str] = [str(len(specs))]
-        for name, rate, cap, debit in specs:
+        for i, (name, rate, cap, debit) in enumerate(specs):
             cap = max(1.0, cap * factor)
             need = min(cap, debit + headroom * cap)
-            out += [name, repr(rate * factor), repr(cap), repr(debit), repr(need)]
+            extra = owed[i] if i < len(owed) else 0.0
+            out += [name, repr(rate * factor), repr(cap), repr(debit + extra), repr(need)]
         return out
+
+    def _fleet(self) -> int:
+        """The processes sharing this limit: the declared fleet, or more if Redis saw more."""
+        return max(self._processes, self._peers)
+
+    def _go_local(self) -> None:
+        """Fall back to this process's share of the limits, starting from what was left in
+        the shared buckets (never a fresh full bucket on top of it)."""
+        self.local.set_share(1.0 / self._fleet())
+        if not self._local_mode:
+            self._local_mode = True
+            self._used = [0.0, 0.0, 0.0]
+            self.local.hand_over(self._frac)
+
+    def _took_locally(self, permit: Permit) -> None:
+        if self._local_mode and not permit.released:
+            for i, debit in enumerate(self._debits(permit.tokens)):
+                self._used[i] += debit
+
+    def _debits(self, tokens: int) -> list[float]:
+        cfg = self.config
+        out = [1.0 for v in (cfg.requests_per_second, cfg.requests_per_minute) if v is not None]
+        return out + ([float(tokens)] if cfg.tokens_per_minute is not None else [])
 
     async def acquire(
         self,
@@ -124,53 +180,86 @@ class SharedRateLimiter:
         hold_for: float | None = None,
     ) -> Permit | SharedPermit:
         started = time.monotonic()
-        if self._shared:  # while Redis is out, this process takes only its share
-            self.local.set_share(1.0 if self._link.up else 1.0 / self._peers)
+        if not self._shared:
+            return await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+        if not self._link.up:
+            self._go_local()
+            return await self._local_acquire(tokens, max_wait, priority)
+        ask = _Ask(started, max_wait, priority, hold_for, max(0, tokens))
+        if self._local_mode:
+            # Redis first: the fleet share locally only if it does not answer (and what this
+            # process took locally meanwhile is owed to the shared buckets).
+            owed = self.local.hand_over(1.0)
+            ask.owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
+            return await self._shared_acquire(None, ask)
         permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
-        if not self._shared or not self._link.up:
-            return permit
+        return await self._shared_acquire(permit, ask)
+
+    async def _local_acquire(self, tokens: int, max_wait: float, priority: Priority) -> Permit:
+        permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+        self._took_locally(permit)
+        return permit
+
+    async def _shared_acquire(self, permit: Permit | None, ask: _Ask) -> Permit | SharedPermit:
+        """The shared admission (``permit``: this process's, already taken; None: take it
+        after the shared one, or alone if Redis does not answer)."""
         concurrency = self.config.max_concurrency or 0
         lease = uuid.uuid4().hex if concurrency else ""
-        ttl_ms = 1000.0 * ((hold_for if hold_for is not None else max_wait) + LEASE_MARGIN)
         poll = _POLL_FIRST
         try:
             while True:
-                left = max(0.0, max_wait - (time.monotonic() - started))
-                args = [lease, str(concurrency), repr(ttl_ms), repr(left * 1000.0)]
-                args += [*self._buckets(permit.tokens, priority), self._id]
-                acquire = self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
-                reply = await self._link.run("rate limit", acquire)
-                admitted, wait_ms, peers = _parse_limit(reply, self._link)
+                left = ask.left()
+                reply = await self._link.run("rate limit", self._script(permit, ask, lease))
+                admitted, wait_ms, peers, frac = _parse_limit(reply, self._link, left * 1000.0)
                 if admitted is None:  # Redis unusable: this process's admission stands
-                    self.local.set_share(1.0 / self._peers)
+                    self._go_local()
+                    if permit is None:
+                        return await self._local_acquire(ask.tokens, left, ask.priority)
+                    self._took_locally(permit)
                     return permit
                 self._peers = peers
                 if admitted:
-                    if wait_ms > 0:
-                        await anyio.sleep(wait_ms / 1000.0)
-                    return SharedPermit(self, permit, lease, wait_ms / 1000.0)
-                if wait_ms < 0 and priority != "low" and left > 0:
+                    return await self._admitted(permit, ask, lease, wait_ms, frac)
+                if wait_ms < 0 and ask.priority != "low" and left > 0:
                     await anyio.sleep(min(poll, left))
                     poll = min(_POLL_MAX, poll * 2)
                     continue
-                reason = (
-                    "no shared concurrency slot free"
-                    if wait_ms < 0
-                    else f"shared admission projected in {wait_ms / 1000.0:.2f}s, beyond max_wait"
-                )
-                self.local.undo(permit)
-                raise RateLimitedLocally(reason, provider=self.provider)
+                raise RateLimitedLocally(_refusal(wait_ms), provider=self.provider)
         except BaseException:
-            if not permit.released:  # cancelled while waiting: give everything back
+            if permit is not None and not permit.released:  # give everything back
                 self.local.undo(permit)
-                if lease:
-                    self._release_shared(lease, 0, None)
+            if lease:  # leave the slot queue (or give the slot back) at once
+                self._release_shared(lease, 0, None)
             raise
+
+    def _script(self, permit: Permit | None, ask: _Ask, lease: str) -> Any:
+        tokens = permit.tokens if permit is not None else ask.tokens
+        hold = min(MAX_HOLD, ask.hold_for if ask.hold_for is not None else ask.max_wait)
+        args = [lease, str(self.config.max_concurrency or 0), repr(1000.0 * (hold + LEASE_MARGIN))]
+        args += [repr(ask.left() * 1000.0), repr(self.config.max_pause * 1000.0)]
+        args += [*self._buckets(tokens, ask.priority, ask.owed), self._id, _RANKS[ask.priority]]
+        return self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
+
+    async def _admitted(
+        self, permit: Permit | None, ask: _Ask, lease: str, wait_ms: float, frac: float
+    ) -> SharedPermit:
+        if self._local_mode:  # the shared buckets answer again (and were paid)
+            self._local_mode = False
+            self.local.set_share(1.0)
+        self._frac = frac
+        if permit is None:  # this process's own order and backstop, at the full limits now
+            permit = await self.local.acquire(
+                tokens=ask.tokens, max_wait=ask.left(), priority=ask.priority
+            )
+        if wait_ms > 0:
+            await anyio.sleep(wait_ms / 1000.0)
+        return SharedPermit(self, permit, lease, wait_ms / 1000.0)
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.local.on_rate_limited(retry_after)
         if retry_after is not None and retry_after > 0:  # every process pauses
-            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(retry_after * 1e3)])
+            ms = min(retry_after, self.config.max_pause) * 1e3  # inf, 1e300: capped
+            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(ms)])
             self._link.spawn("rate-limit pause", pause)
 
     def on_success(self) -> None:
@@ -191,20 +280,58 @@ class SharedRateLimiter:
         if not lease and not refund:
             return
         args = [lease, refund, repr(give), repr(cap)]
-        release = self._link.call(_lua.LIMIT_RELEASE, self._keys[:2], args)
+        keys = [self._keys[0], self._keys[1], self._keys[3], self._keys[4]]
+        release = self._link.call(_lua.LIMIT_RELEASE, keys, args)
         self._link.spawn("rate-limit release", release)
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
 
 
-def _parse_limit(reply: Any, link: RedisLink) -> tuple[bool | None, float, int]:
+class _Ask:
+    """One caller's admission request, as the shared script needs it."""
+
+    __slots__ = ("hold_for", "max_wait", "owed", "priority", "started", "tokens")
+
+    def __init__(
+        self,
+        started: float,
+        max_wait: float,
+        priority: Priority,
+        hold_for: float | None,
+        tokens: int,
+    ) -> None:
+        self.started, self.max_wait, self.priority = started, max_wait, priority
+        self.hold_for, self.tokens = hold_for, tokens
+        self.owed: list[float] = []
+
+    def left(self) -> float:
+        return max(0.0, self.max_wait - (time.monotonic() - self.started))
+
+
+def _refusal(wait_ms: float) -> str:
+    if wait_ms < 0:
+        return "no shared concurrency slot free"
+    return f"shared admission projected in {wait_ms / 1000.0:.2f}s, beyond max_wait"
+
+
+def _parse_limit(
+    reply: Any, link: RedisLink, left_ms: float
+) -> tuple[bool | None, float, int, float]:
+    """(admitted, wait ms, peers, level fraction); admitted None when the reply is unusable."""
     if reply is None:  # the link already logged why
-        return None, 0.0, 1
+        return None, 0.0, 1, 1.0
     try:
-        if not isinstance(reply, list) or len(reply) != 3:
+        if not isinstance(reply, list) or len(reply) != 5:
             raise Garbage(f"rate-limit reply {reply!r:.60}")
-        return bool(int(reply[0])), float(reply[1]), max(1, int(reply[2]))
-    except (Garbage, ValueError, TypeError) as exc:
-        link.failed("rate limit", exc)
-        return None, 0.0, 1
+        admitted = finite(reply[0]) == 1
+        wait = finite(reply[1], low=-1.0, high=3.6e9)
+        if admitted and wait > left_ms + 1.0:
+            raise Garbage(f"rate-limit wait {wait!r:.20} beyond max_wait")
+        if reply[4] not in (0, b"0", "0"):
+            link.repaired("rate limit", "out of bounds")
+        peers = int(finite(reply[2], low=1.0, high=MAX_PEERS))
+        return admitted, wait, peers, finite(reply[3], low=0.0, high=1.0)
+    except Exception as exc:  # any reply we cannot read: Redis is unusable for now
+        link.failed("rate limit", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
+        return None, 0.0, 1, 1.0

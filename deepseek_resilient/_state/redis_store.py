@@ -27,9 +27,12 @@ class RedisStore:
     def __init__(self, state: RedisState, link: RedisLink) -> None:
         self.state = state
         self.link = link
+        #: How long a merged answer may be reused by callers that were not waiting for it:
+        #: the client's cache TTL (set when the client builds its cache; 0 without one).
+        self._reuse = 0.0
 
     def limiter(self, provider: str, config: RateLimit, clock: Clock) -> SharedRateLimiter:
-        return SharedRateLimiter(provider, config, clock, self.link)
+        return SharedRateLimiter(provider, config, clock, self.link, self.state.processes)
 
     def breaker(
         self,
@@ -47,11 +50,15 @@ class RedisStore:
         )
 
     def cache(self, config: Cache, clock: Clock | None) -> RedisCacheStore:
+        self._reuse = config.ttl
         return RedisCacheStore(config, clock, self.link, l1_size=self.state.l1_size)
 
     def flights(self) -> RedisFlights:
         return RedisFlights(
-            self.link, lease_ttl=self.state.lease_ttl, result_ttl=self.state.result_ttl
+            self.link,
+            lease_ttl=self.state.lease_ttl,
+            result_ttl=self.state.result_ttl,
+            reuse=self._reuse,
         )
 
     async def aclose(self) -> None:

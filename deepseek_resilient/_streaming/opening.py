@@ -7,7 +7,7 @@ import contextlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -16,6 +16,10 @@ from .._models import ChatCompletion, ChatCompletionChunk
 from .accumulate import Accumulator
 from .idle import IdleWatch
 from .sse import SKIPPED_EVENT
+
+if TYPE_CHECKING:
+    from .recovery import Broken
+    from .splice import Splice
 
 __all__ = [
     "Finisher",
@@ -31,11 +35,10 @@ __all__ = [
 #: Called once when a committed stream ends: None (done, or closed early) or its failure.
 Finisher = Callable[[ProviderError | None], None]
 How = Literal["continue", "restart"]
-#: ``resume(text, reasoning, failure)``: a committed stream that goes on from where a broken
-#: one stopped, and how; raises ``ProviderError`` when no provider could take over.
-Resume = Callable[[str, str, Exception], Awaitable["tuple[OpenedStream, How]"]]
-#: At most this many splices in a row that deliver nothing new (a provider that keeps breaking
-#: is not chased forever; splices that make progress are bounded by the answer and deadline).
+#: ``resume(broken)``: a committed stream that goes on from where a broken one stopped (its
+#: first chunks already fitted), and the splice that fits the rest; raises ``ProviderError``
+#: when no provider could take over.
+Resume = Callable[["Broken"], Awaitable["tuple[OpenedStream, Splice]"]]
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .._models import Attempt, ChatCompletionChunk, Route
 from .opening import How, is_finished
 
-__all__ = ["Diverged", "Splice", "committed_attempt"]
+__all__ = ["Diverged", "Splice", "committed_attempt", "failed_attempt"]
 
 
 def committed_attempt(route: Route, provider: str) -> int | None:
@@ -19,23 +19,44 @@ def committed_attempt(route: Route, provider: str) -> int | None:
     return None
 
 
+def failed_attempt(route: Route, index: int | None, failure: BaseException) -> None:
+    """Turn the route's attempt ``index`` (one that committed) into an error: ``error`` is the
+    type of what ended it (``APIConnectionError``, ``Diverged``, ``IgnoredPrefix``, ...)."""
+    if index is None:
+        return
+    attempts = route.attempts
+    attempts[index] = attempts[index].model_copy(
+        update={
+            "outcome": "error",
+            "error": type(failure).__name__,
+            "status_code": getattr(failure, "status_code", None),
+        }
+    )
+
+
 class Diverged(Exception):
     """A restarted answer does not start with the text already delivered."""
 
 
 class Splice:
-    """Fits a resumed stream onto what the caller already has. ``restart``: drop the part of
-    the new answer that repeats the delivered text (content and reasoning), or raise
-    ``Diverged``; ``continue``: the new text follows on directly (its reasoning is dropped).
-    Every chunk gets the first stream's id and loses its ``role``."""
+    """Fits a resumed stream onto what the caller already has: drops the part of the new
+    answer that repeats ``skip_content`` (and ``skip_reasoning``), or raises ``Diverged``.
+    ``restart``: the whole delivered text is repeated first; ``continue``: only the tail held
+    back from the prefix (see ``recovery.held_back``), and its reasoning is dropped. Every
+    chunk gets the first stream's id and loses its ``role``."""
 
     __slots__ = ("chunk_id", "how", "skip_content", "skip_reasoning")
 
-    def __init__(self, how: How, chunk_id: str, content: str, reasoning: str) -> None:
+    def __init__(self, how: How, chunk_id: str, content: str, reasoning: str = "") -> None:
         self.how = how
         self.chunk_id = chunk_id
-        self.skip_content = content if how == "restart" else ""
+        self.skip_content = content
         self.skip_reasoning = reasoning if how == "restart" else ""
+
+    @property
+    def verified(self) -> bool:
+        """The new stream has repeated all it had to: from here on it only adds."""
+        return not self.skip_content and not self.skip_reasoning
 
     @staticmethod
     def _trim(skip: str, text: str) -> tuple[str, str]:
@@ -54,8 +75,7 @@ class Splice:
             delta.role = None
             if self.how == "continue":
                 delta.reasoning_content = None
-                continue
-            if delta.reasoning_content:
+            elif delta.reasoning_content:
                 if self.skip_reasoning:
                     self.skip_reasoning, delta.reasoning_content = self._trim(
                         self.skip_reasoning, delta.reasoning_content

@@ -50,13 +50,15 @@ class SSEDecoder:
         "_size",
         "_started",
         "_tail",
+        "_tail_size",
         "keepalives",
     )
 
     def __init__(self) -> None:
         self._raw = b""  # the start of a UTF-8 sequence split across two reads
         self._started = False  # some text was decoded (a BOM is stripped only before it)
-        self._tail = ""  # an unterminated line carried over to the next read
+        self._tail: list[str] = []  # an unterminated line carried over, in pieces
+        self._tail_size = 0  # its characters
         self._last_cr = False  # the previous read ended with CR: drop a leading LF
         self._data: list[str] = []
         self._event: str | None = None
@@ -71,7 +73,11 @@ class SSEDecoder:
         text = self._decode(data, final=False)
         if not text:
             return []
-        return self._lines(text, final=False)
+        if self._last_cr or "\n" in text or "\r" in text:
+            return self._lines(text, final=False)
+        self._tail.append(text)  # the middle of a line: kept for when its end arrives
+        self._tail_size += len(text)
+        return []
 
     def _decode(self, data: bytes, *, final: bool) -> str:
         """UTF-8 (invalid bytes become U+FFFD), a leading BOM dropped; a sequence split
@@ -107,21 +113,38 @@ class SSEDecoder:
     # ------------------------------------------------------------------ internals
 
     def _lines(self, text: str, *, final: bool) -> list[SSEEvent]:
+        """The events completed by ``text``. An unterminated line is kept as a list of pieces
+        (joined once its end arrives): a line dripped a byte at a time costs linear time."""
+        text = self._normalize(text)
+        if "\n" not in text:
+            if text:
+                self._tail.append(text)
+                self._tail_size += len(text)
+            if not (final and self._tail):
+                return []
+            lines = ["".join(self._tail)]
+            self._tail, self._tail_size = [], 0
+            return self._parse(lines)
+        lines = text.split("\n")
+        if self._tail:
+            self._tail.append(lines[0])
+            lines[0] = "".join(self._tail)
+        tail = lines.pop()  # (at the end of the stream no text has a line end: see flush)
+        self._tail = [tail] if tail else []
+        self._tail_size = len(tail)
+        return self._parse(lines)
+
+    def _normalize(self, text: str) -> str:
+        """``text`` with CRLF and CR turned into LF (a CRLF split across two reads too)."""
         if self._last_cr and text and text[0] == "\n":
             text = text[1:]  # the LF of a CRLF that was split across two reads
         if "\r" in text:
             self._last_cr = text[-1] == "\r"
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        else:
-            self._last_cr = False
-        if self._tail:
-            text = self._tail + text
-        lines = text.split("\n")
-        tail = lines.pop()
-        if final and tail:
-            lines.append(tail)
-            tail = ""
-        self._tail = tail
+            return text.replace("\r\n", "\n").replace("\r", "\n")
+        self._last_cr = False
+        return text
+
+    def _parse(self, lines: list[str]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
         for line in lines:
             if not line:
@@ -133,26 +156,28 @@ class SSEDecoder:
                     self._block_comment = False
                     self._event = None
                     self._retry = None
-                continue
-            if line[0] == ":":
+            elif line[0] == ":":
                 self.keepalives += 1
                 self._block_comment = True
-                continue
-            name, colon, value = line.partition(":")
-            if colon and value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                self._data.append(value)
-                self._size += len(value) + 1
-            elif name == "event":
-                self._event = value or None
-            elif name == "id":
-                if "\0" not in value:
-                    self._last_id = value
-            elif name == "retry" and value.isascii() and value.isdigit() and len(value) < 19:
-                self._retry = int(value)  # longer digit strings are ignored, not an error
-            # any other field is ignored, as the spec says
+            else:
+                self._field(line)
         return events
+
+    def _field(self, line: str) -> None:
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+            self._size += len(value) + 1
+        elif name == "event":
+            self._event = value or None
+        elif name == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) < 19:
+            self._retry = int(value)  # longer digit strings are ignored, not an error
+        # any other field is ignored, as the spec says
 
     def _dispatch(self) -> SSEEvent:
         data = self._data
@@ -172,4 +197,4 @@ class SSEDecoder:
     @property
     def pending(self) -> int:
         """Characters held for the event not yet complete (its data and the open line)."""
-        return self._size + len(self._tail)
+        return self._size + self._tail_size

@@ -33,10 +33,11 @@ from .._core.errors import (
 )
 from .._core.events import StreamIncomplete, StreamRecovered
 from .._core.hooks import emit_request_finished
-from .._models import ChatCompletion, ChatCompletionChunk, Recovery, Route
+from .._models import ChatCompletion, ChatCompletionChunk, Recovery, Route, StreamFailure
 from .accumulate import Accumulator
 from .opening import How, OpenedStream, close_quietly, open_until_commit, read_to_end
-from .splice import Diverged, Splice, committed_attempt
+from .recovery import Broken, RecoveryState
+from .splice import Diverged, Splice, committed_attempt, failed_attempt
 from .sse import SKIPPED_EVENT
 from .sync import Stream
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from .._core.call import Call
 
 __all__ = [
-    "MAX_RECOVERIES",
     "AsyncStream",
     "Diverged",
     "How",
@@ -53,10 +53,6 @@ __all__ = [
     "open_until_commit",
     "read_to_end",
 ]
-
-#: At most this many splices in a row that deliver nothing new (a provider that keeps breaking
-#: is not chased forever; splices that make progress are bounded by the answer and deadline).
-MAX_RECOVERIES = 3
 
 
 class AsyncStream:
@@ -73,10 +69,8 @@ class AsyncStream:
         self._acc = Accumulator()
         self._done = False
         self._splice: Splice | None = None
-        #: What first broke the stream (reported if recovery fails, never masked).
-        self._broken: Exception | None = None
-        self._spliced_at = -1  # characters delivered at the last splice
-        self._fruitless = 0  # splices in a row with nothing delivered in between
+        #: What recovery has learned (providers spent, the point reached), across splices.
+        self._recovery = RecoveryState()
         self._first_id = self._pending[0].id if self._pending else ""
         #: The caller's cache writers, kept across splices (the answer is the whole stream).
         self._on_complete = opened.on_complete
@@ -123,10 +117,6 @@ class AsyncStream:
                         chunk = await self._read_one()
                     except StopAsyncIteration:
                         raise
-                    except Diverged:  # a restart did not repeat the delivered text
-                        await self._drop(self._opened, diverged=True)
-                        failure = self._broken
-                        break
                     except Exception as exc:  # any failure after commit: recover, or report
                         if not await self._recover(exc):
                             failure = exc
@@ -156,6 +146,11 @@ class AsyncStream:
         error.route = call.route
         error.__cause__ = failure  # already visible to the finishers (breaker, limiter)
         self._record_failure(failure)
+        call.route.failure = StreamFailure(
+            provider=error.provider or self._opened.provider,
+            error=type(failure).__name__,
+            at=len(self._acc.text()) + len(self._acc.reasoning()),
+        )
         if call.hooks.wants(StreamIncomplete):
             kind, chars = type(failure).__name__, len(error.partial or "")
             call.hooks.emit(StreamIncomplete(call.id, self._opened.provider, kind, chars))
@@ -194,23 +189,18 @@ class AsyncStream:
         return chunk
 
     async def _recover(self, failure: Exception) -> bool:
-        """Splice a stream that goes on from the delivered text in place of the broken one.
-        False when it cannot be recovered (then ``failure`` is reported)."""
+        """Splice a verified stream that goes on from the delivered text in place of the
+        broken one (the order and the checks: ``recovery``). False when it cannot be
+        recovered (then ``failure`` is reported)."""
         opened = self._opened
         resumable = not isinstance(failure, ProviderError) or failure.failover
-        text, reasoning = self._acc.text(), self._acc.reasoning()
-        at = len(text) + len(reasoning)
-        fruitless = self._fruitless + 1 if at <= self._spliced_at else 0
         if (
             opened.resume is None
             or not resumable
-            or fruitless >= MAX_RECOVERIES
             or self._acc.has_tool_calls()  # a half-sent tool call cannot be spliced
             or self._acc.choices() > 1  # several answers at once: only one could be checked
         ):
             return False
-        if self._broken is None:
-            self._broken = failure
         # The broken stream is over: its attempt is a failure (breaker, limiter release).
         error = failure if isinstance(failure, ProviderError) else None
         self._record_failure(failure)
@@ -218,70 +208,38 @@ class AsyncStream:
         for finish in opened.finishers:
             finish(error or ProviderError(str(failure), provider=opened.provider))
         opened.finishers = []
+        text, reasoning = self._acc.text(), self._acc.reasoning()
+        broken = Broken(text, reasoning, failure, self._first_id, self._recovery)
         try:
-            new, how = await opened.resume(text, reasoning, failure)
+            new, splice = await opened.resume(broken)
         except ProviderError:
             opened.rest = None
             return False
-        splice = Splice(how, self._first_id, text, reasoning)
-        pending: deque[ChatCompletionChunk] = deque()
-        try:
-            for chunk in new.buffered:
-                fitted = splice.fit(chunk)
-                if fitted is not None:
-                    pending.append(fitted)
-        except Diverged:
-            self._attempt = committed_attempt(self._call.route, new.provider)
-            await self._drop(new, diverged=True)
-            opened.rest = None
-            return False
+        pending = deque(new.buffered)  # fitted and verified by the resume
         new.buffered = []
-        self._call.route.skipped_events += new.skipped
-        self._spliced_at, self._fruitless = at, fruitless
-        self._call.route.recoveries.append(
+        call = self._call
+        call.route.skipped_events += new.skipped
+        call.route.recoveries.append(
             Recovery(
-                at=at,
-                provider=new.provider,
-                how=how,
-                error=type(failure).__name__,
+                at=broken.at, provider=new.provider, how=splice.how, error=type(failure).__name__
             )
         )
-        hooks = self._call.hooks
-        if hooks.wants(StreamRecovered):
-            hooks.emit(StreamRecovered(self._call.id, opened.provider, new.provider, how, at))
-        self._call.route.provider = new.provider
+        if call.hooks.wants(StreamRecovered):
+            call.hooks.emit(
+                StreamRecovered(call.id, opened.provider, new.provider, splice.how, broken.at)
+            )
+        call.route.provider = new.provider
         self._opened = new
         self._splice = splice
         self._pending = pending
-        self._attempt = committed_attempt(self._call.route, new.provider)
+        self._attempt = committed_attempt(call.route, new.provider)
         return True
-
-    async def _drop(self, opened: OpenedStream, *, diverged: bool) -> None:
-        """Let go of a restarted stream whose answer diverged from the delivered text: the
-        provider answered fine (no breaker failure); its attempt is marked ``Diverged``."""
-        await close_quietly(opened.rest)
-        opened.rest = None
-        for finish in opened.finishers:
-            finish(None)
-        opened.finishers = []
-        if diverged:
-            self._record_failure(Diverged())
 
     def _record_failure(self, failure: Exception) -> None:
         """Turn the committed attempt's route entry into an error: ``error`` is the type of
         what broke the stream (``APIConnectionError``, ``DeadlineExceeded``, ...)."""
-        index = self._attempt
-        if index is None:
-            return
+        failed_attempt(self._call.route, self._attempt, failure)
         self._attempt = None
-        attempts = self._call.route.attempts
-        attempts[index] = attempts[index].model_copy(
-            update={
-                "outcome": "error",
-                "error": type(failure).__name__,
-                "status_code": getattr(failure, "status_code", None),
-            }
-        )
 
     async def _finish(self, error: ProviderError | None, *, cancelled: bool = False) -> None:
         if self._done:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -12,9 +13,13 @@ from .._core.errors import ConfigurationError
 
 __all__ = [
     "DURATION_BUCKETS",
+    "KNOWN_MODELS",
+    "MAX_LABEL",
     "OPERATION",
+    "OTHER_MODEL",
     "TOKEN_BUCKETS",
     "TTFT_BUCKETS",
+    "ModelLabels",
     "attempt_start",
     "duration_attributes",
     "latest_experimental",
@@ -35,6 +40,42 @@ TOKEN_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 #: Time to first token (seconds): the duration buckets, with finer steps below 10 ms.
 TTFT_BUCKETS: tuple[float, ...] = (0.001, 0.005, *DURATION_BUCKETS)
+
+
+#: Model names that are always their own label value (DeepSeek's, current and retired).
+KNOWN_MODELS = frozenset(
+    {"deepseek-flash", "deepseek-v4-pro", "deepseek-chat", "deepseek-reasoner", "local"}
+)
+#: The label value of every other model name (a caller-supplied ``model=`` must not create a
+#: series per distinct value).
+OTHER_MODEL = "other"
+#: The longest label value kept (longer configured names are cut).
+MAX_LABEL = 100
+
+
+class ModelLabels:
+    """Maps a request's model name to a bounded label value: a known or configured name is
+    itself (cut to ``MAX_LABEL`` characters), anything else is ``"other"``. The clients add
+    their providers' models (``allow``); ``models=`` on the exporter adds more."""
+
+    __slots__ = ("_allowed",)
+
+    def __init__(self, models: Iterable[str] = ()) -> None:
+        self._allowed: frozenset[str] = KNOWN_MODELS
+        self.allow(models)
+
+    def allow(self, models: Iterable[str]) -> None:
+        """Keep ``models`` as label values of their own."""
+        if isinstance(models, str):
+            models = (models,)
+        self._allowed = self._allowed | {m for m in models if isinstance(m, str) and m}
+
+    def __call__(self, model: str | None) -> str:
+        if model is None:
+            return ""
+        if model in self._allowed:
+            return model[:MAX_LABEL]
+        return OTHER_MODEL
 
 
 def latest_experimental() -> bool:

@@ -16,6 +16,7 @@ the events carry none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .._core.events import (
@@ -33,9 +34,11 @@ from .._core.events import (
 )
 from ._conventions import (
     DURATION_BUCKETS,
+    MAX_LABEL,
     OPERATION,
     TOKEN_BUCKETS,
     TTFT_BUCKETS,
+    ModelLabels,
     attempt_start,
     duration_attributes,
     latest_experimental,
@@ -77,7 +80,9 @@ class OpenTelemetryMetrics:
     A request the sampler drops costs no attempt spans and no span events (its metrics are
     recorded all the same)."""
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(
+        self, tracer_provider: Any = None, meter_provider: Any = None, *, models: Iterable[str] = ()
+    ) -> None:
         trace = require("opentelemetry.trace", "otel", "OpenTelemetryMetrics")
         metrics = require("opentelemetry.metrics", "otel", "OpenTelemetryMetrics")
         version = _version()
@@ -85,6 +90,7 @@ class OpenTelemetryMetrics:
         self._tracer = trace.get_tracer(_SCOPE, version, tracer_provider)
         meter = metrics.get_meter(_SCOPE, version, meter_provider)
         self._latest = latest_experimental()
+        self._models = ModelLabels(models)
         self._duration = meter.create_histogram(
             "gen_ai.client.operation.duration",
             unit="s",
@@ -122,10 +128,15 @@ class OpenTelemetryMetrics:
         self._duration_attrs = {}
         self._token_attrs: dict[tuple[str, str, str | None], tuple[dict[str, Any], ...]] = {}
 
+    def allow_models(self, models: Iterable[str]) -> None:
+        """Keep ``models`` as ``gen_ai.request.model`` metric values of their own (each client
+        calls this with its providers' models); any other model name is ``"other"``."""
+        self._models.allow(models)
+
     # -- request span
 
     def on_request_started(self, event: RequestStarted) -> None:
-        key = (event.model, event.stream)
+        key = (event.model[:MAX_LABEL], event.stream)
         start = self._request_start.get(key)
         if start is None:
             start = self._cached(self._request_start, key, request_start(*key))
@@ -141,7 +152,8 @@ class OpenTelemetryMetrics:
     def on_request_finished(self, event: RequestFinished) -> None:
         usage, provider = event.usage, event.provider
         if usage is not None and provider is not None:
-            key = (provider, event.model, event.response_model)
+            labels = self._models
+            key = (provider, labels(event.model), labels(event.response_model) or None)
             token_attrs = self._token_attrs.get(key)
             if token_attrs is None:
                 token_attrs = self._cached(self._token_attrs, key, token_attributes(*key))
@@ -166,7 +178,7 @@ class OpenTelemetryMetrics:
         if provider is not None:
             attrs["gen_ai.provider.name"] = provider
         if event.response_model:
-            attrs["gen_ai.response.model"] = event.response_model
+            attrs["gen_ai.response.model"] = event.response_model[:MAX_LABEL]
         if usage is not None:
             attrs["gen_ai.usage.input_tokens"] = usage.input
             attrs["gen_ai.usage.output_tokens"] = usage.output
@@ -184,7 +196,7 @@ class OpenTelemetryMetrics:
         state = self._open.get(event.request_id)
         if state is None:
             return
-        key = (event.provider, event.model, event.attempt, event.server_address)
+        key = (event.provider, event.model[:MAX_LABEL], event.attempt, event.server_address)
         start = self._attempt_start.get(key)
         if start is None:
             start = self._cached(self._attempt_start, key, attempt_start(*key))
@@ -218,7 +230,7 @@ class OpenTelemetryMetrics:
             span.end()
         if outcome == "cancelled":
             return
-        key = (event.provider, event.model, event.server_address, error_type)
+        key = (event.provider, self._models(event.model), event.server_address, error_type)
         duration_attrs = self._duration_attrs.get(key)
         if duration_attrs is None:
             duration_attrs = self._cached(self._duration_attrs, key, duration_attributes(*key))

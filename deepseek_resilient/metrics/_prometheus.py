@@ -21,10 +21,15 @@ series                                                type       labels
 
 One operation is one attempt at one provider (its latency is what a provider's P99 means);
 tokens are recorded once per answered request, against the provider that answered.
+
+``gen_ai_request_model`` is bounded: a model the clients' providers are configured with (or a
+DeepSeek model, or one passed as ``models=``) is its own value, any other name a caller sends is
+``"other"``, so a stream of distinct ``model=`` values cannot grow the series without end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .._core.events import (
@@ -36,7 +41,14 @@ from .._core.events import (
     RetryScheduled,
     StreamCommitted,
 )
-from ._conventions import DURATION_BUCKETS, OPERATION, TOKEN_BUCKETS, TTFT_BUCKETS, require
+from ._conventions import (
+    DURATION_BUCKETS,
+    OPERATION,
+    TOKEN_BUCKETS,
+    TTFT_BUCKETS,
+    ModelLabels,
+    require,
+)
 
 __all__ = ["BREAKER_STATES", "PrometheusMetrics"]
 
@@ -50,13 +62,15 @@ class PrometheusMetrics:
     Create one per registry and share it between clients (``hooks=[metrics]``): a second
     one on the same registry is refused by prometheus-client (duplicated series). Serve the
     registry as usual (``prometheus_client.start_http_server``, or your framework's
-    ``/metrics``)."""
+    ``/metrics``). ``models``: model names kept as label values besides the providers'
+    (see the module's docstring)."""
 
-    def __init__(self, registry: Any = None) -> None:
+    def __init__(self, registry: Any = None, *, models: Iterable[str] = ()) -> None:
         prom = require("prometheus_client", "metrics", "PrometheusMetrics")
         reg = registry if registry is not None else prom.REGISTRY
         gen_ai = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
         self.registry = reg
+        self._models = ModelLabels(models)
         self._duration = prom.Histogram(
             "gen_ai_client_operation_duration_seconds",
             "GenAI operation duration: one attempt at one provider.",
@@ -128,10 +142,15 @@ class PrometheusMetrics:
             self._seen.add(provider)
             self._child(self._breaker, provider)  # 0: closed until told otherwise
 
+    def allow_models(self, models: Iterable[str]) -> None:
+        """Keep ``models`` as ``gen_ai_request_model`` values of their own (each client calls
+        this with its providers' models)."""
+        self._models.allow(models)
+
     # -- hook methods
 
     def on_attempt_finished(self, event: AttemptFinished) -> None:
-        key = (event.provider, event.model, event.outcome, event.error_type)
+        key = (event.provider, self._models(event.model), event.outcome, event.error_type)
         series = self._attempt_series.get(key)
         if series is None:
             series = self._attempt_series[key] = self._attempt_children(*key)
@@ -152,7 +171,7 @@ class PrometheusMetrics:
         usage, provider = event.usage, event.provider
         if usage is None or provider is None:
             return
-        key = (provider, event.model)
+        key = (provider, self._models(event.model))
         series = self._token_series.get(key)
         if series is None:
             tokens = self._tokens

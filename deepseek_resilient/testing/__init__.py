@@ -4,6 +4,7 @@ clients in testing mode. Works with or without pytest (everything here is a plai
 context manager); the pytest fixtures live in ``deepseek_resilient.testing.plugin`` (loaded
 automatically). See docs/testing.md."""
 
+from ._auto import Agent
 from ._clients import (
     TESTING_API_KEY,
     TESTING_RETRY,
@@ -15,7 +16,8 @@ from ._clock import FakeClock, InstantClock
 from ._fake import FakeProvider, Hang
 from ._hostile import DeepJson, GzipBomb, HugeBody, HugeError, HugeEvent, LongStream
 from ._redis import RedisServer, find_redis_server
-from ._rules import Chaos, Echo, Outage, RejectPrefill
+from ._rules import Chaos, Echo, IgnorePrefix, Outage, RejectPrefill
+from ._schema import instance_of
 from ._server import FaultServer
 from ._steps import (
     ContentFilter,
@@ -35,11 +37,13 @@ from ._steps import (
     Status,
     Step,
     StreamError,
+    ToolCall,
 )
 
 __all__ = [
     "TESTING_API_KEY",
     "TESTING_RETRY",
+    "Agent",
     "Chaos",
     "ContentFilter",
     "ContextLengthExceeded",
@@ -54,6 +58,7 @@ __all__ = [
     "HugeBody",
     "HugeError",
     "HugeEvent",
+    "IgnorePrefix",
     "InstantClock",
     "LongStream",
     "MalformedEvent",
@@ -73,7 +78,9 @@ __all__ = [
     "Status",
     "Step",
     "StreamError",
+    "ToolCall",
     "find_redis_server",
+    "instance_of",
     "server_provider",
     "testing_async_client",
     "testing_client",

@@ -39,13 +39,18 @@ class Answers:
         message: dict[str, Any] = {"role": "assistant", "content": step.content}
         if step.reasoning_content is not None:
             message["reasoning_content"] = step.reasoning_content
+        finish = "stop"
+        if step.tool_calls:
+            message["content"] = step.content or None
+            message["tool_calls"] = step.wire_tool_calls()
+            finish = "tool_calls"
         words = max(1, len(step.content.split()))
         out: dict[str, Any] = {
             "id": f"chatcmpl-test-{n}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": step.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 5, "completion_tokens": words, "total_tokens": 5 + words,
                       "prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": 5},
         }  # fmt: skip
@@ -64,14 +69,17 @@ class Answers:
         if isinstance(step, Ok) and step.reasoning_content:
             delta = {"reasoning_content": step.reasoning_content}
             yield sse({**base, "choices": [{"index": 0, "delta": delta}]})
-        for i, word in enumerate(words):
+        calls = step.wire_tool_calls() if isinstance(step, Ok) else []
+        for i, word in enumerate(words if step.content or not calls else []):
             text = word if i == len(words) - 1 else word + " "
             yield sse({**base, "choices": [{"index": 0, "delta": {"content": text}}]})
+        yield from _tool_call_chunks(base, calls)
         usage = {"prompt_tokens": 5, "completion_tokens": len(words),
                  "total_tokens": 5 + len(words)}  # fmt: skip
         if isinstance(step, Ok) and step.extra and isinstance(step.extra.get("usage"), dict):
             usage = step.extra["usage"]  # the same usage as the step's whole completion
-        final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        finish = "tool_calls" if calls else "stop"
+        final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         yield sse({**final, "usage": usage})
         yield b"data: [DONE]\n\n"
 
@@ -214,3 +222,18 @@ class Answers:
         writer.write(b"data: [DONE]\n\n")
         writer.end()
         return True
+
+
+def _tool_call_chunks(base: dict[str, Any], calls: list[dict[str, Any]]) -> Iterator[bytes]:
+    """Each call as deltas: its id, type and name first, then its arguments in two pieces."""
+    for index, call in enumerate(calls):
+        function = call["function"]
+        head = {"index": index, "id": call["id"], "type": "function",
+                "function": {"name": function["name"], "arguments": ""}}  # fmt: skip
+        yield sse({**base, "choices": [{"index": 0, "delta": {"tool_calls": [head]}}]})
+        arguments = function["arguments"]
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            if piece:
+                delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                yield sse({**base, "choices": [{"index": 0, "delta": delta}]})

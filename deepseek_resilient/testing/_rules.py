@@ -11,7 +11,7 @@ from typing import Any
 
 from ._steps import Ok, Rule, Status, Step, message_texts, prefix_of
 
-__all__ = ["Chaos", "Echo", "Outage", "RejectPrefill"]
+__all__ = ["Chaos", "Echo", "IgnorePrefix", "Outage", "RejectPrefill"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,26 @@ class RejectPrefill:
         if isinstance(last, dict) and last.get("role") == "assistant":
             return Status(400, message=self.message)
         return None
+
+
+@dataclass(frozen=True)
+class IgnorePrefix:
+    """A rule: a server that takes a prefill (no 400) but ignores it, as
+    ``python -m llama_cpp.server`` does: the final assistant message is a finished turn and
+    ``answer`` (a step, or a rule such as ``Echo()``, seeing the body without the
+    ``"prefix"`` flag) answers anew. Use it to check that a continuation that is really a
+    fresh answer is never spliced onto the delivered text."""
+
+    answer: Step | Rule = Echo()
+
+    def __call__(self, index: int, body: dict[str, Any] | None) -> Step | None:
+        if isinstance(self.answer, Step):
+            return self.answer
+        if prefix_of(body) is not None and isinstance(body, dict):
+            messages = [dict(m) for m in body["messages"]]
+            messages[-1].pop("prefix", None)
+            body = {**body, "messages": messages}
+        return self.answer(index, body)
 
 
 class Outage:

@@ -66,7 +66,10 @@ class FaultServer(Answers):
         self.rule = rule
         self.lifetime = lifetime
         self.requests: list[RecordedRequest] = []
+        #: Requests to other endpoints (``/models``, ``/responses``...), bodies not kept.
+        self.other_requests: list[RecordedRequest] = []
         self._script: deque[Step] = deque()
+        self._other: deque[Step] = deque()
         self._pinned: dict[int, Step] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -129,6 +132,12 @@ class FaultServer(Answers):
         with self._lock:
             self._script.extend(steps)
 
+    def script_other(self, *steps: Step) -> None:
+        """Queue answers for the next requests to other endpoints (``/models``,
+        ``/responses``...), e.g. ``Status(503)``; unscripted, those answer normally."""
+        with self._lock:
+            self._other.extend(steps)
+
     def on_call(self, n: int, step: Step) -> None:
         """Answer the ``n``-th request (1-based, counted since start or ``reset()``) with
         ``step``, whatever is scripted: ``server.on_call(2, Reset())``."""
@@ -141,6 +150,7 @@ class FaultServer(Answers):
         """Forget queued and pinned steps and recorded requests."""
         with self._lock:
             self._script.clear()
+            self._other.clear()
             self._pinned.clear()
             self.requests.clear()
 
@@ -166,7 +176,9 @@ class FaultServer(Answers):
             if step is None and self.rule is not None:
                 step = self.rule(index, body)
             step = step or self.default
-            self.requests.append(RecordedRequest(path, redacted, body, step))
+            auth = headers.get("authorization")
+            digest = RecordedRequest.digest(auth) if auth is not None else None
+            self.requests.append(RecordedRequest(path, redacted, body, step, digest))
         return step
 
     # -- connection handling
@@ -219,8 +231,16 @@ class FaultServer(Answers):
         """Answer one request; False when the connection must close."""
         route = path.partition("?")[0].rstrip("/")  # a query string doesn't change the route
         if not route.endswith("/chat/completions"):
+            with self._lock:
+                scripted = self._other.popleft() if self._other else None
+                self.other_requests.append(RecordedRequest(path, {}, None, scripted or Ok()))
+            if scripted is not None:
+                return ANSWERS[type(scripted)](self, conn, scripted, False)
             if route.endswith("/models"):
                 send_json(conn, 200, {"object": "list", "data": [{"id": "test-model"}]})
+                return True
+            if route.endswith("/responses"):
+                send_json(conn, 200, _response_object(raw, next(self._ids)))
                 return True
             send_json(conn, 404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return True
@@ -233,6 +253,22 @@ class FaultServer(Answers):
             return False
         stream = bool(body and body.get("stream"))
         return ANSWERS[type(step)](self, conn, step, stream)
+
+
+def _response_object(raw: bytes, n: int) -> dict[str, Any]:
+    """A minimal Responses API answer: ``echo: `` + the request's ``input`` when a string."""
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = {}
+    given = body.get("input") if isinstance(body, dict) else None
+    text = "echo: " + (given if isinstance(given, str) else "")
+    part = {"type": "output_text", "text": text, "annotations": []}
+    message = {"type": "message", "id": f"msg_test_{n}", "status": "completed",
+               "role": "assistant", "content": [part]}  # fmt: skip
+    return {"id": f"resp_test_{n}", "object": "response", "created_at": int(time.time()),
+            "model": "test-model", "status": "completed", "output": [message],
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}  # fmt: skip
 
 
 ANSWERS: dict[type[Step], Callable[[FaultServer, socket.socket, Step, bool], bool]] = {

@@ -3,6 +3,9 @@ request it received."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +28,7 @@ __all__ = [
     "Status",
     "Step",
     "StreamError",
+    "ToolCall",
     "message_texts",
     "prefix_of",
 ]
@@ -38,8 +42,20 @@ class Step:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call in an ``Ok`` answer: ``arguments`` as a dict (sent as JSON) or a string."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+    """The call's id (default: ``call_<n>`` numbered in the answer)."""
+
+
+@dataclass(frozen=True)
 class Ok(Step):
-    """A successful completion (JSON, or SSE chunks for a streaming request)."""
+    """A successful completion (JSON, or SSE chunks for a streaming request). With
+    ``tool_calls``, the answer calls those tools (``finish_reason`` ``"tool_calls"``; streamed
+    as tool-call deltas, the arguments in pieces) after any ``content``."""
 
     content: str = "Hello from the test server."
     reasoning_content: str | None = None
@@ -49,6 +65,16 @@ class Ok(Step):
     keepalives: int = 0
     """Keep-alive lines sent before the answer (blank lines, or SSE comments when streaming)."""
     chunk_interval: float = 0.0
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def wire_tool_calls(self) -> list[dict[str, Any]]:
+        """The tool calls as the OpenAI wire has them."""
+        return [
+            {"id": call.id or f"call_{i + 1}", "type": "function",
+             "function": {"name": call.name, "arguments": call.arguments
+                          if isinstance(call.arguments, str) else json.dumps(call.arguments)}}
+            for i, call in enumerate(self.tool_calls)
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,12 +198,27 @@ class ContentFilter(Status):
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """What the server received: path, headers (lower-case; Authorization redacted), body."""
+    """What the server received: path, headers (lower-case; Authorization redacted), body.
+    ``authorization_is(value)`` tells whether the Authorization header was exactly ``value``
+    (only a digest of it is kept)."""
 
     path: str
     headers: dict[str, str]
     body: dict[str, Any] | None
     step: Step
+    auth_digest: str | None = field(default=None, repr=False)
+
+    @staticmethod
+    def digest(value: str) -> str:
+        """The SHA-256 of a header value, as kept in ``auth_digest``."""
+        return hashlib.sha256(value.encode("latin-1", "replace")).hexdigest()
+
+    def authorization_is(self, value: str) -> bool:
+        """True when the request's Authorization header was exactly ``value``
+        (e.g. ``"Basic dXNlcjpwdw=="``)."""
+        return self.auth_digest is not None and hmac.compare_digest(
+            self.auth_digest, self.digest(value)
+        )
 
     @property
     def text(self) -> str:

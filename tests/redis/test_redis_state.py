@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import redis as redis_py
+from _redis_support import NS, SECRET, ask, client, model_calls, provider
 
 from deepseek_resilient import (
     AsyncClient,
@@ -21,13 +23,9 @@ from deepseek_resilient import (
     OpenAICompatible,
     RateLimit,
     RedisState,
-    Retry,
     events,
 )
 from deepseek_resilient.testing import FaultServer, Ok, RedisServer, Status, Step
-
-SECRET = "sk-test-redis-SECRET-42"
-NS = "t"
 
 
 @pytest.fixture
@@ -54,26 +52,6 @@ def own_redis() -> Iterator[RedisServer]:
             yield server
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
-
-
-def provider(server: FaultServer, name: str = "primary", model: str = "ok") -> OpenAICompatible:
-    return OpenAICompatible(name=name, base_url=server.base_url, model=model, api_key=SECRET)
-
-
-def client(server: FaultServer, url: str, *models: str, **options: Any) -> AsyncClient:
-    names = ["primary", "backup", "third"]
-    providers = [provider(server, names[i], m) for i, m in enumerate(models or ("ok",))]
-    options.setdefault("retry", Retry(attempts=1))
-    options.setdefault("state", RedisState(url, namespace=NS, op_timeout=0.5, retry_interval=0.05))
-    return AsyncClient(providers, **options)
-
-
-def ask(text: str, **options: Any) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}], **options}
-
-
-def model_calls(server: FaultServer, model: str) -> int:
-    return sum(1 for r in list(server.requests) if (r.body or {}).get("model") == model)
 
 
 # ------------------------------------------------------------------ configuration
@@ -120,7 +98,7 @@ async def test_exactly_one_half_open_probe_across_clients(
     b = client(server, redis_url, "slow", "ok", breaker=breaker)
     # Open, with its period already over: the next admission anywhere is the probe.
     r = redis_py.Redis.from_url(redis_url)
-    r.hset(f"{NS}:cb:primary", mapping={"state": "open", "open_until": "0", "reopens": "1"})
+    r.hset(f"{{{NS}}}:cb:primary", mapping={"state": "open", "open_until": "0", "reopens": "1"})
     results: list[str | None] = []
 
     async def one(c: AsyncClient, i: int) -> None:
@@ -132,7 +110,7 @@ async def test_exactly_one_half_open_probe_across_clients(
             tg.start_soon(one, a if i % 2 else b, i)
     assert model_calls(server, "slow") == 1  # one probe in the whole "cluster"
     assert results.count("primary") == 1 and results.count("backup") == 9
-    assert r.hget(f"{NS}:cb:primary", "state") is None  # the probe closed it for everyone
+    assert r.hget(f"{{{NS}}}:cb:primary", "state") is None  # the probe closed it for everyone
 
 
 @pytest.mark.anyio
@@ -142,7 +120,7 @@ async def test_keys_are_namespaced_and_hold_no_secret(server: FaultServer, redis
         await c.chat.completions.create(**ask("secret-free", temperature=0))
     r = redis_py.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in r.keys("*"))
-    assert keys and all(k.startswith(f"{NS}:") for k in keys), keys
+    assert keys and all(k.startswith(f"{{{NS}}}:") for k in keys), keys
     assert {k.split(":")[1] for k in keys} >= {"rl", "cache", "result"}
     for key in keys:
         kind = r.type(key).decode()
@@ -183,7 +161,7 @@ async def test_killed_redis_fails_no_request_and_warns_once(
         assert len(degraded) == 1 and degraded[0].store.startswith("Redis at redis://127.0.0.1")
         own_redis.start()  # back: shared state resumes (bounded polling)
         with anyio.fail_after(10):
-            while not redis_py.Redis.from_url(own_redis.url).keys(f"{NS}:cache:*"):
+            while not redis_py.Redis.from_url(own_redis.url).keys(f"{{{NS}}}:cache:*"):
                 await c.chat.completions.create(**ask("back", temperature=0, cache="refresh"))
                 await anyio.sleep(0.02)
         assert any("answers again" in r.getMessage() for r in caplog.records)
@@ -218,19 +196,48 @@ async def test_during_an_outage_each_process_takes_its_share_of_the_limit(
 
 @pytest.mark.anyio
 async def test_frozen_redis_costs_one_timeout_not_a_failure(
-    server: FaultServer, own_redis: RedisServer
+    server: FaultServer, own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = RedisState(own_redis.url, namespace=NS, op_timeout=0.2, retry_interval=30.0)
+    """Redis stops answering (SIGSTOP): the first operation waits out ``op_timeout`` once;
+    every later one, for ``retry_interval``, goes to in-process state without touching Redis.
+    Counted: the operations that reached Redis while it was frozen, and the timeouts."""
+    from deepseek_resilient._state._link import RedisLink
+
+    reached: list[str] = []  # operations that went to Redis (not short-cut by the outage)
+    timed_out: list[str] = []
+    run = RedisLink.run
+
+    async def counting(self: RedisLink, what: str, fn: Any) -> Any:
+        if self.up:
+            reached.append(what)
+        outages = self.outages
+        result = await run(self, what, fn)
+        if self.outages > outages:
+            timed_out.append(what)
+        return result
+
+    monkeypatch.setattr(RedisLink, "run", counting)
+    state = RedisState(own_redis.url, namespace=NS, op_timeout=0.5, retry_interval=60.0)
     rate = RateLimit(requests_per_second=1000)
     async with client(server, own_redis.url, state=state, rate_limit=rate) as c:
         await c.chat.completions.create(**ask("warm", temperature=0.7))
+        await anyio.lowlevel.checkpoint()
         own_redis.freeze()
+        reached.clear()
         try:
-            with anyio.fail_after(5):  # one op timeout, then in-process state
+            started = anyio.current_time()
+            with anyio.fail_after(20):  # a timeout per request would take 20 x 0.5 s
                 for i in range(20):
-                    await c.chat.completions.create(**ask(f"frozen {i}", temperature=0.7))
+                    answer = await c.chat.completions.create(**ask(f"frozen {i}", temperature=0.7))
+                    assert answer.choices[0].message.content  # never a failure
+            spent = anyio.current_time() - started
         finally:
             own_redis.thaw()
+    assert len(timed_out) == 1  # one outage, entered once
+    # the operation(s) in flight when Redis froze, then none: not one per request (>= 20)
+    assert 1 <= len(reached) <= 3, reached
+    assert spent >= 0.5  # the one timeout was really waited out
+    assert spent < 0.5 * 8  # ... and not again per request (a generous bound)
 
 
 @pytest.mark.anyio
@@ -242,13 +249,13 @@ async def test_corrupt_values_are_repaired_not_raised(server: FaultServer, redis
         server, redis_url, "ok", cache=Cache(ttl=60), rate_limit=rate, breaker=breaker
     ) as c:
         first = await c.chat.completions.create(**ask("corrupt", temperature=0))
-    [cache_key] = r.keys(f"{NS}:cache:*")  # written in the background; aclose drained it
-    [result_key] = r.keys(f"{NS}:result:*")
+    [cache_key] = r.keys(f"{{{NS}}}:cache:*")  # written in the background; aclose drained it
+    [result_key] = r.keys(f"{{{NS}}}:result:*")
     for key in (cache_key, result_key):
         r.set(key, b"\x80not json{")
-    r.set(f"{NS}:cb:primary", "garbage")  # wrong type
-    r.hset(f"{NS}:rl:primary", mapping={"l:rps": "NaN?", "s:rps": "x"})
-    r.set(f"{NS}:rl:primary:leases", "garbage")
+    r.set(f"{{{NS}}}:cb:primary", "garbage")  # wrong type
+    r.hset(f"{{{NS}}}:rl:primary", mapping={"l:rps": "NaN?", "s:rps": "x"})
+    r.set(f"{{{NS}}}:rl:primary:leases", "garbage")
     async with client(
         server, redis_url, "ok", cache=Cache(ttl=60), rate_limit=rate, breaker=breaker
     ) as c2:  # a fresh process: no L1
@@ -257,9 +264,9 @@ async def test_corrupt_values_are_repaired_not_raised(server: FaultServer, redis
         assert not again.route.coalesced  # the garbage result was not used either
         assert again.choices[0].message.content == first.choices[0].message.content
         await c2.chat.completions.create(**ask("corrupt 2", temperature=0.7))
-    assert r.type(f"{NS}:cb:primary") == b"none"
-    assert r.type(f"{NS}:rl:primary:leases") != b"string"  # replaced (and emptied on release)
-    assert float(r.hget(f"{NS}:rl:primary", "l:rps") or "nan") < 100
+    assert r.type(f"{{{NS}}}:cb:primary") == b"none"
+    assert r.type(f"{{{NS}}}:rl:primary:leases") != b"string"  # replaced (and emptied on release)
+    assert float(r.hget(f"{{{NS}}}:rl:primary", "l:rps") or "nan") < 100
     assert r.get(cache_key) != b"\x80not json{"
 
 
@@ -309,10 +316,10 @@ async def test_a_follower_takes_over_when_the_leader_died(
         key = request_key(request, c._pipeline._chain_ids)
         # A leader that took the lease and died: nobody renews it, nothing is published.
         r = redis_py.Redis.from_url(redis_url)
-        assert r.set(f"{NS}:flight:{key}", "dead-leader", px=300, nx=True)
+        assert r.set(f"{{{NS}}}:flight:{key}", "dead-leader", px=300, nx=True)
         resp = await c.chat.completions.create(**ask("orphan", temperature=0))
     assert resp.choices[0].message.content == "hello"
     assert resp.route is not None and not resp.route.coalesced
     assert resp.route.elapsed >= 0.1  # it followed the dead leader until its lease lapsed
     assert server.calls == 1  # the follower made the call itself once the lease lapsed
-    assert r.get(f"{NS}:result:{key}") is not None  # and published it for the others
+    assert r.hget(f"{{{NS}}}:result:{key}", "doc") is not None  # and published it for the others

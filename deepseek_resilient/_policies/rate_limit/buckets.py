@@ -37,6 +37,16 @@ class _Bucket:
             self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
             self.stamp = now
 
+    def hand_over(self, now: float, scale: float, fraction: float) -> float:
+        """A shared store falling back to this bucket: its level becomes at most ``fraction``
+        of this process's share (``base_capacity * scale``, below ``min_capacity`` too);
+        returns the deficit (share minus level) before that."""
+        self.refill(now)
+        share = self.base_capacity * scale
+        deficit = max(0.0, share - self.level)
+        self.level = min(self.level, share * min(1.0, max(0.0, fraction)))
+        return deficit
+
     def scale(self, factor: float) -> None:
         self.rate = self.base_rate * factor
         self.capacity = max(self.min_capacity, self.base_capacity * factor)

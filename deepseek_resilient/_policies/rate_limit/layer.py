@@ -40,7 +40,7 @@ def rate_limit_layer(site: Site) -> Layer | None:
 async def _limited(limiter: RateLimiterStore, name: str, call: Call, next: Handler) -> Answer:
     permit = await limiter.acquire(
         tokens=call.request.estimate_tokens(),
-        max_wait=max(0.0, call.provider_time_left()),
+        max_wait=max(0.0, min(call.provider_time_left(), call.admission_wait)),
         priority=call.priority,
         hold_for=max(0.0, call.time_left()),
     )

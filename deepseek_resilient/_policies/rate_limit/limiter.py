@@ -161,7 +161,7 @@ class ProviderRateLimiter:
             "requests_per_second": rps,
             "requests_per_minute": rpm,
             "tokens_per_minute": tb.rate * 60.0 if tb else math.inf,
-            "concurrency": float(self._concurrency) if self._concurrency else math.inf,
+            "concurrency": math.inf if self._concurrency is None else float(self._concurrency),
             "in_flight": float(self._in_flight),
             "requests_available": min((b.level for b in self._request_buckets), default=math.inf),
             "tokens_available": tb.level if tb else math.inf,
@@ -192,7 +192,7 @@ class ProviderRateLimiter:
         c = self._concurrency
         if c is None:
             return None
-        if w.rank == 2:
+        if w.rank == 2 and c:
             return max(1, math.floor(c * (1.0 - self.config.low_priority_headroom) + _EPS))
         return c
 
@@ -279,6 +279,11 @@ class ProviderRateLimiter:
             if self._queue:
                 self._reschedule(self._clock.now())
 
+    def hand_over(self, fraction: float) -> list[float]:
+        """Buckets at most ``fraction`` of this share; returns their deficits (share - level)."""
+        now, scale = self._clock.now(), self._factor * self._share
+        return [b.hand_over(now, scale, fraction) for b in self._buckets]
+
     def _set_factor(self, factor: float) -> None:
         now = self._clock.now()
         scale = factor * self._share
@@ -287,7 +292,8 @@ class ProviderRateLimiter:
             b.scale(scale)
         self._factor = factor
         if self._max_concurrency is not None:
-            self._concurrency = max(1, math.floor(self._max_concurrency * scale + _EPS))
+            least = int(self._share >= 1.0)  # a fleet share below one slot is none: queue
+            self._concurrency = max(least, math.floor(self._max_concurrency * scale + _EPS))
 
     def _release(self, permit: Permit, used_tokens: int | None) -> None:
         self._in_flight -= 1

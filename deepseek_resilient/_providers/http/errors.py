@@ -62,36 +62,37 @@ def status_error_from(
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date.
 
-    A negative, non-finite or unparsable hint is ignored (None); a date in the past is 0.
-    Huge hints are returned as sent: the retry layer fails over past ``max_retry_after`` and
-    the rate limiter caps its pause at ``RateLimit.max_pause``."""
+    A negative, NaN or unparsable hint is ignored (None); a date in the past is 0. A number too
+    large for a float (``1e999``) is ``math.inf``: an excessive hint, not a missing one. Huge
+    hints are returned as sent: the retry layer fails over past ``max_retry_after`` and the rate
+    limiter caps its pause at ``RateLimit.max_pause``."""
     ms = headers.get("retry-after-ms")
     if ms is not None:
-        try:
-            value = float(ms) / 1000.0
-        except ValueError:
-            value = -1.0
-        if value >= 0 and value == value and value != float("inf"):
-            return value
+        value = _number(ms)
+        if value is not None:
+            return value / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
     raw = raw.strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        import email.utils  # an HTTP date (rare): not loaded at import
+    seconds = _number(raw)
+    if seconds is not None:
+        return seconds
+    import email.utils  # an HTTP date (rare): not loaded at import
 
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    else:
-        if seconds < 0:
-            return None  # a negative number of seconds is nonsense, not "now"
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, seconds)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _number(text: str) -> float | None:
+    """``text`` as a non-negative number of seconds (``inf`` when it overflows), else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if value >= 0:  # False for NaN and for negatives
+        return value
+    return None

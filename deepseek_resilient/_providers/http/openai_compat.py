@@ -13,6 +13,7 @@ from ..._core.config import CircuitBreaker, RateLimit, Retry
 from ..._core.errors import InvalidResponseError, ProviderError
 from ..._core.lazy import LazyModule
 from ..._core.omit import accepts_omitted
+from ..._core.redact import redact_url
 from ..._core.validation import check_api_key
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..._streaming.accumulate import completion_to_chunks
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = ["LlamaCppServer", "OpenAICompatible"]
+__all__ = ["LlamaCppPythonServer", "LlamaCppServer", "OpenAICompatible"]
 
 
 class OpenAICompatible(Provider):
@@ -122,14 +123,14 @@ class OpenAICompatible(Provider):
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+            f"{type(self).__name__}(name={self.name!r}, base_url={redact_url(self.base_url)!r}, "
             f"model={self.model!r})"
         )
 
     @property
     def identity(self) -> str:
         """What distinguishes this provider's answers (for cache keys): no secrets."""
-        return f"{self.name}|{self.base_url}|{self.model}"
+        return f"{self.name}|{redact_url(self.base_url)}|{self.model}"
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -282,8 +283,10 @@ class OpenAICompatible(Provider):
 
 
 class LlamaCppServer(OpenAICompatible):
-    """A llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``). It continues
-    a final assistant message, so a broken stream is continued there."""
+    """llama.cpp's own server (the C++ ``llama-server``). A final assistant message is taken
+    as a prefill (its default ``--prefill-assistant``): the model goes on from the partial
+    text, so a broken stream is continued there. For ``python -m llama_cpp.server`` use
+    :class:`LlamaCppPythonServer`: it answers such a message anew."""
 
     prefix_completion = True
 
@@ -294,6 +297,25 @@ class LlamaCppServer(OpenAICompatible):
         *,
         model: str = "local",
         name: str = "llama-server",
+        **options: Any,
+    ) -> None:
+        super().__init__(base_url=base_url, model=model, name=name, **options)
+
+
+class LlamaCppPythonServer(OpenAICompatible):
+    """llama-cpp-python's server (``python -m llama_cpp.server``, port 8000 by default). It
+    renders a final assistant message as a finished turn and starts a new answer after it,
+    so it does not declare prefix completion: a broken stream is restarted there (and only
+    what extends the delivered text is passed on)."""
+
+    prefix_completion = False
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        *,
+        model: str = "local",
+        name: str = "llama-cpp-python",
         **options: Any,
     ) -> None:
         super().__init__(base_url=base_url, model=model, name=name, **options)

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..._core.config import CircuitBreaker, RateLimit, Retry
 from ..._core.errors import ConfigurationError
-from ..._core.redact import register_secret
-from ..._core.validation import check_base_url, check_count, check_positive
+from ..._core.redact import install_log_filter, register_url_secrets
+from ..._core.validation import check_base_url, check_count, check_headers, check_positive
 
 __all__ = ["check_options"]
 
@@ -39,12 +39,6 @@ def check_options(options: Mapping[str, Any]) -> None:
                 f"{name}: {label} must be a {kind.__name__}(...) or None, "
                 f"got {type(value).__name__}"
             )
-    headers = options["headers"]
-    if headers is not None:
-        if not isinstance(headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ConfigurationError(f"{name}: headers must be a mapping of str to str")
-        for key, value in headers.items():
-            if key.lower() in ("authorization", "api-key", "x-api-key"):
-                register_secret(value.split()[-1] if value.split() else value)
+    check_headers(options["headers"], name)
+    register_url_secrets(options["base_url"])
+    install_log_filter()

@@ -1,0 +1,125 @@
+"""The transports' shared core: a chat completion through the pipeline, anything else
+through to the caller's endpoint; the result as a ``Reply`` (HTTP) or a ``Failure``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .._client.async_client import AsyncClient
+from .._core.errors import DeepSeekResilientError
+from .._core.route import Route
+from .._streaming.streams import AsyncStream
+from .passthrough import Passthrough
+from .wire import (
+    ROUTE_HEADER,
+    Failure,
+    Reply,
+    completion_body,
+    error_outcome,
+    request_arguments,
+    route_json,
+    sse_error,
+    sse_event,
+)
+
+__all__ = ["Engine", "deadline_of"]
+
+logger = logging.getLogger("deepseek_resilient")
+_DONE = b"data: [DONE]\n\n"
+
+
+def deadline_of(timeout: Mapping[str, Any] | None, default: float) -> float:
+    """The request's one deadline from httpx's per-phase timeouts: the longest phase set."""
+    if not timeout:
+        return default
+    longest = 0.0
+    for value in timeout.values():
+        if value is not None and value > longest:
+            longest = value
+    return float(longest) if longest > 0 else default
+
+
+class Engine:
+    """Answers HTTP requests for a transport, on the event loop of ``client``."""
+
+    def __init__(self, client: AsyncClient, *, warn_local: bool = True) -> None:
+        self.client = client
+        self._local = frozenset(p.name for p in client.providers if p.local)
+        self._warn_local = warn_local
+        self._passthrough = Passthrough(client._slots[0], client.clock)
+
+    def handle(
+        self,
+        method: str,
+        url: Any,
+        path: str,
+        headers: Any,
+        content: bytes,
+        timeout: Mapping[str, Any] | None,
+    ) -> Awaitable[Reply | Failure]:
+        """Answer one request (a plain function returning the coroutine that answers: one
+        frame less for every resumption). ``url`` and ``headers``: the HTTP library's
+        (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs."""
+        deadline = deadline_of(timeout, self.client.timeout)
+        if method == "POST" and path.endswith("/chat/completions"):
+            query = url.query
+            params = dict(parse_qsl(query.decode("ascii"))) if query else None
+            return self.chat(content, deadline, params)
+        items: Sequence[tuple[str, str]] = headers.multi_items()
+        return self._passthrough.send(method, str(url), items, content, deadline)
+
+    async def chat(
+        self, content: bytes, deadline: float, query: dict[str, str] | None = None
+    ) -> Reply | Failure:
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            body = None
+        try:
+            messages, stream, params = request_arguments(body)
+            params["timeout"] = min(deadline, 1e9)
+            if query:
+                params["extra_query"] = query
+            answer = await self.client._create(messages, stream, params)  # type: ignore[arg-type]
+        except DeepSeekResilientError as exc:
+            return error_outcome(exc)
+        if isinstance(answer, AsyncStream):
+            headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache"),
+                       (ROUTE_HEADER, route_json(answer.route))]  # fmt: skip
+            return Reply(200, headers, stream=self._events(answer))
+        route = answer.route
+        if self._warn_local:
+            self._note(route)
+        summary = route_json(route)
+        headers = [("content-type", "application/json"), (ROUTE_HEADER, summary)]
+        return Reply(200, headers, completion_body(answer, summary))
+
+    async def _events(self, stream: AsyncStream) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream:
+                yield sse_event(chunk)
+            yield _DONE
+        except DeepSeekResilientError as exc:
+            yield sse_error(exc)
+        finally:
+            await stream.close()
+            self._note(stream.route)
+
+    def _note(self, route: Route | None) -> None:
+        """One WARNING, the first time the embedded local model answers for this client."""
+        if self._warn_local and route is not None and route.provider in self._local:
+            self._warn_local = False
+            logger.warning(
+                "deepseek_resilient: the embedded local model %r answered (%s); its answers "
+                "are far weaker than a hosted model's",
+                route.provider,
+                route.summary(),
+            )
+
+    async def aclose(self) -> None:
+        await self._passthrough.aclose()
+        await self.client.aclose()

@@ -1,0 +1,166 @@
+"""The same transports for httpx (openai-python 2.x and other httpx users), loaded only when
+asked for: ``HttpxResilientTransport`` / ``AsyncHttpxResilientTransport``.
+
+    http = httpx.AsyncClient(transport=AsyncHttpxResilientTransport([...]))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import httpx
+from typing_extensions import Unpack
+
+from .._client.async_client import AsyncClient
+from .._client.options import ClientOptions
+from .._client.sync_client import Client
+from .._core.route import Route
+from .._providers.base import Provider
+from .engine import Engine
+from .transport import answer_sync, next_piece
+from .wire import Failure, Reply
+
+__all__ = [
+    "AsyncHttpxResilientTransport",
+    "HttpxChainConnectError",
+    "HttpxChainTimeout",
+    "HttpxResilientTransport",
+]
+
+
+class HttpxChainConnectError(httpx.ConnectError):
+    """No provider could be reached (``route``, ``errors`` as ``ChainConnectError``)."""
+
+    route: Route | None = None
+    errors: Sequence[Any] = ()
+
+
+class HttpxChainTimeout(httpx.ReadTimeout):
+    """The request's deadline passed (``route``, ``errors`` as ``ChainTimeout``)."""
+
+    route: Route | None = None
+    errors: Sequence[Any] = ()
+
+
+def _raise(failure: Failure, request: httpx.Request) -> None:
+    cls = HttpxChainTimeout if failure.kind == "timeout" else HttpxChainConnectError
+    exc = cls(failure.message, request=request)
+    exc.route = failure.route
+    exc.errors = tuple(failure.errors)
+    raise exc
+
+
+def _args(request: httpx.Request, content: bytes) -> tuple[Any, ...]:
+    url = request.url
+    timeout = request.extensions.get("timeout")
+    return (request.method, url, url.path, request.headers, content, timeout)
+
+
+class _AsyncBody(httpx.AsyncByteStream):
+    def __init__(self, pieces: AsyncIterator[bytes]) -> None:
+        self._pieces = pieces
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for piece in self._pieces:
+            yield piece
+
+    async def aclose(self) -> None:
+        await self._pieces.aclose()  # type: ignore[attr-defined]
+
+
+class _SyncBody(httpx.SyncByteStream):
+    def __init__(self, pieces: AsyncIterator[bytes], client: Client) -> None:
+        self._pieces = pieces
+        self._client = client
+
+    def __iter__(self) -> Iterator[bytes]:
+        step = functools.partial(next_piece, self._pieces)
+        while (piece := self._client._run(step)) is not None:
+            yield piece
+
+    def close(self) -> None:
+        self._client._run(self._pieces.aclose)  # type: ignore[attr-defined]
+
+
+def _response(reply: Reply, request: httpx.Request, sync: Client | None) -> httpx.Response:
+    if reply.stream is None:
+        return httpx.Response(
+            reply.status, headers=reply.headers, content=reply.body, request=request
+        )
+    stream: httpx.SyncByteStream | httpx.AsyncByteStream
+    stream = _AsyncBody(reply.stream) if sync is None else _SyncBody(reply.stream, sync)
+    return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request)
+
+
+class AsyncHttpxResilientTransport(httpx.AsyncBaseTransport):
+    """``AsyncResilientTransport`` for httpx."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider] | AsyncClient | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        owns = not isinstance(providers, AsyncClient)
+        client = (
+            providers if isinstance(providers, AsyncClient) else AsyncClient(providers, **options)
+        )
+        self._engine = Engine(client)
+        self._owns = owns
+
+    @property
+    def client(self) -> AsyncClient:
+        return self._engine.client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        content = await request.aread()
+        outcome = await self._engine.handle(*_args(request, content))
+        if isinstance(outcome, Failure):
+            _raise(outcome, request)
+        assert isinstance(outcome, Reply)
+        return _response(outcome, request, None)
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await self._engine.aclose()
+
+
+class HttpxResilientTransport(httpx.BaseTransport):
+    """``ResilientTransport`` for httpx."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider] | Client | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        owns = not isinstance(providers, Client)
+        client = providers if isinstance(providers, Client) else Client(providers, **options)
+        self._sync = client
+        self._engine = Engine(client._async)
+        self._owns = owns
+
+    @property
+    def client(self) -> Client:
+        return self._sync
+
+    def _sibling(self, providers: Sequence[Provider], **options: Any) -> HttpxResilientTransport:
+        client = self._sync.with_options()
+        client._async = AsyncClient(providers, **options)
+        sibling = HttpxResilientTransport(client)
+        sibling._owns = True
+        return sibling
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        content = request.read()
+        answer = functools.partial(answer_sync, self._engine, _args(request, content))
+        outcome = self._sync._run(answer)
+        if isinstance(outcome, Failure):
+            _raise(outcome, request)
+        assert isinstance(outcome, Reply)
+        return _response(outcome, request, self._sync)
+
+    def close(self) -> None:
+        if self._owns and self._sync._root._portal is not None:
+            self._sync._run(self._engine._passthrough.aclose)
+            self._sync.close()

@@ -1,0 +1,192 @@
+"""Between HTTP and the pipeline: a chat request body into ``create()``'s arguments, and an
+answer or an error into what goes back on the wire (JSON, SSE, or a failure to raise)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._core.errors import (
+    AllProvidersFailed,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    BadRequestError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    DeepSeekResilientError,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitedLocally,
+    RateLimitError,
+)
+from .._core.route import Route
+from .._models import ChatCompletion, ChatCompletionChunk, ChatRequest
+
+__all__ = [
+    "ROUTE_FIELD",
+    "ROUTE_HEADER",
+    "Failure",
+    "Reply",
+    "completion_body",
+    "error_outcome",
+    "request_arguments",
+    "sse_event",
+]
+
+#: The response header that carries the route (compact JSON).
+ROUTE_HEADER = "x-deepseek-resilient-route"
+#: The extra top-level field of a non-streamed answer that carries the route.
+ROUTE_FIELD = "deepseek_resilient_route"
+#: Body fields ``create()`` takes by name; any other goes through ``extra_body`` as sent.
+_NAMED = frozenset(ChatRequest.model_fields) - {"extra_headers", "extra_query", "extra_body"}
+_JSON = "application/json"
+_ROUTE_KEY = b',"' + ROUTE_FIELD.encode() + b'":'
+
+
+@dataclass
+class Reply:
+    """An HTTP answer: a whole body, or ``stream`` (SSE bytes) read by the caller."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+
+
+@dataclass
+class Failure:
+    """A failure that is no HTTP answer: raised as the HTTP library's connect or timeout
+    error, so openai-python raises ``APIConnectionError`` / ``APITimeoutError``."""
+
+    kind: Literal["connect", "timeout"]
+    message: str
+    route: Route | None = None
+    errors: list[ProviderError] = field(default_factory=list)
+
+
+def request_arguments(body: object) -> tuple[object, bool, dict[str, Any]]:
+    """``(messages, stream, params)`` for ``create()`` from a JSON request body. Fields our
+    request model doesn't name are passed on in ``extra_body`` untouched."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    params: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    messages = body.get("messages")
+    stream = body.get("stream") is True
+    for key, value in body.items():
+        if key in ("messages", "stream"):
+            continue
+        (params if key in _NAMED else extra)[key] = value
+    if extra:
+        params["extra_body"] = extra
+    return messages, stream, params
+
+
+def route_json(route: Route | None) -> str:
+    if route is None:
+        return "{}"
+    return route.model_dump_json(exclude_defaults=True)
+
+
+def completion_body(answer: ChatCompletion, route: str) -> bytes:
+    """The answer as the OpenAI wire JSON, with the route (JSON) as one extra field."""
+    raw = answer.__pydantic_serializer__.to_json(answer, exclude_unset=True)
+    # Spliced in rather than re-serialised: the answer's JSON object ends with "}".
+    return b"".join((raw[:-1], _ROUTE_KEY, route.encode(), b"}"))
+
+
+def sse_event(chunk: ChatCompletionChunk) -> bytes:
+    return b"data: " + chunk.model_dump_json(exclude_unset=True).encode() + b"\n\n"
+
+
+def sse_error(exc: DeepSeekResilientError) -> bytes:
+    """An ``error`` event (openai-python raises ``APIError`` on it) for a stream that broke."""
+    error = {"message": str(exc), "type": type(exc).__name__, "deepseek_resilient": _info(exc)}
+    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+
+
+def _info(exc: DeepSeekResilientError) -> dict[str, Any]:
+    errors = _errors(exc)
+    route = exc.route.model_dump(mode="json", exclude_defaults=True) if exc.route else None
+    return {"route": route, "errors": [_error_entry(e) for e in errors]}
+
+
+def _error_entry(exc: ProviderError) -> dict[str, Any]:
+    return {
+        "provider": exc.provider,
+        "type": type(exc).__name__,
+        "status_code": getattr(exc, "status_code", None),
+        "message": exc.message,
+    }
+
+
+def _status_reply(
+    status: int, error: dict[str, Any], route: Route | None, extra: Mapping[str, str] = {}
+) -> Reply:
+    headers = [("content-type", _JSON), (ROUTE_HEADER, route_json(route)), *extra.items()]
+    return Reply(status, headers, json.dumps({"error": error}).encode())
+
+
+def error_outcome(exc: DeepSeekResilientError) -> Reply | Failure:
+    """What the wire says when the pipeline raised ``exc``: everyone rate-limited → 429 with
+    the shortest Retry-After; otherwise the caller's endpoint's (the first provider tried)
+    error decides: its HTTP status (a 400 body unchanged), or a connect / timeout failure."""
+    route = exc.route
+    if isinstance(exc, DeadlineExceeded):
+        return Failure("timeout", str(exc), route, _errors(exc))
+    if isinstance(exc, InvalidRequestError) and not isinstance(exc, ProviderError):
+        error = {"message": str(exc), "type": "invalid_request_error", "code": None}
+        return _status_reply(400, error, route)
+    errors = _errors(exc)
+    tried = [e for e in errors if not isinstance(e, (CircuitOpenError, RateLimitedLocally))]
+    if len(tried) > 1 and all(isinstance(e, RateLimitError) for e in tried):
+        return _rate_limited(exc, errors)
+    first = tried[0] if tried else (errors[0] if errors else None)
+    if isinstance(first, APIStatusError):
+        return _from_status(exc, first)
+    if isinstance(first, APITimeoutError):
+        return Failure("timeout", str(exc), route, errors)
+    if isinstance(first, APIConnectionError):
+        return Failure("connect", str(exc), route, errors)
+    # Every provider skipped (breakers open, local limits), or a local model's failure.
+    status = 503 if first is None or not tried else 500
+    failed: dict[str, Any] = {"message": str(exc), "type": type(exc).__name__, "code": None}
+    failed["deepseek_resilient"] = _info(exc)
+    return _status_reply(status, failed, route)
+
+
+def _errors(exc: DeepSeekResilientError) -> list[ProviderError]:
+    if isinstance(exc, AllProvidersFailed):
+        return list(exc.errors)
+    return [exc] if isinstance(exc, ProviderError) else []
+
+
+def _rate_limited(exc: DeepSeekResilientError, errors: list[ProviderError]) -> Reply:
+    said = [getattr(e, "retry_after", None) for e in errors]
+    hints = [float(h) for h in said if isinstance(h, (int, float))]
+    headers: dict[str, str] = {}
+    if hints:
+        shortest = max(0.0, min(hints))
+        headers["retry-after"] = str(math.ceil(shortest))
+        headers["retry-after-ms"] = str(int(shortest * 1000))
+    error = {"message": str(exc), "type": "rate_limit_error", "code": "rate_limit_exceeded",
+             "deepseek_resilient": _info(exc)}  # fmt: skip
+    return _status_reply(429, error, exc.route, headers)
+
+
+def _from_status(exc: DeepSeekResilientError, first: APIStatusError) -> Reply:
+    body = first.body
+    error = body.get("error") if isinstance(body, dict) else None
+    error = dict(error) if isinstance(error, dict) else {"message": first.message}
+    if not (isinstance(exc, BadRequestError) or isinstance(first, BadRequestError)):
+        error["deepseek_resilient"] = _info(exc)  # a 400 goes back as the caller's endpoint said
+    headers: dict[str, str] = {}
+    if first.retry_after is not None:
+        headers["retry-after"] = str(math.ceil(first.retry_after))
+    if first.request_id:
+        headers["x-request-id"] = first.request_id
+    return _status_reply(first.status_code, error, exc.route, headers)
