@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import openai
 
@@ -174,79 +174,57 @@ def _http_client(http_client: Any, parent: Any, settings: _Settings, timeout: An
     return built
 
 
-class OpenAI(openai.OpenAI):
+class _DropIn:
+    """What both drop-in clients add to openai's (they differ only in ``_SYNC``)."""
+
+    _SYNC: bool
+
+    def __init__(
+        self,
+        *,
+        providers: Sequence[Provider] | None = None,
+        local: bool | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: Any = None,
+        _dropin_parent: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        settings = _setup(kwargs, providers, local, max_retries, _dropin_parent)
+        http_client = _http_client(
+            http_client, _dropin_parent, settings, kwargs.get("timeout"), sync=self._SYNC
+        )
+        self._dr = settings
+        cast(Any, super()).__init__(max_retries=0, http_client=http_client, **kwargs)
+
+    @property
+    def transport(self) -> Any:
+        """Our transport (``.client``: the resilient client behind it: providers, stats,
+        health)."""
+        return cast(Any, self)._client._transport
+
+    def copy(self, **kwargs: Any) -> Any:
+        """openai's ``copy`` / ``with_options``; ``max_retries=`` sets our retries."""
+        if not _given(kwargs.get("max_retries")):
+            kwargs["max_retries"] = self._dr.max_retries
+        extra = {**(kwargs.pop("_extra_kwargs", None) or {}), "_dropin_parent": self}
+        return cast(Any, super()).copy(_extra_kwargs=extra, **kwargs)
+
+    with_options = copy
+
+
+class OpenAI(_DropIn, openai.OpenAI):
     """``openai.OpenAI`` over the resilient chain (module docstring). Takes openai's
     arguments, plus ``providers=[...]`` (tried after the caller's endpoint), ``local=``
     (append the embedded local model; default True) and this library's policy options
     (``cache=``, ``breaker=``, ``rate_limit=``, ``hooks=``, ``clock=`` ...)."""
 
-    def __init__(
-        self,
-        *,
-        providers: Sequence[Provider] | None = None,
-        local: bool | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        http_client: Any = None,
-        _dropin_parent: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        settings = _setup(kwargs, providers, local, max_retries, _dropin_parent)
-        http_client = _http_client(
-            http_client, _dropin_parent, settings, kwargs.get("timeout"), sync=True
-        )
-        self._dr = settings
-        super().__init__(max_retries=0, http_client=http_client, **kwargs)
-
-    @property
-    def transport(self) -> Any:
-        """Our transport (``.client``: the resilient client behind it: providers, stats,
-        health)."""
-        return self._client._transport
-
-    def copy(self, **kwargs: Any) -> Any:
-        """openai's ``copy`` / ``with_options``; ``max_retries=`` sets our retries."""
-        if not _given(kwargs.get("max_retries")):
-            kwargs["max_retries"] = self._dr.max_retries
-        extra = {**(kwargs.pop("_extra_kwargs", None) or {}), "_dropin_parent": self}
-        return super().copy(_extra_kwargs=extra, **kwargs)
-
-    with_options = copy
+    _SYNC = True
 
 
-class AsyncOpenAI(openai.AsyncOpenAI):
+class AsyncOpenAI(_DropIn, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` over the resilient chain (see ``OpenAI``)."""
 
-    def __init__(
-        self,
-        *,
-        providers: Sequence[Provider] | None = None,
-        local: bool | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        http_client: Any = None,
-        _dropin_parent: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        settings = _setup(kwargs, providers, local, max_retries, _dropin_parent)
-        http_client = _http_client(
-            http_client, _dropin_parent, settings, kwargs.get("timeout"), sync=False
-        )
-        self._dr = settings
-        super().__init__(max_retries=0, http_client=http_client, **kwargs)
-
-    @property
-    def transport(self) -> Any:
-        """Our transport (``.client``: the resilient client behind it: providers, stats,
-        health)."""
-        return self._client._transport
-
-    def copy(self, **kwargs: Any) -> Any:
-        """openai's ``copy`` / ``with_options``; ``max_retries=`` sets our retries."""
-        if not _given(kwargs.get("max_retries")):
-            kwargs["max_retries"] = self._dr.max_retries
-        extra = {**(kwargs.pop("_extra_kwargs", None) or {}), "_dropin_parent": self}
-        return super().copy(_extra_kwargs=extra, **kwargs)
-
-    with_options = copy
+    _SYNC = False
 
 
 def _mount(http_client: Any, transport: Any, *, sync: bool) -> Any:
