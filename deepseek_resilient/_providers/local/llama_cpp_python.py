@@ -105,7 +105,7 @@ class LlamaCppPython(LlamaCpp):
         formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
         messages = plain_messages(request)
         # The turns before the prefix, the assistant turn opened, then the partial answer.
-        head = formatter(messages=messages[:-1]).prompt  # type: ignore[arg-type]
+        head = formatter(messages=messages[:-1]).prompt  # type: ignore[arg-type,unused-ignore]
         # Whitespace at the end of the prefix is held back: the model writes it as part of
         # its next token (" word"), and ``Trim`` drops that repeat from the output.
         kept = partial.rstrip()
