@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # LiteLLM must never reach the internet
 
 from benchmarks import (
+    bench_dropin,
     bench_import,
     bench_llama_cpp,
     bench_overhead,
@@ -91,6 +92,10 @@ def main(argv: list[str] | None = None) -> None:
                 frames = bench_overhead.profile_ours(url, p["profile"], 32)
                 profile = render(frames)
                 print(profile, flush=True)
+        if "1" in only and _has("openai"):
+            print("section 1b: the openai drop-in (fresh interpreter per run)", flush=True)
+            dropin = bench_dropin.measure(url, p["calls"], 32, p["repeats"])
+            done(bench_dropin.section(dropin, p["calls"], 32, p["repeats"]))
         if "2" in only:
             done(bench_import.section(bench_import.measure(p["import"]), p["import"]))
         if "3" in only:

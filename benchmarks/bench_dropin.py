@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 import anyio
 
-from benchmarks._common import median, run_json, server_process
+from benchmarks._common import Section, Target, fmt_us, median, run_json, server_process
 from benchmarks.bench_overhead import Timed, _measure, _messages
 
 CONTROL = "openai"
@@ -83,6 +83,32 @@ def report(results: dict[str, list[Timed]], calls: int) -> list[str]:
         cpu = median([c for c, _ in results[key]]) / calls
         lines.append(f"{label:<58} {cpu * 1e6:>8.0f} us {cpu / base:>6.2f}")
     return lines
+
+
+def section(results: dict[str, list[Timed]], calls: int, concurrency: int, repeats: int) -> Section:
+    """The drop-in against genuine openai-python, for the suite (``python -m benchmarks``)."""
+    cpu = {k: median([c for c, _ in v]) / calls for k, v in results.items()}
+    base = cpu[CONTROL]
+    rows = [[KINDS[k], fmt_us(cpu[k]), f"{cpu[k] / base:.2f} x"] for k in KINDS]
+    ratio = cpu["dropin"] / base
+    return Section(
+        title="1b. The openai drop-in",
+        method=(
+            f"{calls:,} calls at concurrency {concurrency} against the local server, median of "
+            f"{repeats} runs, each in a fresh interpreter; CPU of the client process per call."
+        ),
+        header=["client", "CPU us/call", "vs openai"],
+        rows=rows,
+        targets=[
+            Target(
+                "deepseek_resilient.AsyncOpenAI CPU / openai.AsyncOpenAI CPU",
+                ratio,
+                "<= 1.15",
+                ratio <= 1.15,
+                f"{ratio:.2f} x",
+            )
+        ],
+    )
 
 
 def main() -> None:
