@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import events
 from ._balance import Hedge, Tier
-from ._batch import BatchProgress, BatchSummary, batch
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
 from ._client.stats_report import ClientStats, ProviderStats
 from ._config_file import ConfigFileError
@@ -89,24 +88,32 @@ from ._providers.http.openai_compat import (
     LlamaCppServer,
     OpenAICompatible,
 )
-from ._queue import JobQueue, JobQueueError, JobResult
 from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
+    from ._batch import BatchProgress, BatchSummary, batch
     from ._dropin.clients import AsyncOpenAI, OpenAI
     from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
     from ._dropin.route import route_of
     from ._dropin.transport import AsyncResilientTransport, ResilientTransport
     from ._providers.local.hf_transformers import Transformers
     from ._providers.local.llama_cpp import LlamaCpp
+    from ._queue import JobQueue, JobQueueError, JobResult
 
 __version__ = "0.1.0"
 
-# The local backends, the transports and the openai-python drop-in load on first use: ``import
-# deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
+# The local backends, the transports, the openai-python drop-in, batch jobs and the job queue
+# load on first use: ``import deepseek_resilient`` stays light (``from deepseek_resilient
+# import OpenAI`` imports it).
 _LAZY = {
+    "batch": "._batch",
+    "BatchProgress": "._batch",
+    "BatchSummary": "._batch",
+    "JobQueue": "._queue",
+    "JobQueueError": "._queue",
+    "JobResult": "._queue",
     "AsyncOpenAI": "._dropin.clients",
     "OpenAI": "._dropin.clients",
     "AsyncResilientTransport": "._dropin.transport",
