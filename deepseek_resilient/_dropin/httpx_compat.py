@@ -11,15 +11,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
-from typing_extensions import Unpack
 
-from .._client.async_client import AsyncClient
-from .._client.options import ClientOptions
 from .._client.sync_client import Client
 from .._core.route import Route
-from .._providers.base import Provider
-from .engine import Engine
-from .transport import answer_sync, next_piece
+from .transport import AsyncResilientTransport, ResilientTransport, _args, answer_sync, next_piece
 from .wire import Failure, Reply
 
 __all__ = [
@@ -50,12 +45,6 @@ def _raise(failure: Failure, request: httpx.Request) -> None:
     exc.route = failure.route
     exc.errors = tuple(failure.errors)
     raise exc
-
-
-def _args(request: httpx.Request, content: bytes) -> tuple[Any, ...]:
-    url = request.url
-    timeout = request.extensions.get("timeout")
-    return (request.method, url, url.path, request.headers, content, timeout)
 
 
 class _AsyncBody(httpx.AsyncByteStream):
@@ -94,26 +83,13 @@ def _response(reply: Reply, request: httpx.Request, sync: Client | None) -> http
     return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request)
 
 
-class AsyncHttpxResilientTransport(httpx.AsyncBaseTransport):
-    """``AsyncResilientTransport`` for httpx."""
+class AsyncHttpxResilientTransport(AsyncResilientTransport, httpx.AsyncBaseTransport):
+    """``AsyncResilientTransport`` for httpx: the same client, engine and closing; only the
+    request and response types differ."""
 
-    def __init__(
-        self,
-        providers: Sequence[Provider] | AsyncClient | None = None,
-        **options: Unpack[ClientOptions],
-    ) -> None:
-        owns = not isinstance(providers, AsyncClient)
-        client = (
-            providers if isinstance(providers, AsyncClient) else AsyncClient(providers, **options)
-        )
-        self._engine = Engine(client)
-        self._owns = owns
-
-    @property
-    def client(self) -> AsyncClient:
-        return self._engine.client
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(  # type: ignore[override]
+        self, request: httpx.Request
+    ) -> httpx.Response:
         content = await request.aread()
         outcome = await self._engine.handle(*_args(request, content))
         if isinstance(outcome, Failure):
@@ -121,37 +97,11 @@ class AsyncHttpxResilientTransport(httpx.AsyncBaseTransport):
         assert isinstance(outcome, Reply)
         return _response(outcome, request, None)
 
-    async def aclose(self) -> None:
-        if self._owns:
-            await self._engine.aclose()
 
+class HttpxResilientTransport(ResilientTransport, httpx.BaseTransport):
+    """``ResilientTransport`` for httpx (see ``AsyncHttpxResilientTransport``)."""
 
-class HttpxResilientTransport(httpx.BaseTransport):
-    """``ResilientTransport`` for httpx."""
-
-    def __init__(
-        self,
-        providers: Sequence[Provider] | Client | None = None,
-        **options: Unpack[ClientOptions],
-    ) -> None:
-        owns = not isinstance(providers, Client)
-        client = providers if isinstance(providers, Client) else Client(providers, **options)
-        self._sync = client
-        self._engine = Engine(client._async)
-        self._owns = owns
-
-    @property
-    def client(self) -> Client:
-        return self._sync
-
-    def _sibling(self, providers: Sequence[Provider], **options: Any) -> HttpxResilientTransport:
-        client = self._sync.with_options()
-        client._async = AsyncClient(providers, **options)
-        sibling = HttpxResilientTransport(client)
-        sibling._owns = True
-        return sibling
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx.Request) -> httpx.Response:  # type: ignore[override]
         content = request.read()
         answer = functools.partial(answer_sync, self._engine, _args(request, content))
         outcome = self._sync._run(answer)
@@ -159,8 +109,3 @@ class HttpxResilientTransport(httpx.BaseTransport):
             _raise(outcome, request)
         assert isinstance(outcome, Reply)
         return _response(outcome, request, self._sync)
-
-    def close(self) -> None:
-        if self._owns and self._sync._root._portal is not None:
-            self._sync._run(self._engine._passthrough.aclose)
-            self._sync.close()

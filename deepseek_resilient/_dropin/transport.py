@@ -75,7 +75,8 @@ class _AsyncBody(httpx2.AsyncByteStream):
         await self._pieces.aclose()  # type: ignore[attr-defined]
 
 
-def _args(request: httpx2.Request, content: bytes) -> tuple[Any, ...]:
+def _args(request: httpx2.Request | Any, content: bytes) -> tuple[Any, ...]:
+    """``Engine.handle``'s arguments from an httpx2 (or httpx: the same shape) request."""
     timeout = request.extensions.get("timeout")
     url = request.url
     return (request.method, url, url.path, request.headers, content, timeout)
@@ -168,7 +169,7 @@ class ResilientTransport(httpx2.BaseTransport):
         shared with this one keep their connections on the loop they were made on)."""
         client = self._sync.with_options()  # shares the loop thread
         client._async = AsyncClient(providers, **options)
-        sibling = ResilientTransport(client)
+        sibling = type(self)(client)
         sibling._owns = True
         return sibling
 
