@@ -105,18 +105,22 @@ async def overhead_worker(
 
             await run_concurrently(WARMUP, concurrency, lambda i: one(-1 - i))
             link = getattr(client._store, "link", None)
-            ops0, bg0 = (link.ops, link.background) if link is not None else (0, 0)
+            counts = ("ops", "flushes", "background")
+            before = [getattr(link, c) for c in counts] if link is not None else [0, 0, 0]
             with Stopwatch() as sw:
                 await run_concurrently(calls, concurrency, one)
+            after = [getattr(link, c) for c in counts] if link is not None else [0, 0, 0]
+            ops, flushes, writes = (
+                float(a - b) / calls for a, b in zip(after, before, strict=True)
+            )
             outages = float(link.outages) if link is not None else 0.0
-            ops = float(link.ops - ops0) / calls if link is not None else 0.0
-            background = float(link.background - bg0) / calls if link is not None else 0.0
     return {
         "cpu": sw.cpu / calls,
         "wall": sw.wall / calls,
         "outages": outages,
-        "waited_ops": ops - background,
-        "background_ops": background,
+        "waited_ops": ops,
+        "background_ops": flushes,
+        "background_writes": writes,
     }
 
 
@@ -166,6 +170,7 @@ def measure_overhead(
         "outages": sum(r["outages"] for r in out["redis"]),
         "waited_ops": median([r["waited_ops"] for r in out["redis"]]),
         "background_ops": median([r["background_ops"] for r in out["redis"]]),
+        "background_writes": median([r["background_writes"] for r in out["redis"]]),
     }
 
 
@@ -305,7 +310,7 @@ def section(
                 "Redis round trips per call: waited + background",
                 "-",
                 f"{over['waited_ops']:.2f} + {over['background_ops']:.2f}",
-                "",
+                f"background writes per call: {over['background_writes']:.2f}",
             ],
             [
                 "admitted in the window",

@@ -11,10 +11,11 @@ Nothing here ever raises to a caller (cancellation excepted).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -25,13 +26,38 @@ from ._values import Garbage
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
 
-__all__ = ["Garbage", "RedisLink", "redacted"]
+__all__ = ["Garbage", "Op", "RedisLink", "redacted"]
 
 logger = logging.getLogger("deepseek_resilient")
 
-T = TypeVar("T")
+#: The most background writes sent in one pipeline (the rest go in the next).
+_BATCH = 256
+
+
+class Op:
+    """One Redis command as data: its arguments, and for ``EVALSHA`` the script's source
+    (sent once with ``SCRIPT LOAD`` when the server does not know the script yet)."""
+
+    __slots__ = ("args", "source")
+
+    def __init__(self, args: tuple[Any, ...], source: str | None = None) -> None:
+        self.args = args
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Op({self.args[0]!r})"
+
+
+_SHAS: dict[str, str] = {}
+
+
+def _sha(source: str) -> str:
+    """A script's SHA-1, computed once per process (what ``EVALSHA`` names it by)."""
+    sha = _SHAS.get(source)
+    if sha is None:
+        sha = _SHAS[source] = hashlib.sha1(source.encode("utf-8")).hexdigest()  # noqa: S324
+    return sha
 
 
 def redacted(url: str) -> str:
@@ -83,14 +109,18 @@ class RedisLink:
         self._repaired: set[str] = set()
         self._explained: set[str] = set()
         self._client: Redis | None = None
-        self._scripts: dict[str, AsyncScript] = {}
         self._down_until = 0.0
         self._outage = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Background writes not sent yet, and the task sending them (one at a time, in
+        #: order: every write queued while a batch is out goes in the next batch).
+        self._queue: list[tuple[str, Op]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._not_asyncio_warned = False
-        #: Outages so far (each logged once), operations sent (``ops``) and of those the
-        #: background writes nobody waits for (``background``): for tests and benchmarks.
-        self.outages = self.ops = self.background = 0
+        #: For tests and benchmarks: outages so far (each logged once), round trips a
+        #: caller waited for (``ops``), background writes nobody waits for
+        #: (``background``) and the round trips that carried them (``flushes``).
+        self.outages = self.ops = self.background = self.flushes = 0
 
     def key(self, *parts: str) -> str:
         """``{namespace}:part:…``: the braces are a Redis Cluster hash tag, so every key of a
@@ -126,26 +156,17 @@ class RedisLink:
             )
         return self._client
 
-    def script(self, source: str) -> AsyncScript:
-        """A registered Lua script (EVALSHA, loaded again on NOSCRIPT)."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self._redis().register_script(source)
-        return script
-
-    def call(
-        self, source: str, keys: list[str], args: list[str]
-    ) -> Callable[[Redis], Awaitable[Any]]:
+    def call(self, source: str, keys: list[str], args: list[str]) -> Op:
         """An operation for ``run`` / ``spawn``: the Lua script ``source`` on ``keys``."""
-        script = self.script(source)
+        return Op(("EVALSHA", _sha(source), len(keys), *keys, *args), source)
 
-        async def evaluate(redis: Redis) -> Any:
-            return await script(keys=keys, args=args, client=redis)
+    @staticmethod
+    def command(*args: Any) -> Op:
+        """An operation for ``run`` / ``spawn``: one plain command (``"SET"``, key, …)."""
+        return Op(args)
 
-        return evaluate
-
-    async def run(self, what: str, fn: Callable[[Redis], Awaitable[T]]) -> T | None:
-        """``fn(redis)`` within the per-op timeout; None (and the link down) on any failure."""
+    async def run(self, what: str, op: Op) -> Any:
+        """``op``'s reply within the per-op timeout; None (and the link down) on any failure."""
         if not self.up:
             return None
         if not _on_asyncio():
@@ -154,12 +175,15 @@ class RedisLink:
                 logger.warning("RedisState needs asyncio: using in-process state")
             self._down_until = float("inf")
             return None
-        timer = self.timer
         self.ops += 1
+        return await self._timed(what, _execute, op)
+
+    async def _timed(self, what: str, send: Callable[[Any, Any], Any], arg: Any) -> Any:
+        timer = self.timer
         started = time.monotonic()
         try:
             with timer.deadline() as scope:
-                result = await fn(self._redis())
+                result = await send(self._redis(), arg)
         except Exception as exc:  # redis errors, OSError, TimeoutError, Garbage, bad replies
             if not _is_timeout(exc) or timer.timed_out():
                 self.failed(what, exc)
@@ -217,16 +241,30 @@ class RedisLink:
                 what,
             )
 
-    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> asyncio.Task[None] | None:
-        """Run ``fn`` in the background (a write the caller must not wait for)."""
+    def spawn(self, what: str, op: Op) -> asyncio.Task[None] | None:
+        """Send ``op`` in the background (a write the caller must not wait for). Writes
+        queued in the same moment go out together, in order, in one pipeline (one round
+        trip); the task returned ends when ``op`` has been sent and answered."""
         if not self.up or not _on_asyncio():
             return None
-
         self.background += 1
-        task = asyncio.get_running_loop().create_task(_guarded(self.run(what, fn)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        self._queue.append((what, op))
+        if self._flusher is None:
+            task = asyncio.get_running_loop().create_task(_guarded(self._flush()))
+            self._flusher = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return self._flusher
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue and self.up:
+                batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+                self.flushes += 1  # one round trip for the whole batch
+                await self._timed(batch[0][0], _pipeline, [op for _, op in batch])
+        finally:
+            self._flusher = None
+            self._queue.clear()  # Redis went down meanwhile: those writes are dropped
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (bounded) for the background writes started so far."""
@@ -239,7 +277,6 @@ class RedisLink:
         if _on_asyncio():
             await self.drain()
         client, self._client = self._client, None
-        self._scripts.clear()
         if client is not None and client is not self._given:
             try:
                 await client.aclose(close_connection_pool=True)
@@ -249,6 +286,46 @@ class RedisLink:
     def __repr__(self) -> str:
         state = "down" if not self.up else "up"
         return f"RedisLink({redacted(self.url)!r}, namespace={self.namespace!r}, {state})"
+
+
+async def _execute(redis: Any, op: Op) -> Any:
+    try:
+        return await redis.execute_command(*op.args)
+    except Exception as exc:
+        if op.source is None or not _no_script(exc):
+            raise
+    await redis.execute_command("SCRIPT", "LOAD", op.source)  # a fresh or flushed server
+    return await redis.execute_command(*op.args)
+
+
+async def _pipeline(redis: Any, ops: list[Op]) -> list[Any]:
+    """Send ``ops`` in one pipeline (scripts the server lacks: loaded, and those sent again);
+    an error reply raises (the link treats it as any failure)."""
+    replies = await _send_all(redis, ops)
+    missing = [i for i, r in enumerate(replies) if ops[i].source is not None and _no_script(r)]
+    if missing:
+        for source in {ops[i].source for i in missing}:
+            await redis.execute_command("SCRIPT", "LOAD", source)
+        again = await _send_all(redis, [ops[i] for i in missing])
+        for i, reply in zip(missing, again, strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+async def _send_all(redis: Any, ops: list[Op]) -> list[Any]:
+    pipe = redis.pipeline(transaction=False)
+    for op in ops:
+        pipe.execute_command(*op.args)
+    return list(await pipe.execute(raise_on_error=False))
+
+
+def _no_script(reply: object) -> bool:
+    from redis.exceptions import NoScriptError
+
+    return isinstance(reply, NoScriptError)
 
 
 async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,9 +21,6 @@ from .._models import ChatCompletion
 from .._policies.cache.store import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
 from . import _lua_answers as _lua
 from ._link import RedisLink
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["RedisCacheStore"]
 
@@ -114,18 +110,11 @@ class RedisCacheStore:
             logger.debug("cache write skipped (%r)", exc)
             return
         self._remember(key, entry)
-        rkey, px = self._link.key("cache", key), self._px
-
-        async def write(redis: Redis) -> object:
-            return await redis.set(rkey, data, px=px)
-
-        self._link.spawn("cache write", write)
+        rkey = self._link.key("cache", key)
+        self._link.spawn("cache write", self._link.command("SET", rkey, data, "PX", self._px))
 
     def _delete(self, rkey: str) -> None:
-        async def delete(redis: Redis) -> object:
-            return await redis.delete(rkey)
-
-        self._link.spawn("cache delete", delete)
+        self._link.spawn("cache delete", self._link.command("DEL", rkey))
 
     def close(self) -> None:
         self._l1.clear()

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -34,9 +34,6 @@ from . import _lua_answers as _lua
 from ._link import RedisLink
 from ._values import Garbage, finite
 from .base import Compute
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["RedisFlights"]
 
@@ -131,10 +128,7 @@ class RedisFlights:
                 )
 
     def _drop_result(self, rkey: str) -> None:
-        async def delete(redis: Redis) -> object:
-            return await redis.delete(rkey)
-
-        self._link.spawn("merge cleanup", delete)
+        self._link.spawn("merge cleanup", self._link.command("DEL", rkey))
 
     def __repr__(self) -> str:
         return f"RedisFlights(lease_ttl={self._lease_ttl})"
