@@ -11,7 +11,6 @@ Nothing here ever raises to a caller (cancellation excepted).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -21,43 +20,16 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._connect import build_client, explain
+from ._ops import BATCH, Op, capped_parser, execute, pipeline, script
 from ._timer import OpTimer
 from ._values import Garbage
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Garbage", "Op", "RedisLink", "redacted"]
+__all__ = ["Garbage", "Op", "RedisLink", "capped_parser", "redacted"]
 
 logger = logging.getLogger("deepseek_resilient")
-
-#: The most background writes sent in one pipeline (the rest go in the next).
-_BATCH = 256
-
-
-class Op:
-    """One Redis command as data: its arguments, and for ``EVALSHA`` the script's source
-    (sent once with ``SCRIPT LOAD`` when the server does not know the script yet)."""
-
-    __slots__ = ("args", "source")
-
-    def __init__(self, args: tuple[Any, ...], source: str | None = None) -> None:
-        self.args = args
-        self.source = source
-
-    def __repr__(self) -> str:
-        return f"Op({self.args[0]!r})"
-
-
-_SHAS: dict[str, str] = {}
-
-
-def _sha(source: str) -> str:
-    """A script's SHA-1, computed once per process (what ``EVALSHA`` names it by)."""
-    sha = _SHAS.get(source)
-    if sha is None:
-        sha = _SHAS[source] = hashlib.sha1(source.encode("utf-8")).hexdigest()  # noqa: S324
-    return sha
 
 
 def redacted(url: str) -> str:
@@ -158,7 +130,7 @@ class RedisLink:
 
     def call(self, source: str, keys: list[str], args: list[str]) -> Op:
         """An operation for ``run`` / ``spawn``: the Lua script ``source`` on ``keys``."""
-        return Op(("EVALSHA", _sha(source), len(keys), *keys, *args), source)
+        return script(source, keys, args)
 
     @staticmethod
     def command(*args: Any) -> Op:
@@ -176,7 +148,7 @@ class RedisLink:
             self._down_until = float("inf")
             return None
         self.ops += 1
-        return await self._timed(what, _execute, op)
+        return await self._timed(what, execute, op)
 
     async def _timed(self, what: str, send: Callable[[Any, Any], Any], arg: Any) -> Any:
         timer = self.timer
@@ -259,9 +231,9 @@ class RedisLink:
     async def _flush(self) -> None:
         try:
             while self._queue and self.up:
-                batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+                batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
                 self.flushes += 1  # one round trip for the whole batch
-                await self._timed(batch[0][0], _pipeline, [op for _, op in batch])
+                await self._timed(batch[0][0], pipeline, [op for _, op in batch])
         finally:
             self._flusher = None
             self._queue.clear()  # Redis went down meanwhile: those writes are dropped
@@ -288,80 +260,11 @@ class RedisLink:
         return f"RedisLink({redacted(self.url)!r}, namespace={self.namespace!r}, {state})"
 
 
-async def _execute(redis: Any, op: Op) -> Any:
-    try:
-        return await redis.execute_command(*op.args)
-    except Exception as exc:
-        if op.source is None or not _no_script(exc):
-            raise
-    await redis.execute_command("SCRIPT", "LOAD", op.source)  # a fresh or flushed server
-    return await redis.execute_command(*op.args)
-
-
-async def _pipeline(redis: Any, ops: list[Op]) -> list[Any]:
-    """Send ``ops`` in one pipeline (scripts the server lacks: loaded, and those sent again);
-    an error reply raises (the link treats it as any failure)."""
-    replies = await _send_all(redis, ops)
-    missing = [i for i, r in enumerate(replies) if ops[i].source is not None and _no_script(r)]
-    if missing:
-        for source in {ops[i].source for i in missing}:
-            await redis.execute_command("SCRIPT", "LOAD", source)
-        again = await _send_all(redis, [ops[i] for i in missing])
-        for i, reply in zip(missing, again, strict=True):
-            replies[i] = reply
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
-
-
-async def _send_all(redis: Any, ops: list[Op]) -> list[Any]:
-    pipe = redis.pipeline(transaction=False)
-    for op in ops:
-        pipe.execute_command(*op.args)
-    return list(await pipe.execute(raise_on_error=False))
-
-
-def _no_script(reply: object) -> bool:
-    from redis.exceptions import NoScriptError
-
-    return isinstance(reply, NoScriptError)
-
-
 async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:
     try:
         await coro
     except Exception as exc:  # pragma: no cover - run() already catches everything
         logger.debug("background Redis write failed (%r)", exc)
-
-
-def capped_parser(max_bytes: int) -> type[Any]:
-    """redis-py's RESP parser, refusing a reply larger than ``max_bytes`` before reading it
-    (a hostile or broken server cannot make this process buffer hundreds of megabytes)."""
-    from redis._parsers import _AsyncRESP3Parser
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    class CappedParser(_AsyncRESP3Parser):
-        _left = max_bytes
-
-        async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-            self._left = max_bytes
-            return await super().read_response(*args, **kwargs)
-
-        def _spend(self, length: int) -> None:
-            self._left -= length + 16
-            if self._left < 0:
-                raise RedisConnectionError(f"reply larger than {max_bytes} bytes: refused")
-
-        async def _read(self, length: int) -> bytes:
-            self._spend(length)
-            return await super()._read(length)
-
-        async def _readline(self) -> bytes:
-            self._spend(0)  # bounds the element count of an array reply too
-            return await super()._readline()
-
-    return CappedParser
 
 
 def _is_timeout(exc: BaseException) -> bool:
