@@ -77,7 +77,7 @@ def parse_limit(
         if reply[4] not in (0, b"0", "0"):
             link.repaired("rate limit", "out of bounds")
         peers = int(finite(reply[2], low=1.0, high=MAX_PEERS))
-        return admitted, wait, peers, finite(reply[3], low=0.0, high=1.0)
+        return admitted, wait, peers, finite(reply[3], low=-60.0, high=1.0)
     except Exception as exc:  # any reply we cannot read: Redis is unusable for now
         link.failed("rate limit", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
         return None, 0.0, 1, 1.0

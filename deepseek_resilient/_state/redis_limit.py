@@ -179,28 +179,38 @@ class SharedRateLimiter:
     ) -> Permit | SharedPermit:
         started = time.monotonic()
         ticket = admission.take(self._same_provider)  # the breaker's admission, left to us
+        ask = Ask(started, max_wait, priority, hold_for, max(0, tokens))
         if not self._shared or not self._link.up:
             if ticket is not None:  # no round trip of ours: the breaker admits on its own
                 await ticket.breaker.admit()
             if not self._shared:
                 return await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
             self._go_local()
-            return await self._local_acquire(tokens, max_wait, priority)
-        ask = Ask(started, max_wait, priority, hold_for, max(0, tokens))
+            return await self._local_acquire(ask)
         ask.ticket = ticket
         if self._local_mode:
-            # Redis first: the fleet share locally only if it does not answer (and what this
-            # process took locally meanwhile is owed to the shared buckets).
-            owed = self.local.hand_over(1.0)
-            ask.owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
             return await self._shared_acquire(None, ask)
         permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
         return await self._shared_acquire(permit, ask)
 
-    async def _local_acquire(self, tokens: int, max_wait: float, priority: Priority) -> Permit:
-        permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+    async def _local_acquire(self, ask: Ask) -> Permit | SharedPermit:
+        """This process's share alone (Redis unusable). A caller that waited in the local
+        queue until Redis answered again is admitted by the shared buckets too: the local
+        limiter is back at the full limits then, and alone it would add a bucket per process."""
+        permit = await self.local.acquire(
+            tokens=ask.tokens, max_wait=ask.left(), priority=ask.priority
+        )
+        if not self._local_mode and self._link.up:
+            return await self._shared_acquire(permit, ask)
         self._took_locally(permit)
         return permit
+
+    def _owe(self, ask: Ask) -> None:
+        """Back from local state: this caller's admission pays what this process took
+        locally meanwhile (once: the next caller does not pay it again)."""
+        owed = self.local.hand_over(1.0)
+        ask.owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
+        self._used = _plus(self._used, ask.owed, -1.0)
 
     async def _shared_acquire(self, permit: Permit | None, ask: Ask) -> Permit | SharedPermit:
         """The shared admission (``permit``: this process's, already taken; None: take it
@@ -213,15 +223,18 @@ class SharedRateLimiter:
                 await ask.ticket.breaker.settle_writes()
             while True:
                 left = ask.left()
+                if self._local_mode and not ask.owed:
+                    self._owe(ask)
                 reply = await self._link.run("rate limit", self._script(permit, ask, lease))
                 reply = breaker_first(reply, ask.ticket)
                 admitted, wait_ms, peers, frac = parse_limit(reply, self._link, left * 1000.0)
-                if admitted is None:  # Redis unusable: this process's admission stands
+                if admitted is None:  # Redis unusable: this process's share alone
                     self._go_local()
-                    if permit is None:
-                        return await self._local_acquire(ask.tokens, left, ask.priority)
-                    self._took_locally(permit)
-                    return permit
+                    self._used = _plus(self._used, ask.owed, 1.0)
+                    ask.owed = []  # not paid
+                    if permit is not None:  # taken at the full limits: ask again at the share
+                        permit.release()
+                    return await self._local_acquire(ask)
                 self._peers = peers
                 if admitted:
                     return await self._admitted(permit, ask, lease, wait_ms, frac)
@@ -298,3 +311,8 @@ class SharedRateLimiter:
 
     def __repr__(self) -> str:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
+
+
+def _plus(used: list[float], owed: list[float], sign: float) -> list[float]:
+    """``used`` with ``sign * owed`` added bucket by bucket (``owed`` may be shorter)."""
+    return [u + sign * (owed[i] if i < len(owed) else 0.0) for i, u in enumerate(used)]
