@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._connect import build_client, explain
-from ._ops import BATCH, Op, capped_parser, execute, pipeline, script
+from ._ops import BATCH, Op, capped_parser, pipeline, script
 from ._timer import OpTimer
 from ._values import Garbage
 
@@ -84,9 +84,9 @@ class RedisLink:
         self._down_until = 0.0
         self._outage = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: Background writes not sent yet, and the task sending them (one at a time, in
-        #: order: every write queued while a batch is out goes in the next batch).
-        self._queue: list[tuple[str, Op]] = []
+        #: Operations not sent yet (with their waiter's future; None: a background write),
+        #: and the task that will send them, in one pipeline.
+        self._queue: list[tuple[str, Op, asyncio.Future[Any] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._not_asyncio_warned = False
         #: For tests and benchmarks: outages so far (each logged once), round trips a
@@ -148,7 +148,9 @@ class RedisLink:
             self._down_until = float("inf")
             return None
         self.ops += 1
-        return await self._timed(what, execute, op)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(what, op, future)
+        return await future
 
     async def _timed(self, what: str, send: Callable[[Any, Any], Any], arg: Any) -> Any:
         timer = self.timer
@@ -214,29 +216,44 @@ class RedisLink:
             )
 
     def spawn(self, what: str, op: Op) -> asyncio.Task[None] | None:
-        """Send ``op`` in the background (a write the caller must not wait for). Writes
-        queued in the same moment go out together, in order, in one pipeline (one round
-        trip); the task returned ends when ``op`` has been sent and answered."""
+        """Send ``op`` in the background (a write the caller must not wait for); the task
+        returned ends when it has been answered."""
         if not self.up or not _on_asyncio():
             return None
         self.background += 1
-        self._queue.append((what, op))
-        if self._flusher is None:
-            task = asyncio.get_running_loop().create_task(_guarded(self._flush()))
-            self._flusher = task
+        return self._enqueue(what, op, None)
+
+    def _enqueue(self, what: str, op: Op, future: asyncio.Future[Any] | None) -> asyncio.Task[None]:
+        """Queue ``op``: every operation queued while this process runs on (until its event
+        loop next turns) goes out in one pipeline, waited for or not (one send, one round
+        trip, in order)."""
+        self._queue.append((what, op, future))
+        task = self._flusher
+        if task is None:
+            task = self._flusher = asyncio.get_running_loop().create_task(_guarded(self._flush()))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return self._flusher
+        return task
 
     async def _flush(self) -> None:
+        self._flusher = None  # what is queued from now on goes in the next pipeline
+        batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+        if self._queue:
+            self._enqueue(*self._queue.pop(0))
+        replies = None
         try:
-            while self._queue and self.up:
-                batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-                self.flushes += 1  # one round trip for the whole batch
-                await self._timed(batch[0][0], pipeline, [op for _, op in batch])
-        finally:
-            self._flusher = None
-            self._queue.clear()  # Redis went down meanwhile: those writes are dropped
+            if batch and self.up:
+                self.flushes += 1
+                ops = [op for _, op, _ in batch]
+                replies = await self._timed(batch[0][0], pipeline, ops)
+        finally:  # every waiter hears, even if this task is cancelled
+            for i, (what, _, future) in enumerate(batch):
+                reply = replies[i] if replies is not None else None
+                if isinstance(reply, Exception):  # an error reply: unusable, as any failure
+                    self.failed(what, reply)
+                    reply = None
+                if future is not None and not future.done():
+                    future.set_result(reply)
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (bounded) for the background writes started so far."""

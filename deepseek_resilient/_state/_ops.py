@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["BATCH", "Op", "capped_parser", "execute", "pipeline", "script"]
 
-#: The most background writes sent in one pipeline (the rest go in the next).
+#: The most operations sent in one pipeline (the rest go in the next).
 BATCH = 256
 
 
@@ -57,7 +57,14 @@ async def execute(redis: Any, op: Op) -> Any:
 
 async def pipeline(redis: Any, ops: list[Op]) -> list[Any]:
     """Send ``ops`` in one pipeline (scripts the server lacks: loaded, and those sent again);
-    an error reply raises (the link treats it as any failure)."""
+    the replies, an error reply as its exception."""
+    if len(ops) == 1:  # one command: no pipeline object to build
+        from redis.exceptions import ResponseError
+
+        try:
+            return [await execute(redis, ops[0])]
+        except ResponseError as exc:
+            return [exc]
     replies = await _send_all(redis, ops)
     missing = [i for i, r in enumerate(replies) if ops[i].source is not None and _no_script(r)]
     if missing:
@@ -66,9 +73,6 @@ async def pipeline(redis: Any, ops: list[Op]) -> list[Any]:
         again = await _send_all(redis, [ops[i] for i in missing])
         for i, reply in zip(missing, again, strict=True):
             replies[i] = reply
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
     return replies
 
 
