@@ -228,6 +228,10 @@ class RedisLink:
         loop next turns) goes out in one pipeline, waited for or not (one send, one round
         trip, in order)."""
         self._queue.append((what, op, future))
+        return self._kick()
+
+    def _kick(self) -> asyncio.Task[None]:
+        """The task that sends what is queued (made when the first operation is queued)."""
         task = self._flusher
         if task is None:
             task = self._flusher = asyncio.get_running_loop().create_task(_guarded(self._flush()))
@@ -238,8 +242,8 @@ class RedisLink:
     async def _flush(self) -> None:
         self._flusher = None  # what is queued from now on goes in the next pipeline
         batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-        if self._queue:
-            self._enqueue(*self._queue.pop(0))
+        if self._queue:  # more than one pipeline's worth: the rest goes in the next one
+            self._kick()
         replies = None
         try:
             if batch and self.up:
