@@ -13,7 +13,9 @@ the stores fuse the parts pairwise, in one Lua script each, so a request waits f
   merge asks again: the rare case).
 * **Breaker admission + rate limit** (``ADMIT``). The breaker layer tells its store that the
   provider's rate limiter comes next in the same task (``BreakerStore.admit(
-  with_limiter=True)``); the breaker then only leaves a ``Ticket`` (a context variable), and
+  with_limiter=True)``); a breaker this process sees closed (the hot path; a half-open or
+  open one makes its own round trip, so a probe never waits in a queue) then only leaves a
+  ``Ticket`` (a context variable), and
   the limiter's script checks the breaker first: refused (open, probe out, fleet hold), it
   takes no capacity and the limiter raises the breaker's ``CircuitOpenError``, which the
   breaker layer passes on without counting it; else it admits as before. Every path of the

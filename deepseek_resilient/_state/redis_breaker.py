@@ -73,8 +73,8 @@ class SharedBreaker(ProviderBreaker):
             admission.defer(None)
             self.before_call()
             return
-        if with_limiter:  # the rate limiter's round trip checks this breaker first
-            admission.defer(self)
+        if with_limiter and self.state == "closed":  # (a probe is never left to wait)
+            admission.defer(self)  # the rate limiter's round trip checks this breaker first
             return
         admission.defer(None)
         await self.settle_writes()
