@@ -14,7 +14,7 @@ import redis as redis_py
 from _redis_support import PREFIX, ask, client, model_calls
 
 from deepseek_resilient import Cache, CircuitBreaker, RateLimit
-from deepseek_resilient.testing import FaultServer
+from deepseek_resilient.testing import FaultServer, Ok
 
 
 @pytest.fixture
@@ -105,3 +105,33 @@ async def test_a_breaker_open_in_redis_refuses_without_taking_rate_limit_capacit
         assert r.hgetall(f"{PREFIX}rl:primary") == buckets  # no capacity taken
         assert r.zcard(f"{PREFIX}rl:primary:leases") == 0
     assert model_calls(llm_server, "ok") == 2  # warm (primary), then the backup
+
+
+@pytest.mark.anyio
+async def test_a_call_the_limiter_refuses_before_the_breaker_admitted_it_records_nothing(
+    llm_server: FaultServer, redis_url: str, r: redis_py.Redis
+) -> None:
+    """The fleet's window holds a failure, so each admitted call is counted out (``n``) until
+    its outcome comes in. A call refused by this process's own limiter before the fused
+    script ran was never counted: its (neutral) outcome must not take another call's count."""
+
+    def rule(index: int, body: dict[str, Any] | None) -> Ok:
+        return Ok("answer", delay=0.5 if (body or {}).get("model") == "slow" else 0.0)
+
+    llm_server.rule = rule
+    r.hset(f"{PREFIX}cb:primary", mapping={"state": "closed", "w": "1"})  # one fleet failure
+    breaker = CircuitBreaker(window=10, min_calls=5)
+    rate = RateLimit(max_concurrency=1)
+    async with client(llm_server, redis_url, "slow", "ok", breaker=breaker, rate_limit=rate) as c:
+        link = getattr(c._store, "link")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: c.chat.completions.create(**ask("held", temperature=0.7)))
+            for _ in range(1000):  # bounded polling: the first call holds the slot
+                if model_calls(llm_server, "slow") >= 1:
+                    break
+                await anyio.sleep(0.01)
+            assert r.hget(f"{PREFIX}cb:primary", "n") == b"1"  # counted out
+            spilled = await c.chat.completions.create(**ask("spills", temperature=0.7, timeout=0.3))
+            assert spilled.route is not None and spilled.route.provider == "backup"
+            await link.drain()
+            assert r.hget(f"{PREFIX}cb:primary", "n") == b"1"  # still the first call's count
