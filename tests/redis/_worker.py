@@ -140,6 +140,9 @@ async def main() -> None:
     await warm_up(cfg)
     client = build(cfg)
     async with client:
+        link = getattr(client._store, "link", None)
+        if link is not None:  # connect now: the first measured admission is not a cold one
+            await link.run("warm up", link.command("PING"))
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         result = await MODES[cfg["mode"]](client, cfg)
