@@ -103,6 +103,12 @@ class Call:
     def time_left(self) -> float:
         return self.deadline - self.clock.now()
 
+    @property
+    def merges(self) -> bool:
+        """Identical calls in flight may share this one's answer (the coalesce layer's
+        condition: merging asked for, and not a stream)."""
+        return self.coalesce and not self.request.stream
+
     def provider_time_left(self) -> float:
         return min(self.deadline, self.provider_deadline) - self.clock.now()
 

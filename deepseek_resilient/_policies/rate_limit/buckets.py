@@ -39,12 +39,13 @@ class _Bucket:
 
     def hand_over(self, now: float, scale: float, fraction: float) -> float:
         """A shared store falling back to this bucket: its level becomes at most ``fraction``
-        of this process's share (``base_capacity * scale``, below ``min_capacity`` too);
-        returns the deficit (share minus level) before that."""
+        of this process's share (``base_capacity * scale``, below ``min_capacity`` too; a
+        negative fraction is the shared bucket's debt, callers admitted ahead: at most 60
+        shares); returns the deficit (share minus level) before that."""
         self.refill(now)
         share = self.base_capacity * scale
         deficit = max(0.0, share - self.level)
-        self.level = min(self.level, share * min(1.0, max(0.0, fraction)))
+        self.level = min(self.level, share * min(1.0, max(-60.0, fraction)))
         return deficit
 
     def scale(self, factor: float) -> None:
