@@ -73,6 +73,10 @@ class SSEDecoder:
         text = self._decode(data, final=False)
         if not text:
             return []
+        if text[-2:] == "\n\n" and self._idle() and "\r" not in text:
+            events = self._data_blocks(text)
+            if events is not None:
+                return events
         if self._last_cr or "\n" in text or "\r" in text:
             return self._lines(text, final=False)
         self._tail.append(text)  # the middle of a line: kept for when its end arrives
@@ -111,6 +115,24 @@ class SSEDecoder:
         return events
 
     # ------------------------------------------------------------------ internals
+
+    def _idle(self) -> bool:
+        """Between events: no line, data, field or comment carried over."""
+        return not (self._tail or self._data or self._last_cr or self._block_comment) and (
+            self._event is None and self._retry is None
+        )
+
+    def _data_blocks(self, text: str) -> list[SSEEvent] | None:
+        """The common case, read between events: whole blocks of one ``data: `` line each
+        (what every chat API sends). Their events, as the general rules give them; None for
+        anything else (nothing consumed: the general path reads it)."""
+        events = []
+        last_id = self._last_id
+        for block in text[:-2].split("\n\n"):
+            if block[:6] != "data: " or "\n" in block:
+                return None
+            events.append(SSEEvent(None, block[6:], last_id, None))
+        return events
 
     def _lines(self, text: str, *, final: bool) -> list[SSEEvent]:
         """The events completed by ``text``. An unterminated line is kept as a list of pieces
