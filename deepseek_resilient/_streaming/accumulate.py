@@ -280,7 +280,7 @@ class Accumulator:
             choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
         cid, created, model = self._first
         usage = self._usage
-        fields = {
+        fields: dict[str, Any] = {
             "id": cid,
             "created": created,
             "model": model,
