@@ -160,31 +160,19 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
         _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
-    if delta.__pydantic_extra__ or _any_set(delta, DELTA_KEPT):
+    # (DELTA_KEPT's fields, spelt out: no generator per chunk)
+    if (
+        delta.__pydantic_extra__
+        or delta.refusal is not None
+        or delta.audio is not None
+        or delta.function_call is not None
+    ):
         merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
     if choice.__pydantic_extra__:
         merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
-def _any_set(model: BaseModel, kept: tuple[str, ...]) -> bool:
-    """Some of the ``kept`` declared fields is set (not None) on ``model``."""
-    return any(getattr(model, name) is not None for name in kept)
-
-
 def _build_choice(index: int, state: _ChoiceState) -> Choice:
-    if not (state.tool_calls or state.logprobs or state.delta_extra or state.choice_extra):
-        # Only text: every value was validated in its chunk, nothing is left to check.
-        return Choice.model_construct(
-            index=index,
-            message=ChatCompletionMessage.model_construct(
-                role="assistant",
-                content=None if state.content is None else "".join(state.content),
-                reasoning_content=None if state.reasoning is None else "".join(state.reasoning),
-                tool_calls=None,
-            ),
-            finish_reason=state.finish_reason,
-            logprobs=None,
-        )
     calls = [
         ChatCompletionMessageToolCall.model_validate(state.tool_calls[i])
         for i in sorted(state.tool_calls)
@@ -231,7 +219,12 @@ class Accumulator:
             self._usage = chunk.usage
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
-        if chunk.__pydantic_extra__ or _any_set(chunk, CHUNK_KEPT):
+        # (CHUNK_KEPT's fields, spelt out: no generator per chunk)
+        if (
+            chunk.__pydantic_extra__
+            or chunk.service_tier is not None
+            or chunk.moderation is not None
+        ):
             first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
 
     @property
@@ -280,17 +273,15 @@ class Accumulator:
             choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
         cid, created, model = self._first
         usage = self._usage
-        fields: dict[str, Any] = {
-            "id": cid,
-            "created": created,
-            "model": model,
-            "choices": choices,
-            "usage": _own_copy(usage) if usage is not None else None,
-            "system_fingerprint": self._fingerprint,
-        }
-        if not self._top_extra:  # validated in the chunks: nothing is left to check
-            return ChatCompletion.model_construct(**fields)
-        return ChatCompletion(**fields, **without(self._top_extra, COMPLETION_BUILT))
+        return ChatCompletion(
+            id=cid,
+            created=created,
+            model=model,
+            choices=choices,
+            usage=_own_copy(usage) if usage is not None else None,
+            system_fingerprint=self._fingerprint,
+            **without(self._top_extra, COMPLETION_BUILT),
+        )
 
 
 def _own_copy(usage: Usage) -> Usage:

@@ -183,6 +183,9 @@ async def aiter_chunks(
     bad_in_a_row = 0
     iterator = byte_stream.__aiter__()
     while not eof:
+        # No event completed now can be longer than what was held plus what arrives (a split
+        # UTF-8 sequence held back is at most 3 bytes): below the limit, no event is measured.
+        held = decoder.pending + 3
         try:
             raw = await iterator.__anext__()
         except StopAsyncIteration:
@@ -190,9 +193,14 @@ async def aiter_chunks(
             events = decoder.flush()
         else:
             events = decoder.feed(raw)
+            held += len(raw)
         if max_event_chars is not None and (
             decoder.pending > max_event_chars
-            or (events and max(len(e.data) for e in events) > max_event_chars)
+            or (
+                held > max_event_chars
+                and events
+                and max(len(e.data) for e in events) > max_event_chars
+            )
         ):
             message = f"a stream event is longer than {max_event_chars} characters"
             raise InvalidResponseError(message, provider=provider)
