@@ -61,6 +61,7 @@ from .merge import (
     MESSAGE_KEPT,
     extras,
     first_extra,
+    has_extras,
     merge_extra,
     without,
 )
@@ -160,13 +161,7 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
         _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
-    # (DELTA_KEPT's fields, spelt out: no generator per chunk)
-    if (
-        delta.__pydantic_extra__
-        or delta.refusal is not None
-        or delta.audio is not None
-        or delta.function_call is not None
-    ):
+    if has_extras(delta, DELTA_KEPT):
         merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
     if choice.__pydantic_extra__:
         merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
@@ -219,12 +214,7 @@ class Accumulator:
             self._usage = chunk.usage
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
-        # (CHUNK_KEPT's fields, spelt out: no generator per chunk)
-        if (
-            chunk.__pydantic_extra__
-            or chunk.service_tier is not None
-            or chunk.moderation is not None
-        ):
+        if has_extras(chunk, CHUNK_KEPT):
             first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
 
     @property

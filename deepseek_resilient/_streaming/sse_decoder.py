@@ -70,13 +70,23 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Decode ``data`` (any slice of the stream) and return the events it completed."""
-        text = self._decode(data, final=False)
-        if not text:
-            return []
-        if text[-2:] == "\n\n" and self._idle() and "\r" not in text:
+        if (
+            data[-2:] == b"\n\n"
+            and self._started
+            and not (self._raw or self._tail or self._data or self._last_cr)
+            and not self._block_comment
+            and self._event is None
+            and self._retry is None
+            and b"\r" not in data
+        ):
+            # Between events, whole blocks arrived (it ends in ASCII: nothing is held back).
+            text = codecs.utf_8_decode(data, "replace", True)[0]
             events = self._data_blocks(text)
-            if events is not None:
-                return events
+            return events if events is not None else self._text(text)
+        text = self._decode(data, final=False)
+        return self._text(text) if text else []
+
+    def _text(self, text: str) -> list[SSEEvent]:
         if self._last_cr or "\n" in text or "\r" in text:
             return self._lines(text, final=False)
         self._tail.append(text)  # the middle of a line: kept for when its end arrives
@@ -115,12 +125,6 @@ class SSEDecoder:
         return events
 
     # ------------------------------------------------------------------ internals
-
-    def _idle(self) -> bool:
-        """Between events: no line, data, field or comment carried over."""
-        return not (self._tail or self._data or self._last_cr or self._block_comment) and (
-            self._event is None and self._retry is None
-        )
 
     def _data_blocks(self, text: str) -> list[SSEEvent] | None:
         """The common case, read between events: whole blocks of one ``data: `` line each
