@@ -61,12 +61,13 @@ from .merge import (
     MESSAGE_KEPT,
     extras,
     first_extra,
-    has_extras,
     merge_extra,
     without,
 )
 
 __all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
+
+_UNSET2, _UNSET3 = (None, None), (None, None, None)  # CHUNK_KEPT / DELTA_KEPT all unset
 
 
 @dataclass
@@ -161,7 +162,8 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
         _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
-    if has_extras(delta, DELTA_KEPT):
+    kept = (delta.refusal, delta.audio, delta.function_call)
+    if delta.__pydantic_extra__ or kept != _UNSET3:
         merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
     if choice.__pydantic_extra__:
         merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
@@ -214,7 +216,7 @@ class Accumulator:
             self._usage = chunk.usage
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
-        if has_extras(chunk, CHUNK_KEPT):
+        if chunk.__pydantic_extra__ or (chunk.service_tier, chunk.moderation) != _UNSET2:
             first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
 
     @property

@@ -18,7 +18,6 @@ __all__ = [
     "MESSAGE_KEPT",
     "extras",
     "first_extra",
-    "has_extras",
     "merge_extra",
     "without",
 ]
@@ -54,16 +53,6 @@ def extras(model: BaseModel, kept: tuple[str, ...]) -> dict[str, Any] | None:
                      for v in value]  # fmt: skip
         out[name] = value
     return out
-
-
-def has_extras(model: BaseModel, kept: tuple[str, ...]) -> bool:
-    """Whether ``extras(model, kept)`` has anything (checked per chunk: no generator)."""
-    if model.__pydantic_extra__:
-        return True
-    for name in kept:  # noqa: SIM110 - a loop: no generator per chunk
-        if getattr(model, name) is not None:
-            return True
-    return False
 
 
 def without(extra: dict[str, Any], built: frozenset[str]) -> dict[str, Any]:
