@@ -65,7 +65,10 @@ class OpenedStream:
 
 
 def is_finished(chunk: ChatCompletionChunk) -> bool:
-    return any(c.finish_reason is not None for c in chunk.choices)
+    for c in chunk.choices:  # noqa: SIM110 - a loop: no generator per chunk
+        if c.finish_reason is not None:
+            return True
+    return False
 
 
 async def open_until_commit(
