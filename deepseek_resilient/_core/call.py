@@ -96,9 +96,11 @@ class Call:
     #: of the same tier could take the request, so a busy member hands over at once).
     admission_wait: float = math.inf
 
-    @property
-    def deadline(self) -> float:
-        return self.started + self.timeout
+    #: ``started + timeout``, kept (read on every time check).
+    deadline: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = self.started + self.timeout
 
     def time_left(self) -> float:
         return self.deadline - self.clock.now()

@@ -114,3 +114,24 @@ class Permit:
 
 
 _NOOP_PERMIT = Permit(None, 0)
+
+
+def _projected(
+    needs: list[tuple[_Bucket, float, float]], levels: dict[int, float], now: float, t: float
+) -> float:
+    """When the buckets (at ``levels`` now, refilling) hold what ``needs`` asks, from ``t``."""
+    eta = t
+    for b, need, _ in needs:
+        lvl = min(b.capacity, levels[id(b)] + (t - now) * b.rate)
+        if lvl < need - _EPS:
+            eta = max(eta, t + (need - lvl) / b.rate if b.rate > 0 else math.inf)
+    return eta
+
+
+def _shed_reason(w: _Waiter, slot_free: bool, eta: float, now: float) -> str | None:
+    """Why a waiter that cannot be admitted now is refused at once, or None (it queues)."""
+    if not slot_free and w.rank == 2:
+        return "low priority and no concurrency slot free"
+    if eta > w.deadline + _EPS:
+        return f"admission projected in {eta - now:.2f}s, beyond max_wait"
+    return None

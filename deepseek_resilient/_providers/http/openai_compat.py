@@ -165,7 +165,8 @@ class OpenAICompatible(Provider):
 
     def _timeout(self, idle_timeout: float) -> httpx2.Timeout:
         idle = max(0.001, min(self.read_timeout, idle_timeout))
-        return httpx2.Timeout(idle, connect=min(self.connect_timeout, idle))
+        # (connect, read, write, pool): the tuple form skips Timeout's argument checks
+        return httpx2.Timeout((min(self.connect_timeout, idle), idle, idle, idle))
 
     async def aclose(self) -> None:
         if self._http is not None and self._owns_http:
