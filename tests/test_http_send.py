@@ -114,3 +114,36 @@ async def test_our_own_client_sends_through_the_transport_directly(
         answer = await client.chat.completions.create(messages=USER)
     assert answer.choices[0].message.content == "hello"
     assert sent == []  # the direct path: AsyncClient.send never ran
+
+
+@pytest.mark.parametrize("extra", [None, {"X-Team": "red", "Accept": "text/event-stream"}])
+async def test_a_request_with_a_body_is_the_one_httpx2_would_build(
+    extra: dict[str, str] | None,
+) -> None:
+    """The direct path builds a request with a body from headers prepared once per URL (a
+    unit test: the request as the transport receives it, header for header and in order)."""
+    from deepseek_resilient._providers.http.send import Sender
+
+    received: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        received.append(request)
+        return httpx2.Response(200, json={})
+
+    url, body = "http://example.test:8080/v1/chat/completions", b'{"messages":[]}'
+    async with httpx2.AsyncClient(
+        transport=httpx2.MockTransport(handler), headers={"X-Team": "blue"}
+    ) as http:
+        sender = Sender(http, owned=True)
+        for _ in range(2):  # the second request reuses the prepared headers
+            timeout = httpx2.Timeout(5.0)
+            async with sender.stream("POST", url, timeout=timeout, content=body, headers=extra):
+                pass
+        base = {k.lower(): v for k, v in http.headers.items()}
+        merged = {**base, **{k.lower(): v for k, v in (extra or {}).items()}}
+        expected = httpx2.Request("POST", url, headers=merged, content=body)
+    assert len(received) == 2
+    for request in received:
+        assert request.headers.raw == expected.headers.raw
+        assert request.content == body and request.url == expected.url
+        assert request.extensions["timeout"] == httpx2.Timeout(5.0).as_dict()

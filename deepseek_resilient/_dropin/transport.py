@@ -188,10 +188,10 @@ class ResilientTransport(httpx2.BaseTransport):
 
 
 def _response(reply: Reply, request: httpx2.Request, sync: Client | None) -> httpx2.Response:
-    if reply.stream is None:
-        return httpx2.Response(
-            reply.status, headers=reply.headers, content=reply.body, request=request
-        )
+    if reply.stream is None:  # a whole body, read by the caller as from a network stream
+        headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+        body = httpx2.ByteStream(reply.body)
+        return httpx2.Response(reply.status, headers=headers, stream=body, request=request)
     stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
     stream = _AsyncBody(reply.stream) if sync is None else _SyncBody(reply.stream, sync)
     return httpx2.Response(reply.status, headers=reply.headers, stream=stream, request=request)
