@@ -20,6 +20,7 @@ from .wire import (
     Reply,
     completion_body,
     error_outcome,
+    plain_json,
     request_arguments,
     route_json,
     sse_error,
@@ -84,7 +85,8 @@ class Engine:
             params["timeout"] = min(deadline, 1e9)
             if query:
                 params["extra_query"] = query
-            answer = await self.client._create(messages, stream, params)  # type: ignore[arg-type]
+            plain = plain_json(content)
+            answer = await self.client._create(messages, stream, params, from_json=plain)  # type: ignore[arg-type]
         except DeepSeekResilientError as exc:
             return error_outcome(exc)
         if isinstance(answer, AsyncStream):
