@@ -26,6 +26,7 @@ from .._client.options import PolicyOptions
 from .._core.errors import ConfigurationError
 from .._providers.base import Provider
 from .chain import build_chain, endpoint_provider
+from .wire import CALL_HEADERS
 
 __all__ = ["AsyncOpenAI", "OpenAI"]
 
@@ -210,6 +211,19 @@ class _DropIn:
         return cast(Any, super()).copy(_extra_kwargs=extra, **kwargs)
 
     with_options = copy
+
+    def _build_headers(self, options: Any, *, retries_taken: int = 0) -> Any:
+        """openai's headers, plus ``CALL_HEADERS`` naming the call's own (``extra_headers``):
+        the transport hands those on to the caller's endpoint."""
+        headers = cast(Any, super())._build_headers(options, retries_taken=retries_taken)
+        custom = options.headers
+        if isinstance(custom, Mapping):  # else openai's NOT_GIVEN
+            names = [
+                k for k, v in custom.items() if isinstance(v, str) and k.lower() != CALL_HEADERS
+            ]
+            if names:
+                headers[CALL_HEADERS] = ",".join(names)
+        return headers
 
 
 class OpenAI(_DropIn, openai.OpenAI):

@@ -15,6 +15,7 @@ from .._core.route import Route
 from .._streaming.streams import AsyncStream
 from .passthrough import Passthrough
 from .wire import (
+    CALL_HEADERS,
     ROUTE_HEADER,
     Failure,
     Reply,
@@ -44,6 +45,18 @@ def deadline_of(timeout: Mapping[str, Any] | None, default: float) -> float:
     return float(longest) if longest > 0 else default
 
 
+def _call_headers(headers: Any, named: str | None) -> dict[str, str] | None:
+    """The headers the call itself set (named in ``CALL_HEADERS``), as sent."""
+    if not named:
+        return None
+    found = {}
+    for name in named.split(","):
+        value = headers.get(name)
+        if value is not None:
+            found[name] = value
+    return found or None
+
+
 class Engine:
     """Answers HTTP requests for a transport, on the event loop of ``client``."""
 
@@ -66,15 +79,22 @@ class Engine:
         frame less for every resumption). ``url`` and ``headers``: the HTTP library's
         (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs."""
         deadline = deadline_of(timeout, self.client.timeout)
+        named = headers.get(CALL_HEADERS)
         if method == "POST" and path.endswith("/chat/completions"):
             query = url.query
             params = dict(parse_qsl(query.decode("ascii"))) if query else None
-            return self.chat(content, deadline, params)
+            return self.chat(content, deadline, params, _call_headers(headers, named))
         items: Sequence[tuple[str, str]] = headers.multi_items()
+        if named is not None:
+            items = [(k, v) for k, v in items if k.lower() != CALL_HEADERS]
         return self._passthrough.send(method, str(url), items, content, deadline)
 
     async def chat(
-        self, content: bytes, deadline: float, query: dict[str, str] | None = None
+        self,
+        content: bytes,
+        deadline: float,
+        query: dict[str, str] | None = None,
+        call_headers: dict[str, str] | None = None,
     ) -> Reply | Failure:
         try:
             body = json.loads(content) if content else None
@@ -85,6 +105,8 @@ class Engine:
             params["timeout"] = min(deadline, 1e9)
             if query:
                 params["extra_query"] = query
+            if call_headers:
+                params["extra_headers"] = call_headers
             plain = plain_json(content)
             answer = await self.client._create(messages, stream, params, from_json=plain)  # type: ignore[arg-type]
         except DeepSeekResilientError as exc:

@@ -29,6 +29,7 @@ from .._core.validation import MAX_DEPTH
 from .._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 
 __all__ = [
+    "CALL_HEADERS",
     "ROUTE_FIELD",
     "ROUTE_HEADER",
     "Failure",
@@ -42,6 +43,10 @@ __all__ = [
 
 #: The response header that carries the route (compact JSON).
 ROUTE_HEADER = "x-deepseek-resilient-route"
+#: The request header in which a drop-in client names the headers the call itself set
+#: (openai's per-call ``extra_headers``): those go to the caller's endpoint, the client's
+#: defaults are the endpoint's own already. Never sent upstream.
+CALL_HEADERS = "x-deepseek-resilient-call-headers"
 #: The extra top-level field of a non-streamed answer that carries the route.
 ROUTE_FIELD = "deepseek_resilient_route"
 #: Body fields ``create()`` takes by name; any other goes through ``extra_body`` as sent.
