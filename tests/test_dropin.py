@@ -285,3 +285,38 @@ def test_per_call_headers_stay_with_the_callers_endpoint(server: FaultServer) ->
     [listed] = dead.other_requests
     assert listed.headers["x-trace"] == "t2"
     assert "x-deepseek-resilient-call-headers" not in listed.headers
+
+
+def test_an_api_key_callable_is_asked_per_request_and_sent_to_the_endpoint(
+    server: FaultServer,
+) -> None:
+    """openai-python takes a callable for ``api_key`` and asks it before each request; the
+    key it returns goes to the caller's endpoint (never to a fallback)."""
+    keys = iter(["sk-first", "sk-second"])
+    with FaultServer(lifetime=60, default=Ok("remote answer")) as endpoint:
+        backup = OpenAICompatible(name="backup", base_url=server.base_url, model="backup-m")
+        with OpenAI(
+            api_key=lambda: next(keys), base_url=endpoint.base_url, providers=[backup],
+            local=False, max_retries=0,
+        ) as client:  # fmt: skip
+            for _ in range(2):
+                client.chat.completions.create(model="m", messages=USER)
+    first, second = endpoint.requests
+    assert first.authorization_is("Bearer sk-first") and second.authorization_is("Bearer sk-second")
+    assert "x-deepseek-resilient-call-headers" not in first.headers
+
+
+@pytest.mark.anyio
+async def test_an_async_api_key_callable_and_no_key_to_a_fallback(server: FaultServer) -> None:
+    async def key() -> str:
+        return "sk-async"
+
+    with FaultServer(lifetime=60, default=Status(500)) as dead:
+        backup = OpenAICompatible(name="backup", base_url=server.base_url, model="backup-m")
+        async with AsyncOpenAI(
+            api_key=key, base_url=dead.base_url, providers=[backup], local=False, max_retries=0
+        ) as client:
+            resp = await client.chat.completions.create(model="m", messages=USER)
+    assert resp.choices[0].message.content == "remote answer"
+    assert dead.requests[0].authorization_is("Bearer sk-async")
+    assert server.requests[0].auth_digest is None  # the backup has no key of its own
