@@ -212,22 +212,22 @@ class _DropIn:
 
     with_options = copy
 
-    def _build_headers(self, options: Any, *, retries_taken: int = 0) -> Any:
-        """openai's headers, plus ``CALL_HEADERS`` naming the call's own (``extra_headers``)
-        and, for an ``api_key`` given as a callable, ``Authorization`` (the key openai just
-        fetched): the transport hands those on to the caller's endpoint only."""
-        headers = cast(Any, super())._build_headers(options, retries_taken=retries_taken)
+    def _build_request(self, options: Any, *, retries_taken: int = 0) -> Any:
+        """openai's request, with ``CALL_HEADERS`` (an extension: never on the wire) naming
+        the call's own headers (``extra_headers``) and, for an ``api_key`` callable,
+        ``Authorization`` (the key openai just asked it for): the transport hands those on
+        to the caller's endpoint only."""
+        request = cast(Any, super())._build_request(options, retries_taken=retries_taken)
         custom = options.headers
         names = []
         if isinstance(custom, Mapping):  # else openai's NOT_GIVEN
             names = [k for k, v in custom.items() if isinstance(v, str)]
         # openai 3.x puts a callable's key in the call's headers itself; 2.x does not.
-        if getattr(self, "_api_key_provider", None) is not None and "authorization" in headers:
+        if getattr(self, "_api_key_provider", None) is not None:
             names.append("Authorization")
-        names = list({n.lower(): n for n in names if n.lower() != CALL_HEADERS}.values())
         if names:
-            headers[CALL_HEADERS] = ",".join(names)
-        return headers
+            request.extensions[CALL_HEADERS] = tuple({n.lower(): n for n in names}.values())
+        return request
 
 
 class OpenAI(_DropIn, openai.OpenAI):

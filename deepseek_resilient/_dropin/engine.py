@@ -45,12 +45,10 @@ def deadline_of(timeout: Mapping[str, Any] | None, default: float) -> float:
     return float(longest) if longest > 0 else default
 
 
-def _call_headers(headers: Any, named: str | None) -> dict[str, str] | None:
+def _call_headers(headers: Any, named: Sequence[str]) -> dict[str, str] | None:
     """The headers the call itself set (named in ``CALL_HEADERS``), as sent."""
-    if not named:
-        return None
     found = {}
-    for name in named.split(","):
+    for name in named:
         value = headers.get(name)
         if value is not None:
             found[name] = value
@@ -73,20 +71,20 @@ class Engine:
         path: str,
         headers: Any,
         content: bytes,
-        timeout: Mapping[str, Any] | None,
+        extensions: Mapping[str, Any],
     ) -> Awaitable[Reply | Failure]:
         """Answer one request (a plain function returning the coroutine that answers: one
         frame less for every resumption). ``url`` and ``headers``: the HTTP library's
-        (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs."""
-        deadline = deadline_of(timeout, self.client.timeout)
-        named = headers.get(CALL_HEADERS)
+        (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs;
+        ``extensions``: the request's (``timeout``, ``CALL_HEADERS``)."""
+        deadline = deadline_of(extensions.get("timeout"), self.client.timeout)
         if method == "POST" and path.endswith("/chat/completions"):
             query = url.query
             params = dict(parse_qsl(query.decode("ascii"))) if query else None
-            return self.chat(content, deadline, params, _call_headers(headers, named))
+            named = extensions.get(CALL_HEADERS)
+            own = _call_headers(headers, named) if named else None
+            return self.chat(content, deadline, params, own)
         items: Sequence[tuple[str, str]] = headers.multi_items()
-        if named is not None:
-            items = [(k, v) for k, v in items if k.lower() != CALL_HEADERS]
         return self._passthrough.send(method, str(url), items, content, deadline)
 
     async def chat(

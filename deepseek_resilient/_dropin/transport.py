@@ -77,9 +77,8 @@ class _AsyncBody(httpx2.AsyncByteStream):
 
 def _args(request: httpx2.Request | Any, content: bytes) -> tuple[Any, ...]:
     """``Engine.handle``'s arguments from an httpx2 (or httpx: the same shape) request."""
-    timeout = request.extensions.get("timeout")
     url = request.url
-    return (request.method, url, url.path, request.headers, content, timeout)
+    return (request.method, url, url.path, request.headers, content, request.extensions)
 
 
 class AsyncResilientTransport(httpx2.AsyncBaseTransport):

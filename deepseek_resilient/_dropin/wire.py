@@ -43,10 +43,11 @@ __all__ = [
 
 #: The response header that carries the route (compact JSON).
 ROUTE_HEADER = "x-deepseek-resilient-route"
-#: The request header in which a drop-in client names the headers the call itself set
-#: (openai's per-call ``extra_headers``): those go to the caller's endpoint, the client's
-#: defaults are the endpoint's own already. Never sent upstream.
-CALL_HEADERS = "x-deepseek-resilient-call-headers"
+#: The request extension (``request.extensions``) in which a drop-in client names the
+#: headers the call itself set (openai's per-call ``extra_headers``, and the key of an
+#: ``api_key`` callable): those go to the caller's endpoint; the client's defaults are the
+#: endpoint's own already. An extension never goes on the wire.
+CALL_HEADERS = "deepseek_resilient_call_headers"
 #: The extra top-level field of a non-streamed answer that carries the route.
 ROUTE_FIELD = "deepseek_resilient_route"
 #: Body fields ``create()`` takes by name; any other goes through ``extra_body`` as sent.
