@@ -16,13 +16,18 @@ from .._policies.cache.key import CacheMode
 __all__ = ["cache_mode", "check_timeout", "validate_request"]
 
 
-def validate_request(messages: object, stream: bool, params: dict[str, Any]) -> ChatRequest:
+def validate_request(
+    messages: object, stream: bool, params: dict[str, Any], *, plain: bool = False
+) -> ChatRequest:
+    """The validated request. ``plain``: the arguments are known to be plain JSON of sane
+    depth already (parsed from JSON text that ``_dropin.wire.plain_json`` passed), so that
+    check is not run again on the validated request."""
     try:
         if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
             messages = list(messages)  # type: ignore[call-overload]
         params = {k: v for k, v in params.items() if v is not None}
         request = ChatRequest.model_validate({"messages": messages, "stream": stream, **params})
-        if not _plain_text_only(request):
+        if not (plain or _plain_text_only(request)):
             check_json(request.model_dump(exclude_none=True))  # plain JSON, sane depth
         return request
     except ValidationError as exc:

@@ -74,7 +74,8 @@ def timed_send(site: Site) -> Layer | None:
         # ONE cancel scope per attempt: until the first content it ends at the first-token
         # limit when that is the shorter one, then its deadline moves out to the attempt's.
         first_phase = True
-        with anyio.move_on_after(max(0.0, min(lim.first_token, lim.attempt))) as scope:
+        limit = max(0.0, min(lim.first_token, lim.attempt))
+        with anyio.move_on_after(limit) if limit < math.inf else _UNBOUNDED as scope:
             try:
                 if streaming or lim.as_stream:
                     source = provider.stream(request, idle_timeout=lim.idle)
@@ -88,7 +89,8 @@ def timed_send(site: Site) -> Layer | None:
                     scope.deadline += max(0.0, lim.attempt) - max(0.0, lim.first_token)
                 if lim.as_stream:  # the idle limit ends this attempt's scope (asyncio)
                     reading = opened
-                    reply, skipped = await read_to_end(opened, scope)
+                    outer = None if isinstance(scope, _Unbounded) else scope
+                    reply, skipped = await read_to_end(opened, outer)
                     call.route.skipped_events += skipped
                 answer = opened if streaming else _checked(reply, provider.name)
             except ProviderError as exc:
@@ -121,6 +123,23 @@ def timed_send(site: Site) -> Layer | None:
         raise error
 
     return send
+
+
+class _Unbounded:
+    """The cancel scope of an attempt without limits of its own (the request's deadline
+    bounds it): never cancelled, so none is entered (a real one costs a few µs a call)."""
+
+    cancel_called = False
+    deadline = math.inf
+
+    def __enter__(self) -> _Unbounded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_UNBOUNDED = _Unbounded()
 
 
 class _Limits(NamedTuple):
