@@ -39,7 +39,9 @@ _messages = st.lists(
 
 def _request(messages: list[tuple[str, str]], fields: dict[str, Any]) -> ChatRequest:
     msgs = [{"role": role, "content": text} for role, text in messages]
-    return ChatRequest(messages=msgs, **{k: v for k, v in fields.items() if v is not None})
+    return ChatRequest.model_validate(
+        {"messages": msgs, **{k: v for k, v in fields.items() if v is not None}}
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -81,15 +83,23 @@ def test_each_plain_field_changes_the_key_exactly_when_it_changes_the_canonical_
 def test_a_callers_dict_order_never_changes_the_key() -> None:
     schema_a = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"a": 1, "b": 2}}}
     schema_b = {"json_schema": {"schema": {"b": 2, "a": 1}, "name": "x"}, "type": "json_schema"}
-    ra = ChatRequest(messages=[{"role": "user", "content": "Hi"}], response_format=schema_a)
-    rb = ChatRequest(messages=[{"role": "user", "content": "Hi"}], response_format=schema_b)
+    ra = ChatRequest.model_validate(
+        {"messages": [{"role": "user", "content": "Hi"}], "response_format": schema_a}
+    )
+    rb = ChatRequest.model_validate(
+        {"messages": [{"role": "user", "content": "Hi"}], "response_format": schema_b}
+    )
     assert not key_module._is_plain(ra)
     assert request_key(ra, CHAIN) == request_key(rb, CHAIN)
-    extra_a = ChatRequest(messages=[{"role": "user", "content": "Hi", "meta": {"a": 1, "b": 2}}])
-    extra_b = ChatRequest(messages=[{"role": "user", "content": "Hi", "meta": {"b": 2, "a": 1}}])
+    extra_a = _one({"role": "user", "content": "Hi", "meta": {"a": 1, "b": 2}})
+    extra_b = _one({"role": "user", "content": "Hi", "meta": {"b": 2, "a": 1}})
     assert request_key(extra_a, CHAIN) == request_key(extra_b, CHAIN)
-    named = ChatRequest(messages=[{"role": "user", "content": "Hi", "name": "ann"}])
+    named = _one({"role": "user", "content": "Hi", "name": "ann"})
     assert not key_module._is_plain(named)
+
+
+def _one(message: dict[str, Any]) -> ChatRequest:
+    return ChatRequest.model_validate({"messages": [message]})
 
 
 @pytest.fixture
