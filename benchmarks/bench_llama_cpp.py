@@ -18,6 +18,7 @@ engine's decode steps (a batched step decodes one token of every request in flig
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,14 @@ BATCH = 8
 DECODES = "llamacpp:n_decode_total"
 
 
+def engine_installed() -> None:
+    """Raise ImportError when xllamacpp is missing, without importing it: its import loads the
+    OpenMP runtime, which reads ``OMP_WAIT_POLICY`` once, so an early import would measure
+    spinning threads instead of the passive policy the provider sets before loading."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise ImportError("No module named 'xllamacpp'")
+
+
 def _raw_server(path: Path, provider: Any) -> Any:
     import xllamacpp
 
@@ -51,7 +60,7 @@ def _raw_server(path: Path, provider: Any) -> Any:
 
 def run(repeats: int, max_tokens: int) -> Section:
     try:
-        import xllamacpp  # noqa: F401
+        engine_installed()
 
         from deepseek_resilient import AsyncClient, LlamaCpp
         from deepseek_resilient._providers.local.embedded import embedded_model_path
@@ -128,7 +137,7 @@ def run(repeats: int, max_tokens: int) -> Section:
 
 def run_batched(rounds: int, max_tokens: int) -> Section:
     try:
-        import xllamacpp  # noqa: F401
+        engine_installed()
 
         from deepseek_resilient import AsyncClient, LlamaCpp
     except Exception as exc:

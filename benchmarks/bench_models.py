@@ -30,6 +30,7 @@ if __package__ in (None, ""):
 import anyio
 
 from benchmarks._common import Section, median, skipped
+from benchmarks.bench_llama_cpp import engine_installed
 
 TITLE = "4c. Embedded model candidates: 20 questions with known answers"
 SYSTEM = "Answer in a few words."
@@ -118,7 +119,7 @@ async def _evaluate(path: Path, template: str | None, speed_runs: int) -> dict[s
 
 def run(speed_runs: int = 3, extra: list[str] | None = None, *, show: bool = False) -> Section:
     try:
-        import xllamacpp  # noqa: F401
+        engine_installed()
     except ImportError as exc:
         return skipped(TITLE, f"xllamacpp is missing ({exc})")
     models = candidates(extra or [])
