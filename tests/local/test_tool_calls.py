@@ -5,6 +5,7 @@ Also: ``extra_body`` reaches llama.cpp (``ignore_eos``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,6 +29,13 @@ WEATHER = {"type": "function", "function": {
 TOOLS: Any = [WEATHER, ADD]
 
 
+def need(module: str) -> None:
+    """Skip unless ``module`` is installed, without importing it: an engine's import loads its
+    OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+
+
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
@@ -35,7 +43,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[AsyncClient]:
-    pytest.importorskip("xllamacpp")
+    need("xllamacpp")
     async with AsyncClient([LlamaCpp(engine="xllamacpp", warm=True, parallel=2)]) as c:
         yield c
 

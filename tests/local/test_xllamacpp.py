@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,7 +21,8 @@ import pytest
 from deepseek_resilient import ConfigurationError, LlamaCpp
 from deepseek_resilient._models import ChatRequest
 
-pytest.importorskip("xllamacpp")
+if importlib.util.find_spec("xllamacpp") is None:  # not imported: see LlamaCpp's OpenMP guard
+    pytest.skip("xllamacpp is not installed", allow_module_level=True)
 from deepseek_resilient._providers.local.xllamacpp_engine import XLlamaCpp
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
@@ -225,3 +227,21 @@ def test_a_wait_policy_the_user_set_is_kept() -> None:
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_an_engine_imported_before_the_policy_is_set_is_a_warning() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    child = ("import warnings, xllamacpp; from deepseek_resilient import LlamaCpp\n"
+             "with warnings.catch_warnings(record=True) as seen:\n"
+             "    warnings.simplefilter('always')\n"
+             "    LlamaCpp(warm=True)\n"
+             "print([str(w.message) for w in seen if w.category is RuntimeWarning])")  # fmt: skip
+    late = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert late.returncode == 0, late.stderr[-2000:]
+    assert "xllamacpp was imported before OMP_WAIT_POLICY=PASSIVE" in late.stdout
+    in_time = subprocess.run([sys.executable, "-c", child.replace("xllamacpp;", "os;")],
+                             env=env, capture_output=True, text=True, timeout=120,
+                             stdin=subprocess.DEVNULL)  # fmt: skip
+    assert in_time.returncode == 0, in_time.stderr[-2000:]
+    assert in_time.stdout.strip() == "[]"

@@ -65,7 +65,7 @@ class XLlamaCpp(LlamaCpp):
 
     def _load_model(self) -> Any:
         """Start the embedded server with the model (blocking). Raises ``LocalModelError``."""
-        passive_openmp()
+        passive_openmp("xllamacpp")
         try:
             import xllamacpp
         except ImportError as exc:
