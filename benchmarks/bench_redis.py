@@ -7,7 +7,10 @@ In one run, against the same benchmark server (its own process) and one throwawa
    providers, retries, breaker, rate limit with a concurrency cap, retry budget, cache,
    merging), once with in-process state and once with ``RedisState``; each in a fresh
    interpreter, interleaved, ``--repeats`` times; medians. The redis-server's own CPU is
-   reported apart (it is another process).
+   reported apart (it is another process). Redis traffic per call: the operations a call
+   waits for (``RedisLink.ops``; each is one round trip), the background writes
+   (``.background``) and the pipelines sent (``.flushes``: every round trip, each carrying
+   the operations of every call queued in the same turn of the event loop).
 2. **Admitted rate.** 4 processes x 8 concurrent callers against one
    ``RateLimit(requests_per_second=10)`` shared through Redis for 10 s: the answers admitted
    in the window, as a rate, against the limit (target: within 10 %). The bucket starts full
@@ -105,18 +108,22 @@ async def overhead_worker(
 
             await run_concurrently(WARMUP, concurrency, lambda i: one(-1 - i))
             link = getattr(client._store, "link", None)
-            ops0, bg0 = (link.ops, link.background) if link is not None else (0, 0)
+            counts = ("ops", "flushes", "background")
+            before = [getattr(link, c) for c in counts] if link is not None else [0, 0, 0]
             with Stopwatch() as sw:
                 await run_concurrently(calls, concurrency, one)
+            after = [getattr(link, c) for c in counts] if link is not None else [0, 0, 0]
+            ops, flushes, writes = (
+                float(a - b) / calls for a, b in zip(after, before, strict=True)
+            )
             outages = float(link.outages) if link is not None else 0.0
-            ops = float(link.ops - ops0) / calls if link is not None else 0.0
-            background = float(link.background - bg0) / calls if link is not None else 0.0
     return {
         "cpu": sw.cpu / calls,
         "wall": sw.wall / calls,
         "outages": outages,
-        "waited_ops": ops - background,
-        "background_ops": background,
+        "waited_ops": ops,
+        "background_ops": flushes,
+        "background_writes": writes,
     }
 
 
@@ -166,6 +173,7 @@ def measure_overhead(
         "outages": sum(r["outages"] for r in out["redis"]),
         "waited_ops": median([r["waited_ops"] for r in out["redis"]]),
         "background_ops": median([r["background_ops"] for r in out["redis"]]),
+        "background_writes": median([r["background_writes"] for r in out["redis"]]),
     }
 
 
@@ -302,9 +310,15 @@ def section(
             ],
             ["redis-server CPU per call (us)", "-", fmt_us(over["redis_server_cpu"]), ""],
             [
-                "Redis round trips per call: waited + background",
+                "Redis operations waited for per call (one round trip each)",
                 "-",
-                f"{over['waited_ops']:.2f} + {over['background_ops']:.2f}",
+                f"{over['waited_ops']:.2f}",
+                f"+ {over['background_writes']:.2f} background writes",
+            ],
+            [
+                "Redis pipelines sent per call (every round trip, shared)",
+                "-",
+                f"{over['background_ops']:.2f}",
                 "",
             ],
             [

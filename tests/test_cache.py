@@ -534,3 +534,40 @@ def test_four_processes_share_one_directory(cache_dir: Path) -> None:
     with sqlite3.connect(db_path(cache_dir)) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     rc.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    stored_at=st.floats(min_value=0, max_value=1e17, allow_nan=False, allow_infinity=False),
+    text=st.text(max_size=40),
+)
+def test_a_stored_entry_is_the_entry_model_as_json(stored_at: float, text: str) -> None:
+    """The cache writes its entry's JSON without building the entry model: it must read back
+    as the very ``_Entry`` it stands for (extras, usage details and tool calls included)."""
+    from deepseek_resilient._policies.cache.store import ENTRY_VERSION, _Entry, _entry_json
+
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "c1",
+            "created": 7,
+            "model": "m",
+            "provider_extra": {"k": [1, text]},
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": text,
+                        "tool_calls": [{"id": "t", "function": {"name": "f", "arguments": "{}"}}],
+                    },
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                      "completion_tokens_details": {"reasoning_tokens": 1}},
+        }
+    )  # fmt: skip
+    expected = _Entry(v=ENTRY_VERSION, stored_at=stored_at, completion=completion)
+    assert _Entry.model_validate_json(_entry_json(stored_at, completion)) == expected
+    with pytest.raises(ValueError):
+        _entry_json(float("inf"), completion)

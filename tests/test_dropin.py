@@ -238,3 +238,85 @@ def test_the_dropin_example_runs() -> None:
     assert "tool call: weather {'city': 'Paris'}" in done.stdout
     assert "reasoning sent back: True" in done.stdout
     assert "answer: It is sunny in Paris." in done.stdout
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_per_call_extras_reach_the_callers_endpoint(server: FaultServer, stream: bool) -> None:
+    """As with genuine openai: the call's ``extra_headers``, ``extra_query`` and
+    ``extra_body`` arrive at the caller's endpoint; the client's own headers too."""
+    with OpenAI(
+        api_key="k", base_url=server.base_url, local=False, default_headers={"X-Team": "blue"}
+    ) as client:
+        resp = client.chat.completions.create(
+            model="m",
+            messages=USER,
+            stream=stream,
+            extra_headers={"X-Trace": "t1", "X-Team": "red"},
+            extra_query={"api-version": "2"},
+            extra_body={"vendor_knob": {"level": 3}},
+        )
+        if stream:
+            text = "".join(c.choices[0].delta.content or "" for c in resp)  # type: ignore[union-attr]
+        else:
+            text = resp.choices[0].message.content  # type: ignore[union-attr]
+    assert text == "remote answer"
+    [seen] = server.requests
+    assert seen.headers["x-trace"] == "t1" and seen.headers["x-team"] == "red"
+    assert "x-deepseek-resilient-call-headers" not in seen.headers
+    assert seen.path.endswith("/chat/completions?api-version=2")
+    assert seen.body is not None and seen.body["vendor_knob"] == {"level": 3}
+
+
+def test_per_call_headers_stay_with_the_callers_endpoint(server: FaultServer) -> None:
+    """A fallback provider gets none of the call's own headers (they may carry the
+    endpoint's credentials); other endpoints pass them through like openai."""
+    with FaultServer(lifetime=60, default=Status(500)) as dead:
+        backup = OpenAICompatible(name="backup", base_url=server.base_url, model="backup-m")
+        with OpenAI(
+            api_key="k", base_url=dead.base_url, providers=[backup], local=False, max_retries=0
+        ) as client:
+            resp = client.chat.completions.create(
+                model="m", messages=USER, extra_headers={"X-Endpoint-Key": "secret"}
+            )
+            client.models.list(extra_headers={"X-Trace": "t2"})
+    assert resp.choices[0].message.content == "remote answer"
+    assert dead.requests[0].headers["x-endpoint-key"] == "secret"
+    assert "x-endpoint-key" not in server.requests[0].headers
+    [listed] = dead.other_requests
+    assert listed.headers["x-trace"] == "t2"
+    assert "x-deepseek-resilient-call-headers" not in listed.headers
+
+
+def test_an_api_key_callable_is_asked_per_request_and_sent_to_the_endpoint(
+    server: FaultServer,
+) -> None:
+    """openai-python takes a callable for ``api_key`` and asks it before each request; the
+    key it returns goes to the caller's endpoint (never to a fallback)."""
+    keys = iter(["sk-first", "sk-second"])
+    with FaultServer(lifetime=60, default=Ok("remote answer")) as endpoint:
+        backup = OpenAICompatible(name="backup", base_url=server.base_url, model="backup-m")
+        with OpenAI(
+            api_key=lambda: next(keys), base_url=endpoint.base_url, providers=[backup],
+            local=False, max_retries=0,
+        ) as client:  # fmt: skip
+            for _ in range(2):
+                client.chat.completions.create(model="m", messages=USER)
+    first, second = endpoint.requests
+    assert first.authorization_is("Bearer sk-first") and second.authorization_is("Bearer sk-second")
+    assert "x-deepseek-resilient-call-headers" not in first.headers
+
+
+@pytest.mark.anyio
+async def test_an_async_api_key_callable_and_no_key_to_a_fallback(server: FaultServer) -> None:
+    async def key() -> str:
+        return "sk-async"
+
+    with FaultServer(lifetime=60, default=Status(500)) as dead:
+        backup = OpenAICompatible(name="backup", base_url=server.base_url, model="backup-m")
+        async with AsyncOpenAI(
+            api_key=key, base_url=dead.base_url, providers=[backup], local=False, max_retries=0
+        ) as client:
+            resp = await client.chat.completions.create(model="m", messages=USER)
+    assert resp.choices[0].message.content == "remote answer"
+    assert dead.requests[0].authorization_is("Bearer sk-async")
+    assert server.requests[0].auth_digest is None  # the backup has no key of its own

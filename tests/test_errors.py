@@ -159,7 +159,9 @@ def test_deepseek_without_a_key_warns_once_and_is_skipped_at_request_time(
         assert resp.route is not None and resp.route.provider == "backup"
         (skip, _ok) = resp.route.attempts
         assert (skip.provider, skip.outcome, skip.note) == (
-            "deepseek", "skipped", "DEEPSEEK_API_KEY is not set"
+            "deepseek",
+            "skipped",
+            "DEEPSEEK_API_KEY is not set",
         )
         assert "deepseek skipped: DEEPSEEK_API_KEY is not set" in resp.route.summary()
     # It never reached the wire: the only request the server saw is the backup's.

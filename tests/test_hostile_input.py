@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from _support import USER, http_provider
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepseek_resilient import (
     AsyncClient,
@@ -152,3 +154,32 @@ async def test_coalesced_waiters_of_a_refused_request_each_get_the_typed_error()
     assert provider.calls == 1
     assert [type(e) for e in caught] == [BadRequestError] * 3
     assert all(getattr(e, "status_code", None) == 400 for e in caught)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    content=st.text(st.sampled_from(["a", "é", "\ud800", "\udfff", "\x00", "😀"]), max_size=6),
+    user=st.none() | st.text(alphabet=st.sampled_from(["u", "\udc00"]), max_size=3),
+    temperature=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_a_text_only_request_is_refused_exactly_as_the_full_json_check_refuses(
+    content: str, user: str | None, temperature: float | None
+) -> None:
+    """A request of text messages and scalar fields has only its strings checked (no dump of
+    the whole request): the outcome must be what the full check gives."""
+    from deepseek_resilient._client import create_args
+
+    def outcome(full: bool) -> str:
+        plain = create_args._plain_text_only
+        if full:
+            create_args._plain_text_only = lambda request: False  # type: ignore[assignment]
+        try:
+            params = {"user": user, "temperature": temperature}
+            create_args.validate_request([{"role": "user", "content": content}], False, params)
+            return "ok"
+        except InvalidRequestError as exc:
+            return str(exc)
+        finally:
+            create_args._plain_text_only = plain  # type: ignore[assignment]
+
+    assert outcome(full=False) == outcome(full=True)

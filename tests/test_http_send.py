@@ -114,3 +114,44 @@ async def test_our_own_client_sends_through_the_transport_directly(
         answer = await client.chat.completions.create(messages=USER)
     assert answer.choices[0].message.content == "hello"
     assert sent == []  # the direct path: AsyncClient.send never ran
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [None, {"Accept": "text/event-stream"}, {"X-A": "1", "accept": "b"}, {"Host": "elsewhere"}],
+)
+async def test_the_direct_path_builds_the_request_httpx2_builds(
+    headers: dict[str, str] | None,
+) -> None:
+    """The direct path prepares a request's headers once per header set and copies them per
+    request: the request must stay what ``httpx2.Request(..., content=...)`` builds (the same
+    headers in the same order, ``Content-Length`` last, the body readable)."""
+    from deepseek_resilient._providers.http.send import Sender
+
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, content=b"{}")
+
+    defaults = {"Authorization": "Bearer sk-test", "Content-Type": "application/json"}
+    async with httpx2.AsyncClient(
+        headers=defaults, transport=httpx2.MockTransport(handler)
+    ) as http:
+        sender = Sender(http, owned=True)
+        timeout = httpx2.Timeout(5.0)
+        for body in (b'{"a": 1}', b'{"a": 22}'):  # the second one reuses the prepared headers
+            async with sender.stream(
+                "POST", "http://127.0.0.1:1/v1/chat/completions", timeout=timeout,
+                content=body, headers=headers, params={"q": "1"},
+            ):  # fmt: skip
+                pass
+            merged = {k.lower(): v for k, v in http.headers.items()}
+            merged.update({k.lower(): v for k, v in (headers or {}).items()})
+            expected = httpx2.Request(
+                "POST", seen[-1].url, headers=merged, content=body,
+                extensions={"timeout": timeout.as_dict()},
+            )  # fmt: skip
+            assert seen[-1].headers.raw == expected.headers.raw
+            assert seen[-1].content == body and seen[-1].extensions == expected.extensions
+            assert str(seen[-1].url) == "http://127.0.0.1:1/v1/chat/completions?q=1"

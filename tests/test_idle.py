@@ -56,3 +56,35 @@ async def test_an_outer_cancellation_is_not_an_expiry() -> None:
             outer.cancel()
             await _checkpoints()
     assert outer.cancelled_caught and not watch.expired
+
+
+async def test_with_an_outer_scope_an_expiry_ends_that_scope() -> None:
+    """On asyncio the watch cancels the enclosing scope it is given (no scope of its own) and
+    says so; on trio it keeps a scope of its own, which swallows the expiry."""
+    reached_end = False
+    with anyio.CancelScope() as outer:
+        with IdleWatch(0.0, outer) as watch:
+            await _checkpoints()
+            reached_end = True
+        after_watch = True
+    assert watch.expired and not reached_end
+    if watch._entered:  # trio: its own scope ended the block, the outer one did not
+        assert after_watch and not outer.cancel_called
+    else:
+        assert outer.cancelled_caught
+
+
+async def test_with_an_outer_scope_touches_keep_it_alive_and_other_cancels_are_not_expiries() -> (
+    None
+):
+    with anyio.CancelScope() as outer:
+        with IdleWatch(3600.0, outer) as watch:
+            for _ in range(3):
+                await _checkpoints(2)
+                watch.touch()
+    assert not watch.expired and not outer.cancel_called
+    with anyio.CancelScope() as outer:
+        with IdleWatch(3600.0, outer) as watch:
+            outer.cancel()
+            await _checkpoints()
+    assert outer.cancelled_caught and not watch.expired

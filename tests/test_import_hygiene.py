@@ -24,7 +24,8 @@ HEAVY = (
 #: Loaded by the feature that needs them, not by ``import deepseek_resilient`` (import time):
 #: the disk cache when a cache is first opened, the sync client's loop thread when a
 #: ``Client`` is built, HTTP-date parsing for such a ``Retry-After``, the openai-python
-#: drop-in on ``from deepseek_resilient import OpenAI``.
+#: drop-in on ``from deepseek_resilient import OpenAI``, the config-file loader (and its TOML
+#: parser) on ``from_config``.
 DEFERRED = (
     "diskcache",
     "sqlite3",
@@ -34,6 +35,7 @@ DEFERRED = (
     "deepseek_resilient._dropin.clients",
     "deepseek_resilient._dropin.transport",
     "openai",
+    "deepseek_resilient._config_file.load",
 )
 
 
@@ -81,6 +83,7 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
         "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
         f"d.ResponseCache(d.Cache(directory={str(tmp_path)!r})).stats(); "
         "d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "
-        "model='m', api_key='k')]).close()"
+        "model='m', api_key='k')]).close(); "
+        "from deepseek_resilient._config_file import load_config"
     )
     assert set(DEFERRED) <= loaded, f"not loaded by their feature: {sorted(set(DEFERRED) - loaded)}"

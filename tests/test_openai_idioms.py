@@ -9,12 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel
 
-from deepseek_resilient import AsyncOpenAI, OpenAI, OpenAICompatible, route_of
+from deepseek_resilient import (
+    AsyncOpenAI,
+    OpenAI,
+    OpenAICompatible,
+    ResilientTransport,
+    route_of,
+)
 from deepseek_resilient.testing import (
     Agent,
     FaultServer,
@@ -263,3 +270,50 @@ def test_other_endpoints_are_retried_on_the_callers_endpoint_only(server: FaultS
                 client.with_options(max_retries=0).models.list()
     assert len(server.other_requests) == 4 and backup_server.other_requests == []
     assert isinstance(caught.value.body, dict) and caught.value.body["message"] == "still down"
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+_HI = b'"messages":[{"role":"user","content":"Hi"}]'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"m",' + _HI + b',"x":NaN}',
+        b'{"model":"m",' + _HI + b',"x":-Infinity}',
+        b'{"model":"m",' + _HI + b',"x":"\\ud800"}',
+        b'{"model":"m",' + _HI + b',"x":"\xed\xa0\x80"}',  # a raw UTF-16 surrogate
+        b'{"model":"m",' + _HI + b',"x":' + json.dumps(_nested(40)).encode() + b"}",
+    ],
+    ids=["nan", "infinity", "lone-surrogate-escape", "raw-surrogate", "too-deep"],
+)
+def test_a_body_that_is_not_plain_json_is_a_bad_request(server: FaultServer, body: bytes) -> None:
+    """openai-python never sends these (it refuses NaN and surrogates itself); any other
+    user of the transport gets the typed 400 the client gives, and nothing goes upstream."""
+    transport = ResilientTransport(
+        [OpenAICompatible(name="openai", base_url=server.base_url, model="m", api_key="k")]
+    )
+    with httpx2.Client(transport=transport) as http:
+        response = http.post(f"{server.base_url}/chat/completions", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("invalid request")
+    assert server.requests == []
+
+
+def test_text_that_only_looks_suspect_is_answered(client: OpenAI, server: FaultServer) -> None:
+    """The words NaN and Infinity, an emoji and many small objects are plain JSON: such a
+    request is checked in full and answered."""
+    text = "NaN, Infinity and \U0001f600 are words"
+    resp = client.chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": text}],
+        extra_body={"shape": {f"k{i}": {"v": [i]} for i in range(20)}},
+    )
+    assert resp.choices[0].message.content == f"echo: {text}"
+    assert server.requests[0].body["shape"]["k19"] == {"v": [19]}

@@ -530,3 +530,50 @@ def test_config_rejects_bad_values() -> None:
     ):
         with pytest.raises(ConfigurationError):
             RateLimit(**bad)
+
+
+class _QueuedOnly(ProviderRateLimiter):
+    """The limiter without its fast admission: every request goes through the queue."""
+
+    def _admit_now(self, tokens: int, rank: int, now: float) -> Permit | None:
+        return None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seed", range(6))
+async def test_admission_without_a_queue_is_what_the_queue_grants(seed: int) -> None:
+    """An uncontended request is admitted without queueing a waiter: it must get what the
+    queue would give it (admitted or refused at once, the same buckets and slots after)."""
+    rng = random.Random(seed)
+    config = RateLimit(
+        requests_per_second=rng.choice([2.0, 5.0]),
+        tokens_per_minute=rng.choice([None, 3000]),
+        max_concurrency=rng.choice([None, 2, 3]),
+        low_priority_headroom=0.25,
+    )
+    clocks = [SteppedClock(), SteppedClock()]
+    fast = ProviderRateLimiter("p", config, clocks[0])
+    queued = _QueuedOnly("p", config, clocks[1])
+    held: list[tuple[Any, Any]] = []
+    for _ in range(60):
+        step = rng.random()
+        if step < 0.2:
+            seconds = rng.choice([0.05, 0.3, 1.0])
+            for clock in clocks:
+                clock.advance(seconds)
+        elif step < 0.35 and held:
+            used = rng.choice([None, 50])
+            for permit in held.pop(rng.randrange(len(held))):
+                permit.release(used_tokens=used)
+        else:
+            tokens, priority = rng.choice([10, 400, 900]), rng.choice(["high", "normal", "low"])
+            got = []
+            for lim in (fast, queued):
+                try:
+                    got.append(await lim.acquire(tokens=tokens, max_wait=0, priority=priority))
+                except RateLimitedLocally:
+                    got.append(None)
+            assert (got[0] is None) == (got[1] is None)
+            if got[0] is not None:
+                held.append((got[0], got[1]))
+        assert fast.snapshot() == queued.snapshot()

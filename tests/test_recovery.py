@@ -302,6 +302,8 @@ async def test_completion_stalled_after_its_first_words_hands_over_at_the_idle_l
     assert time.monotonic() - started < 5  # not the 20 s of keep-alives
     assert resp.route is not None
     assert [a.error for a in resp.route.attempts] == ["APITimeoutError", None]
+    # the idle limit's own error: a failure of the primary, not a cut of the caller's budget
+    assert client.health()["primary"].failure_rate == 1.0
 
 
 def test_stall_after_commit_sync(llm_server: FaultServer) -> None:

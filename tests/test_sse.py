@@ -586,3 +586,50 @@ def test_pending_counts_every_data_line_of_the_event() -> None:
     dec = SSEDecoder()
     assert dec.feed(b"data: ab\ndata: cde\n") == []
     assert dec.pending == len("ab") + 1 + len("cde") + 1
+
+
+class _GeneralOnly(SSEDecoder):
+    """The decoder without its fast path for whole ``data: `` blocks."""
+
+    def _data_blocks(self, text: str) -> list[SSEEvent] | None:
+        return None
+
+
+_PIECES = [
+    b"data: a\n\n", b"data: \xc3\xa9t\xc3\xa9\n\n", b"data:b\n\n", b"data:  c\n\n", b": ka\n\n",
+    b"event: x\n", b"id: 7\n", b"retry: 5\n", b"\n", b"data: x\r\n\r\n", b"data: y\n",
+    b"data: [DONE]\n\n", b"\xef\xbb\xbfdata: bom\n\n", b"data: \n\n",
+]  # fmt: skip
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=12),
+    st.lists(st.integers(0, 400), max_size=6),
+)
+def test_the_data_block_fast_path_gives_what_the_general_rules_give(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    reads = split_at(b"".join(pieces), cuts)
+    fast, general = SSEDecoder(), _GeneralOnly()
+    got = [e for r in reads for e in fast.feed(r)] + fast.flush()
+    want = [e for r in reads for e in general.feed(r)] + general.flush()
+    assert got == want and fast.keepalives == general.keepalives
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cut", [None, 3, 9])
+async def test_an_event_of_exactly_the_limit_passes_one_more_character_fails(
+    cut: int | None,
+) -> None:
+    async def longest(size: int) -> None:
+        data = sse(chunk_json("é" * size), "[DONE]")
+        parts = [data] if cut is None else [data[:cut], data[cut:]]
+        limit = len(chunk_json("é" * 10))
+        source = byte_source(parts)
+        async for _ in aiter_chunks(source, provider="ds", max_event_chars=limit):
+            pass
+
+    await longest(10)
+    with pytest.raises(InvalidResponseError, match="longer than"):
+        await longest(11)

@@ -237,14 +237,23 @@ class AsyncClient:
         return clone
 
     async def _create(
-        self, messages: Iterable[MessageInput], stream: bool, params: dict[str, Any]
+        self,
+        messages: Iterable[MessageInput],
+        stream: bool,
+        params: dict[str, Any],
+        *,
+        from_json: bool = False,
     ) -> ChatCompletion | AsyncStream:
-        params = drop_omitted(params)  # openai's NOT_GIVEN / omit: not passed
-        if is_omitted(stream):
-            stream = False
-        if is_omitted(messages):
-            messages = ()  # refused by validation as missing
+        """``from_json``: the arguments were parsed from JSON text that ``plain_json`` passed
+        (the drop-in's request body), so they hold no placeholders and are plain JSON."""
+        if not from_json:
+            params = drop_omitted(params)  # openai's NOT_GIVEN / omit: not passed
+            if is_omitted(stream):
+                stream = False
+            if is_omitted(messages):
+                messages = ()  # refused by validation as missing
         if self._call_defaults:
+            from_json = False  # the client's defaults are Python values
             params = with_defaults(self._call_defaults, params)
         timeout = params.pop("timeout", None)
         cache_opt = params.pop("cache", None)
@@ -253,7 +262,7 @@ class AsyncClient:
         budget = self.timeout if timeout is None else check_timeout(timeout)
         if priority not in ("high", "normal", "low"):
             raise InvalidRequestError(f"priority must be high, normal or low, got {priority!r}")
-        request = validate_request(messages, stream, params)
+        request = validate_request(messages, stream, params, plain=from_json)
         cacheable = request.deterministic
         clock = self.clock
         call = Call(

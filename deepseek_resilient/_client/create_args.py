@@ -16,13 +16,19 @@ from .._policies.cache.key import CacheMode
 __all__ = ["cache_mode", "check_timeout", "validate_request"]
 
 
-def validate_request(messages: object, stream: bool, params: dict[str, Any]) -> ChatRequest:
+def validate_request(
+    messages: object, stream: bool, params: dict[str, Any], *, plain: bool = False
+) -> ChatRequest:
+    """The validated request. ``plain``: the arguments are known to be plain JSON of sane
+    depth already (parsed from JSON text that ``_dropin.wire.plain_json`` passed), so that
+    check is not run again on the validated request."""
     try:
         if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
             messages = list(messages)  # type: ignore[call-overload]
         params = {k: v for k, v in params.items() if v is not None}
         request = ChatRequest.model_validate({"messages": messages, "stream": stream, **params})
-        check_json(request.model_dump(exclude_none=True))  # plain JSON, sane depth
+        if not (plain or _plain_text_only(request)):
+            check_json(request.model_dump(exclude_none=True))  # plain JSON, sane depth
         return request
     except ValidationError as exc:
         problems = "; ".join(
@@ -33,6 +39,34 @@ def validate_request(messages: object, stream: bool, params: dict[str, Any]) -> 
         if isinstance(exc, InvalidRequestError):
             raise
         raise InvalidRequestError(f"invalid request: {type(exc).__name__}: {exc}") from exc
+
+
+#: Request fields that validation leaves as a str, an int, a bool or a bounded (so finite) float.
+_SCALARS = frozenset(
+    {
+        "messages", "model", "temperature", "top_p", "max_tokens", "max_completion_tokens",
+        "seed", "n", "stream", "frequency_penalty", "presence_penalty", "user", "user_id",
+    }
+)  # fmt: skip
+_MESSAGE_TEXT = frozenset({"role", "content"})
+
+
+def _plain_text_only(request: ChatRequest) -> bool:
+    """The JSON check of a request made only of ``_SCALARS`` and text messages (the common
+    case): only its strings can fail (a lone surrogate), so only they are checked. False for
+    any other request: it gets the full check."""
+    if not request.model_fields_set <= _SCALARS:
+        return False
+    for message in request.messages:
+        if type(message.content) is not str or message.__pydantic_extra__:
+            return False
+        if not message.model_fields_set <= _MESSAGE_TEXT:
+            return False
+    for i, message in enumerate(request.messages):
+        check_json(message.content, f"request.messages[{i}].content")
+    for name in ("model", "user", "user_id"):
+        check_json(getattr(request, name), f"request.{name}")
+    return True
 
 
 def _problem(err: Any) -> str:

@@ -96,12 +96,20 @@ class Call:
     #: of the same tier could take the request, so a busy member hands over at once).
     admission_wait: float = math.inf
 
-    @property
-    def deadline(self) -> float:
-        return self.started + self.timeout
+    #: ``started + timeout``, kept (read on every time check).
+    deadline: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = self.started + self.timeout
 
     def time_left(self) -> float:
         return self.deadline - self.clock.now()
+
+    @property
+    def merges(self) -> bool:
+        """Identical calls in flight may share this one's answer (the coalesce layer's
+        condition: merging asked for, and not a stream)."""
+        return self.coalesce and not self.request.stream
 
     def provider_time_left(self) -> float:
         return min(self.deadline, self.provider_deadline) - self.clock.now()

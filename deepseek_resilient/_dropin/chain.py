@@ -34,8 +34,8 @@ def is_deepseek(base_url: str) -> bool:
 
 
 class OwnModel(Provider):
-    """A fallback provider that answers with its own model, whatever model the call named
-    (the caller's model belongs to the caller's endpoint)."""
+    """A fallback provider that answers with its own model, whatever model the call named,
+    and gets none of the call's own headers (both belong to the caller's endpoint)."""
 
     def __init__(self, inner: Provider) -> None:
         self.inner = inner
@@ -49,7 +49,11 @@ class OwnModel(Provider):
 
     @staticmethod
     def _own(request: ChatRequest) -> ChatRequest:
-        return request if request.model is None else request.model_copy(update={"model": None})
+        """The request without the caller's model and per-call headers: both belong to the
+        caller's endpoint (a header may carry that endpoint's credentials)."""
+        if request.model is None and not request.extra_headers:
+            return request
+        return request.model_copy(update={"model": None, "extra_headers": None})
 
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
         return await self.inner.complete(self._own(request), idle_timeout=idle_timeout)

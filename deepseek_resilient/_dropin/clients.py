@@ -26,6 +26,7 @@ from .._client.options import PolicyOptions
 from .._core.errors import ConfigurationError
 from .._providers.base import Provider
 from .chain import build_chain, endpoint_provider
+from .wire import CALL_HEADERS
 
 __all__ = ["AsyncOpenAI", "OpenAI"]
 
@@ -210,6 +211,23 @@ class _DropIn:
         return cast(Any, super()).copy(_extra_kwargs=extra, **kwargs)
 
     with_options = copy
+
+    def _build_request(self, options: Any, *, retries_taken: int = 0) -> Any:
+        """openai's request, with ``CALL_HEADERS`` (an extension: never on the wire) naming
+        the call's own headers (``extra_headers``) and, for an ``api_key`` callable,
+        ``Authorization`` (the key openai just asked it for): the transport hands those on
+        to the caller's endpoint only."""
+        request = cast(Any, super())._build_request(options, retries_taken=retries_taken)
+        custom = options.headers
+        names = []
+        if isinstance(custom, Mapping):  # else openai's NOT_GIVEN
+            names = [k for k, v in custom.items() if isinstance(v, str)]
+        # openai 3.x puts a callable's key in the call's headers itself; 2.x does not.
+        if getattr(self, "_api_key_provider", None) is not None:
+            names.append("Authorization")
+        if names:
+            request.extensions[CALL_HEADERS] = tuple({n.lower(): n for n in names}.values())
+        return request
 
 
 class OpenAI(_DropIn, openai.OpenAI):

@@ -15,11 +15,13 @@ from .._core.route import Route
 from .._streaming.streams import AsyncStream
 from .passthrough import Passthrough
 from .wire import (
+    CALL_HEADERS,
     ROUTE_HEADER,
     Failure,
     Reply,
     completion_body,
     error_outcome,
+    plain_json,
     request_arguments,
     route_json,
     sse_error,
@@ -43,6 +45,16 @@ def deadline_of(timeout: Mapping[str, Any] | None, default: float) -> float:
     return float(longest) if longest > 0 else default
 
 
+def _call_headers(headers: Any, named: Sequence[str]) -> dict[str, str] | None:
+    """The headers the call itself set (named in ``CALL_HEADERS``), as sent."""
+    found = {}
+    for name in named:
+        value = headers.get(name)
+        if value is not None:
+            found[name] = value
+    return found or None
+
+
 class Engine:
     """Answers HTTP requests for a transport, on the event loop of ``client``."""
 
@@ -59,21 +71,28 @@ class Engine:
         path: str,
         headers: Any,
         content: bytes,
-        timeout: Mapping[str, Any] | None,
+        extensions: Mapping[str, Any],
     ) -> Awaitable[Reply | Failure]:
         """Answer one request (a plain function returning the coroutine that answers: one
         frame less for every resumption). ``url`` and ``headers``: the HTTP library's
-        (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs."""
-        deadline = deadline_of(timeout, self.client.timeout)
+        (httpx or httpx2) ``URL`` and ``Headers``, read only as far as the request needs;
+        ``extensions``: the request's (``timeout``, ``CALL_HEADERS``)."""
+        deadline = deadline_of(extensions.get("timeout"), self.client.timeout)
         if method == "POST" and path.endswith("/chat/completions"):
             query = url.query
             params = dict(parse_qsl(query.decode("ascii"))) if query else None
-            return self.chat(content, deadline, params)
+            named = extensions.get(CALL_HEADERS)
+            own = _call_headers(headers, named) if named else None
+            return self.chat(content, deadline, params, own)
         items: Sequence[tuple[str, str]] = headers.multi_items()
         return self._passthrough.send(method, str(url), items, content, deadline)
 
     async def chat(
-        self, content: bytes, deadline: float, query: dict[str, str] | None = None
+        self,
+        content: bytes,
+        deadline: float,
+        query: dict[str, str] | None = None,
+        call_headers: dict[str, str] | None = None,
     ) -> Reply | Failure:
         try:
             body = json.loads(content) if content else None
@@ -84,7 +103,10 @@ class Engine:
             params["timeout"] = min(deadline, 1e9)
             if query:
                 params["extra_query"] = query
-            answer = await self.client._create(messages, stream, params)  # type: ignore[arg-type]
+            if call_headers:
+                params["extra_headers"] = call_headers
+            plain = plain_json(content)
+            answer = await self.client._create(messages, stream, params, from_json=plain)  # type: ignore[arg-type]
         except DeepSeekResilientError as exc:
             return error_outcome(exc)
         if isinstance(answer, AsyncStream):

@@ -74,10 +74,10 @@ class _SyncBody(httpx.SyncByteStream):
 
 
 def _response(reply: Reply, request: httpx.Request, sync: Client | None) -> httpx.Response:
-    if reply.stream is None:
-        return httpx.Response(
-            reply.status, headers=reply.headers, content=reply.body, request=request
-        )
+    if reply.stream is None:  # a whole body, read by the caller as from a network stream
+        headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+        body = httpx.ByteStream(reply.body)
+        return httpx.Response(reply.status, headers=headers, stream=body, request=request)
     stream: httpx.SyncByteStream | httpx.AsyncByteStream
     stream = _AsyncBody(reply.stream) if sync is None else _SyncBody(reply.stream, sync)
     return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request)

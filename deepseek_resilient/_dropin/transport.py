@@ -77,9 +77,8 @@ class _AsyncBody(httpx2.AsyncByteStream):
 
 def _args(request: httpx2.Request | Any, content: bytes) -> tuple[Any, ...]:
     """``Engine.handle``'s arguments from an httpx2 (or httpx: the same shape) request."""
-    timeout = request.extensions.get("timeout")
     url = request.url
-    return (request.method, url, url.path, request.headers, content, timeout)
+    return (request.method, url, url.path, request.headers, content, request.extensions)
 
 
 class AsyncResilientTransport(httpx2.AsyncBaseTransport):
@@ -188,10 +187,10 @@ class ResilientTransport(httpx2.BaseTransport):
 
 
 def _response(reply: Reply, request: httpx2.Request, sync: Client | None) -> httpx2.Response:
-    if reply.stream is None:
-        return httpx2.Response(
-            reply.status, headers=reply.headers, content=reply.body, request=request
-        )
+    if reply.stream is None:  # a whole body, read by the caller as from a network stream
+        headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+        body = httpx2.ByteStream(reply.body)
+        return httpx2.Response(reply.status, headers=headers, stream=body, request=request)
     stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
     stream = _AsyncBody(reply.stream) if sync is None else _SyncBody(reply.stream, sync)
     return httpx2.Response(reply.status, headers=reply.headers, stream=stream, request=request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,21 +25,29 @@ from .._core.errors import (
     RateLimitError,
 )
 from .._core.route import Route
+from .._core.validation import MAX_DEPTH
 from .._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 
 __all__ = [
+    "CALL_HEADERS",
     "ROUTE_FIELD",
     "ROUTE_HEADER",
     "Failure",
     "Reply",
     "completion_body",
     "error_outcome",
+    "plain_json",
     "request_arguments",
     "sse_event",
 ]
 
 #: The response header that carries the route (compact JSON).
 ROUTE_HEADER = "x-deepseek-resilient-route"
+#: The request extension (``request.extensions``) in which a drop-in client names the
+#: headers the call itself set (openai's per-call ``extra_headers``, and the key of an
+#: ``api_key`` callable): those go to the caller's endpoint; the client's defaults are the
+#: endpoint's own already. An extension never goes on the wire.
+CALL_HEADERS = "deepseek_resilient_call_headers"
 #: The extra top-level field of a non-streamed answer that carries the route.
 ROUTE_FIELD = "deepseek_resilient_route"
 #: Body fields ``create()`` takes by name; any other goes through ``extra_body`` as sent.
@@ -66,6 +75,24 @@ class Failure:
     message: str
     route: Route | None = None
     errors: list[ProviderError] = field(default_factory=list)
+
+
+#: What in JSON text could parse into something that is not plain JSON: a surrogate escape
+#: (a lone one is no valid Unicode) or a raw UTF-16 surrogate (Python's JSON parser lets
+#: both through), and the NaN / Infinity literals. A valid surrogate pair also matches: its
+#: request is simply checked in full.
+_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|NaN|Infinity")
+
+
+def plain_json(content: bytes) -> bool:
+    """Whether ``content`` (a JSON request body) surely parses into plain JSON of sane depth:
+    no surrogate and no NaN / Infinity anywhere (text that merely contains the words
+    included), and no more objects and arrays in all than the deepest nesting allowed. Then
+    ``create()`` skips that check of the validated request; otherwise it runs it (and names
+    the field). Scans of the bytes only, in C: far cheaper than walking the request."""
+    if content.count(b"{") + content.count(b"[") > MAX_DEPTH:
+        return False
+    return _SUSPECT.search(content) is None
 
 
 def request_arguments(body: object) -> tuple[object, bool, dict[str, Any]]:

@@ -208,9 +208,11 @@ class ChatCompletionChunk(_Answer):
     @property
     def has_content(self) -> bool:
         """True when the chunk carries output (content, reasoning or a tool call)."""
-        return any(
-            c.delta.content or c.delta.reasoning_content or c.delta.tool_calls for c in self.choices
-        )
+        for c in self.choices:  # a loop: no generator per chunk
+            delta = c.delta
+            if delta.content or delta.reasoning_content or delta.tool_calls:
+                return True
+        return False
 
 
 # ----------------------------------------------------------------------------- models

@@ -167,9 +167,10 @@ class ProviderBreaker:
             )
         self._probe_since = now
 
-    async def admit(self) -> None:
+    async def admit(self, *, with_limiter: bool = False) -> None:
         """``before_call`` as the store protocol's awaitable (a shared store makes it a
-        round trip; here it returns at once)."""
+        round trip, or leaves it to the rate limiter's: ``with_limiter``; here it returns
+        at once)."""
         self.before_call()
 
     # ------------------------------------------------------------------ outcomes
@@ -269,14 +270,21 @@ def breaker_layer(site: Site) -> Layer | None:
     breaker = site.slot.breaker
     if breaker is None:
         return None
-    return functools.partial(_guarded, breaker, site.clock)
+    # The provider's rate limit layer comes right after this one (``LAYERS``): a shared
+    # store may check the breaker in the limiter's round trip (``with_limiter``).
+    fused = site.slot.limiter is not None
+    return functools.partial(_guarded, breaker, site.clock, fused)
 
 
-async def _guarded(breaker: BreakerStore, clock: Clock, call: Call, next: Handler) -> Answer:
-    await breaker.admit()  # CircuitOpenError: skipped (in memory: zero I/O)
+async def _guarded(
+    breaker: BreakerStore, clock: Clock, fused: bool, call: Call, next: Handler
+) -> Answer:
+    await breaker.admit(with_limiter=fused)  # CircuitOpenError: skipped (in memory: no I/O)
     started = clock.now()
     try:
         answer = await next(call)
+    except CircuitOpenError:
+        raise  # this breaker's own refusal, made in the limiter's round trip: no outcome
     except ProviderError as exc:
         if isinstance(exc, RateLimitedLocally) or exc is call.caller_cut:
             breaker.record_neutral()

@@ -134,7 +134,7 @@ def coalesce_layer(site: Site) -> Layer | None:
 async def _coalesced(
     flights: Singleflight[tuple[Answer, Route]], site: Site, call: Call, next: Handler
 ) -> Answer:
-    if not call.coalesce or call.request.stream:
+    if not call.merges:
         return await next(call)
     shared_store = site.policies.flights
     ran = False  # this caller's own call ran (it led, or took over from a leader who left)

@@ -25,7 +25,8 @@ from .._core.errors import (
 from .._core.events import AttemptFinished, AttemptStarted, StreamCommitted
 from .._models import Attempt, ChatCompletion, ChatRequest
 from .._providers.base import Provider
-from .._streaming.streams import open_until_commit, read_to_end
+from .._streaming.opening import idle_error
+from .._streaming.streams import OpenedStream, open_until_commit, read_to_end
 
 __all__ = [
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
@@ -67,12 +68,14 @@ def timed_send(site: Site) -> Layer | None:
             call.hooks.emit(AttemptStarted(call.id, provider.name, model, tries, address))
         call.caller_cut = None
         committed = False  # some content arrived (a streamed answer's first token)
+        reading: OpenedStream | None = None  # a stream read to its end here
         error: ProviderError | None = None
         answer: Answer
         # ONE cancel scope per attempt: until the first content it ends at the first-token
         # limit when that is the shorter one, then its deadline moves out to the attempt's.
         first_phase = True
-        with anyio.move_on_after(max(0.0, min(lim.first_token, lim.attempt))) as scope:
+        limit = max(0.0, min(lim.first_token, lim.attempt))
+        with anyio.move_on_after(limit) if limit < math.inf else _UNBOUNDED as scope:
             try:
                 if streaming or lim.as_stream:
                     source = provider.stream(request, idle_timeout=lim.idle)
@@ -84,8 +87,10 @@ def timed_send(site: Site) -> Layer | None:
                 first_phase = False
                 if lim.first_limited:
                     scope.deadline += max(0.0, lim.attempt) - max(0.0, lim.first_token)
-                if lim.as_stream:
-                    reply, skipped = await read_to_end(opened)
+                if lim.as_stream:  # the idle limit ends this attempt's scope (asyncio)
+                    reading = opened
+                    outer = None if isinstance(scope, _Unbounded) else scope
+                    reply, skipped = await read_to_end(opened, outer)
                     call.route.skipped_events += skipped
                 answer = opened if streaming else _checked(reply, provider.name)
             except ProviderError as exc:
@@ -109,6 +114,8 @@ def timed_send(site: Site) -> Layer | None:
                     call.hooks.emit(StreamCommitted(call.id, provider.name, ttft))
                 _emit_attempt(call, provider.name, model, address, None, ok=True)
                 return answer
+        if error is None and reading is not None and reading.idle_expired:
+            error = idle_error(reading)
         if error is None:
             error = _timed_out(provider, call, lim, first_phase, committed)
         _record(call, provider.name, clock.now() - started, error)
@@ -116,6 +123,23 @@ def timed_send(site: Site) -> Layer | None:
         raise error
 
     return send
+
+
+class _Unbounded:
+    """The cancel scope of an attempt without limits of its own (the request's deadline
+    bounds it): never cancelled, so none is entered (a real one costs a few µs a call)."""
+
+    cancel_called = False
+    deadline = math.inf
+
+    def __enter__(self) -> _Unbounded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_UNBOUNDED = _Unbounded()
 
 
 class _Limits(NamedTuple):

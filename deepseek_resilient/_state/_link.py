@@ -13,25 +13,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
 
 from ._connect import build_client, explain
+from ._ops import BATCH, Op, capped_parser, pipeline, script
 from ._timer import OpTimer
 from ._values import Garbage
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
 
-__all__ = ["Garbage", "RedisLink", "redacted"]
+__all__ = ["Garbage", "Op", "RedisLink", "capped_parser", "redacted"]
 
 logger = logging.getLogger("deepseek_resilient")
-
-T = TypeVar("T")
 
 
 def redacted(url: str) -> str:
@@ -83,14 +81,18 @@ class RedisLink:
         self._repaired: set[str] = set()
         self._explained: set[str] = set()
         self._client: Redis | None = None
-        self._scripts: dict[str, AsyncScript] = {}
         self._down_until = 0.0
         self._outage = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Operations not sent yet (with their waiter's future; None: a background write),
+        #: and the task that will send them, in one pipeline.
+        self._queue: list[tuple[str, Op, asyncio.Future[Any] | None]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._not_asyncio_warned = False
-        #: Outages so far (each logged once), operations sent (``ops``) and of those the
-        #: background writes nobody waits for (``background``): for tests and benchmarks.
-        self.outages = self.ops = self.background = 0
+        #: For tests and benchmarks: outages so far (each logged once), round trips a
+        #: caller waited for (``ops``), background writes nobody waits for
+        #: (``background``) and the round trips that carried them (``flushes``).
+        self.outages = self.ops = self.background = self.flushes = 0
 
     def key(self, *parts: str) -> str:
         """``{namespace}:part:…``: the braces are a Redis Cluster hash tag, so every key of a
@@ -126,26 +128,17 @@ class RedisLink:
             )
         return self._client
 
-    def script(self, source: str) -> AsyncScript:
-        """A registered Lua script (EVALSHA, loaded again on NOSCRIPT)."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self._redis().register_script(source)
-        return script
-
-    def call(
-        self, source: str, keys: list[str], args: list[str]
-    ) -> Callable[[Redis], Awaitable[Any]]:
+    def call(self, source: str, keys: list[str], args: list[str]) -> Op:
         """An operation for ``run`` / ``spawn``: the Lua script ``source`` on ``keys``."""
-        script = self.script(source)
+        return script(source, keys, args)
 
-        async def evaluate(redis: Redis) -> Any:
-            return await script(keys=keys, args=args, client=redis)
+    @staticmethod
+    def command(*args: Any) -> Op:
+        """An operation for ``run`` / ``spawn``: one plain command (``"SET"``, key, …)."""
+        return Op(args)
 
-        return evaluate
-
-    async def run(self, what: str, fn: Callable[[Redis], Awaitable[T]]) -> T | None:
-        """``fn(redis)`` within the per-op timeout; None (and the link down) on any failure."""
+    async def run(self, what: str, op: Op) -> Any:
+        """``op``'s reply within the per-op timeout; None (and the link down) on any failure."""
         if not self.up:
             return None
         if not _on_asyncio():
@@ -154,12 +147,17 @@ class RedisLink:
                 logger.warning("RedisState needs asyncio: using in-process state")
             self._down_until = float("inf")
             return None
-        timer = self.timer
         self.ops += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(what, op, future)
+        return await future
+
+    async def _timed(self, what: str, send: Callable[[Any, Any], Any], arg: Any) -> Any:
+        timer = self.timer
         started = time.monotonic()
         try:
             with timer.deadline() as scope:
-                result = await fn(self._redis())
+                result = await send(self._redis(), arg)
         except Exception as exc:  # redis errors, OSError, TimeoutError, Garbage, bad replies
             if not _is_timeout(exc) or timer.timed_out():
                 self.failed(what, exc)
@@ -217,16 +215,49 @@ class RedisLink:
                 what,
             )
 
-    def spawn(self, what: str, fn: Callable[[Redis], Awaitable[Any]]) -> asyncio.Task[None] | None:
-        """Run ``fn`` in the background (a write the caller must not wait for)."""
+    def spawn(self, what: str, op: Op) -> asyncio.Task[None] | None:
+        """Send ``op`` in the background (a write the caller must not wait for); the task
+        returned ends when it has been answered."""
         if not self.up or not _on_asyncio():
             return None
-
         self.background += 1
-        task = asyncio.get_running_loop().create_task(_guarded(self.run(what, fn)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        return self._enqueue(what, op, None)
+
+    def _enqueue(self, what: str, op: Op, future: asyncio.Future[Any] | None) -> asyncio.Task[None]:
+        """Queue ``op``: every operation queued while this process runs on (until its event
+        loop next turns) goes out in one pipeline, waited for or not (one send, one round
+        trip, in order)."""
+        self._queue.append((what, op, future))
+        return self._kick()
+
+    def _kick(self) -> asyncio.Task[None]:
+        """The task that sends what is queued (made when the first operation is queued)."""
+        task = self._flusher
+        if task is None:
+            task = self._flusher = asyncio.get_running_loop().create_task(_guarded(self._flush()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _flush(self) -> None:
+        self._flusher = None  # what is queued from now on goes in the next pipeline
+        batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+        if self._queue:  # more than one pipeline's worth: the rest goes in the next one
+            self._kick()
+        replies = None
+        try:
+            if batch and self.up:
+                self.flushes += 1
+                ops = [op for _, op, _ in batch]
+                replies = await self._timed(batch[0][0], pipeline, ops)
+        finally:  # every waiter hears, even if this task is cancelled
+            for i, (what, _, future) in enumerate(batch):
+                reply = replies[i] if replies is not None else None
+                if isinstance(reply, Exception):  # an error reply: unusable, as any failure
+                    self.failed(what, reply)
+                    reply = None
+                if future is not None and not future.done():
+                    future.set_result(reply)
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (bounded) for the background writes started so far."""
@@ -239,7 +270,6 @@ class RedisLink:
         if _on_asyncio():
             await self.drain()
         client, self._client = self._client, None
-        self._scripts.clear()
         if client is not None and client is not self._given:
             try:
                 await client.aclose(close_connection_pool=True)
@@ -256,35 +286,6 @@ async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:
         await coro
     except Exception as exc:  # pragma: no cover - run() already catches everything
         logger.debug("background Redis write failed (%r)", exc)
-
-
-def capped_parser(max_bytes: int) -> type[Any]:
-    """redis-py's RESP parser, refusing a reply larger than ``max_bytes`` before reading it
-    (a hostile or broken server cannot make this process buffer hundreds of megabytes)."""
-    from redis._parsers import _AsyncRESP3Parser
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    class CappedParser(_AsyncRESP3Parser):
-        _left = max_bytes
-
-        async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-            self._left = max_bytes
-            return await super().read_response(*args, **kwargs)
-
-        def _spend(self, length: int) -> None:
-            self._left -= length + 16
-            if self._left < 0:
-                raise RedisConnectionError(f"reply larger than {max_bytes} bytes: refused")
-
-        async def _read(self, length: int) -> bytes:
-            self._spend(length)
-            return await super()._read(length)
-
-        async def _readline(self) -> bytes:
-            self._spend(0)  # bounds the element count of an array reply too
-            return await super()._readline()
-
-    return CappedParser
 
 
 def _is_timeout(exc: BaseException) -> bool:

@@ -54,8 +54,9 @@ if ty{index} ~= 'none' and ty{index} ~= '{kind}' then redis.call('DEL', KEYS[{in
 #: client's id and the caller's priority rank (0 high, 1 normal, 2 low). Reply {admitted 0|1,
 #: wait ms, peers, level fraction, fixed}: admitted with wait > 0 is a reservation (sleep,
 #: then go); refused with wait -1 means no concurrency slot is free; peers counts the clients
-#: that used this limit in the last 30 s; level fraction is the fullest-bucket-first
-#: min(level / capacity) after this call (what a process hands over to its local limiter).
+#: that used this limit in the last 30 s; level fraction is min(level / capacity) over the
+#: buckets after this call, negative when callers reserved ahead (at least -60): what a
+#: process hands over to its local limiter, debt included.
 LIMIT_ACQUIRE = (
     _NOW
     + _own(1, "hash")
@@ -145,7 +146,7 @@ if limit > 0 then
     redis.call('PEXPIRE', KEYS[2], math.ceil(wait + ttl + 1000))
   end
 end
-return {1, num(wait), peers, num(math.max(0, frac)), fixed}
+return {1, num(wait), peers, num(math.max(-60, frac)), fixed}
 """
 )
 

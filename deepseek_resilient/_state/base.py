@@ -79,8 +79,12 @@ class BreakerStore(Protocol):
         """The router's cheap pre-check from what this process last saw (no I/O)."""
         ...
 
-    async def admit(self) -> None:
-        """Admit a call or raise ``CircuitOpenError`` (one probe at a time when half-open)."""
+    async def admit(self, *, with_limiter: bool = False) -> None:
+        """Admit a call or raise ``CircuitOpenError`` (one probe at a time when half-open).
+        ``with_limiter``: the same task goes on at once to this provider's
+        ``RateLimiterStore.acquire``; a shared store may then leave the admission to the
+        limiter's round trip, whose ``acquire`` raises this breaker's ``CircuitOpenError``
+        (see ``_state/admission.py``)."""
         ...
 
     def record_success(self, latency: float) -> None: ...
@@ -105,8 +109,10 @@ class BudgetStore(Protocol):
 class CacheStore(Protocol):
     """Answers by request key. Never raises: anything wrong is a miss."""
 
-    async def get(self, key: str) -> Any:
-        """A ``CachedAnswer`` (fresh or stale), or None."""
+    async def get(self, key: str, *, merging: bool = False) -> Any:
+        """A ``CachedAnswer`` (fresh or stale), or None. ``merging``: on a miss the call goes
+        on to ``FlightStore.run`` with the same key (a shared store may make that merge's
+        claim in this read's round trip, see ``_state/admission.py``)."""
         ...
 
     def set(self, key: str, completion: ChatCompletion) -> None: ...

@@ -30,7 +30,7 @@ class DiskCacheStore:
     def __init__(self, disk: ResponseCache) -> None:
         self.disk = disk
 
-    async def get(self, key: str) -> CachedAnswer | None:
+    async def get(self, key: str, *, merging: bool = False) -> CachedAnswer | None:
         return self.disk.get(key)
 
     def set(self, key: str, completion: ChatCompletion) -> None:

@@ -24,7 +24,7 @@ from .._core.clock import Clock
 from .._core.config import CircuitBreaker
 from .._core.errors import CircuitOpenError, ProviderError
 from .._policies.breaker import ProviderBreaker
-from . import _lua
+from . import _lua, admission
 from ._link import RedisLink
 from ._values import Garbage, finite, text
 
@@ -51,7 +51,8 @@ class SharedBreaker(ProviderBreaker):
         #: The longest open period anyone may have written: a longer one read from Redis is
         #: cut to it (``max_open_for``, or ``auth_open_for`` after a 401/402/403).
         self._cap = max(config.max_open_for, config.open_for)
-        self._admit_args = [
+        #: ``BREAKER_ADMIT``'s arguments (also sent in the rate limiter's fused script).
+        self.admit_args = [
             self._probe_ms,
             repr(self._cap * 1000.0),
             repr(max(self._cap, config.auth_open_for) * 1000.0),
@@ -63,19 +64,34 @@ class SharedBreaker(ProviderBreaker):
         self._counted = 0  # calls admitted while the fleet's window held failures, not ended
         self._pending: asyncio.Task[None] | None = None  # this breaker's last write
 
-    async def admit(self) -> None:
+    async def admit(self, *, with_limiter: bool = False) -> None:
         refused = self.refusal()  # an open period this process knows of: no round trip
         if refused is not None:
+            admission.defer(None)
             raise refused
         if not self._link.up:
+            admission.defer(None)
             self.before_call()
             return
-        pending = self._pending
-        if pending is not None and not pending.done():  # our own last write lands first
-            await asyncio.wait([pending], timeout=self._link.op_timeout)
+        if with_limiter and self.state == "closed":  # (a probe is never left to wait)
+            admission.defer(self)  # the rate limiter's round trip checks this breaker first
+            return
+        admission.defer(None)
+        await self.settle_writes()
         reply = await self._link.run(
-            "breaker", self._link.call(_lua.BREAKER_ADMIT, self._key, self._admit_args)
+            "breaker", self._link.call(_lua.BREAKER_ADMIT, self._key, self.admit_args)
         )
+        self.apply(reply)
+
+    async def settle_writes(self) -> None:
+        """Wait (bounded) for this breaker's last write: it lands before the next admission."""
+        pending = self._pending
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending], timeout=self._link.op_timeout)
+
+    def apply(self, reply: Any) -> None:
+        """Take ``BREAKER_ADMIT``'s reply (None: Redis unusable, in-process admission):
+        return when admitted, else raise the ``CircuitOpenError``."""
         parsed = self._parse(reply) if reply is not None else None
         if parsed is None:
             self.before_call()
@@ -139,6 +155,8 @@ class SharedBreaker(ProviderBreaker):
             return None
 
     def record_success(self, latency: float) -> None:
+        if admission.unadmitted(self):
+            return
         closed = self.state == "closed"
         super().record_success(latency)
         if closed and self.state == "closed" and (self._fleet_fails or self._counted):
@@ -170,7 +188,14 @@ class SharedBreaker(ProviderBreaker):
         record = self._link.call(_lua.BREAKER_RECORD, self._key, args)
         self._pending = self._link.spawn("breaker record", record)
 
+    def record_failure(self, error: ProviderError) -> None:
+        if admission.unadmitted(self):
+            return  # refused by the rate limiter before this breaker admitted it
+        super().record_failure(error)
+
     def record_neutral(self) -> None:
+        if admission.unadmitted(self):
+            return
         if self._counted:
             self._record("-")
         if self.state == "half-open" and self._own_probe:

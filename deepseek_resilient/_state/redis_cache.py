@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,9 +22,7 @@ from .._models import ChatCompletion
 from .._policies.cache.store import ENTRY_VERSION, CachedAnswer, WallClock, _Entry
 from . import _lua_answers as _lua
 from ._link import RedisLink
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from .admission import ANSWER_READ, Claims
 
 __all__ = ["RedisCacheStore"]
 
@@ -37,7 +35,13 @@ class RedisCacheStore:
     """The ``CacheStore`` on Redis (see the module docstring)."""
 
     def __init__(
-        self, config: Cache, clock: Clock | None, link: RedisLink, *, l1_size: int
+        self,
+        config: Cache,
+        clock: Clock | None,
+        link: RedisLink,
+        *,
+        l1_size: int,
+        claims: Claims | None = None,
     ) -> None:
         self._config = config
         self._clock: TimeSource = clock if clock is not None else WallClock()
@@ -45,6 +49,7 @@ class RedisCacheStore:
         self._l1: OrderedDict[str, _Entry] = OrderedDict()
         self._l1_size = l1_size
         self._px = max(1, int((config.ttl + config.stale_if_error) * 1000))
+        self._claims = claims
         self.hits = self.stale = self.misses = 0
 
     def _answer(self, entry: _Entry) -> CachedAnswer | None:
@@ -56,10 +61,10 @@ class RedisCacheStore:
         age = max(age, 0.0)
         return CachedAnswer(entry.completion, fresh=age <= self._config.ttl, age=age)
 
-    async def get(self, key: str) -> CachedAnswer | None:
+    async def get(self, key: str, *, merging: bool = False) -> CachedAnswer | None:
         answer = self._from_l1(key)
         if (answer is None or not answer.fresh) and self._link.up:
-            remote = await self._from_redis(key)
+            remote = await self._from_redis(key, merging and answer is None)
             if remote is not None and (answer is None or remote.age < answer.age):
                 answer = remote
         if answer is None:
@@ -81,10 +86,25 @@ class RedisCacheStore:
         self._l1.move_to_end(key)
         return answer
 
-    async def _from_redis(self, key: str) -> CachedAnswer | None:
-        rkey = self._link.key("cache", key)
-        limit = str(self._link.max_value_bytes)
-        raw = await self._link.run("cache read", self._link.call(_lua.CACHE_READ, [rkey], [limit]))
+    async def _from_redis(self, key: str, merging: bool) -> CachedAnswer | None:
+        link = self._link
+        rkey = link.key("cache", key)
+        limit = str(link.max_value_bytes)
+        claim = self._claims.args if self._claims is not None and merging else None
+        if claim is None:
+            raw = await link.run("cache read", link.call(_lua.CACHE_READ, [rkey], [limit]))
+        else:  # a miss also claims the merge of the same call (see .admission)
+            token = uuid.uuid4().hex
+            keys = [rkey, link.key("flight", key), link.key("result", key)]
+            read = link.call(ANSWER_READ, keys, [limit, token, *claim])
+            reply = await link.run("cache read", read)
+            raw = None
+            if isinstance(reply, list) and len(reply) == 2:
+                raw = reply[0]
+                if reply[1] is not None and self._claims is not None:
+                    self._claims.offer(key, token, reply[1])
+            elif reply is not None:
+                link.failed("cache read", f"unexpected reply {reply!r:.60}")
         if not isinstance(raw, bytes) or not raw:
             if raw is not None:  # not ours, or too large: the script deleted it
                 self._link.repaired("cache entry", "wrong type or too large")
@@ -114,18 +134,11 @@ class RedisCacheStore:
             logger.debug("cache write skipped (%r)", exc)
             return
         self._remember(key, entry)
-        rkey, px = self._link.key("cache", key), self._px
-
-        async def write(redis: Redis) -> object:
-            return await redis.set(rkey, data, px=px)
-
-        self._link.spawn("cache write", write)
+        rkey = self._link.key("cache", key)
+        self._link.spawn("cache write", self._link.command("SET", rkey, data, "PX", self._px))
 
     def _delete(self, rkey: str) -> None:
-        async def delete(redis: Redis) -> object:
-            return await redis.delete(rkey)
-
-        self._link.spawn("cache delete", delete)
+        self._link.spawn("cache delete", self._link.command("DEL", rkey))
 
     def close(self) -> None:
         self._l1.clear()

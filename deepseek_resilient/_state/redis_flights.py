@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,10 +33,8 @@ from .._models import ChatCompletion
 from . import _lua_answers as _lua
 from ._link import RedisLink
 from ._values import Garbage, finite
+from .admission import Claims
 from .base import Compute
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["RedisFlights"]
 
@@ -58,7 +56,13 @@ class RedisFlights:
     """The ``FlightStore`` on Redis (see the module docstring)."""
 
     def __init__(
-        self, link: RedisLink, *, lease_ttl: float, result_ttl: float, reuse: float = 0.0
+        self,
+        link: RedisLink,
+        *,
+        lease_ttl: float,
+        result_ttl: float,
+        reuse: float = 0.0,
+        claims: Claims | None = None,
     ) -> None:
         self._link = link
         self._reuse_ms = repr(max(0.0, min(reuse, result_ttl)) * 1000.0)
@@ -66,6 +70,9 @@ class RedisFlights:
         self._lease_ttl = lease_ttl
         self._result_ms = str(max(100, int(result_ttl * 1000)))
         self._beats: set[asyncio.Task[None]] = set()
+        self._claims = claims or Claims()
+        limit = str(link.max_value_bytes)
+        self._claims.args = [self._lease_ms, "0", self._reuse_ms, limit]
 
     async def run(self, key: str, compute: Compute) -> tuple[ChatCompletion, str | None, bool]:
         link = self._link
@@ -75,10 +82,14 @@ class RedisFlights:
         joined = "0"  # the server's time when this caller first found the call in flight
         limit = str(link.max_value_bytes)
         while True:
+            won = self._claims.lead(key)  # claimed by a cache read of this process
+            if won is not None:
+                return (*await self._lead(keys, won, compute), False)
             args = [token, self._lease_ms, joined, self._reuse_ms, limit]
             reply = await link.run("merge", link.call(_lua.FLIGHT_CLAIM, keys, args))
             kind, payload = _kind(reply)
             if kind == "result":
+                self._drop_stray(key, keys)
                 published = _published(payload)
                 if published is not None:
                     return published.completion.model_copy(), published.provider, True
@@ -90,6 +101,7 @@ class RedisFlights:
             if kind == "wait" and _stamp(payload):
                 joined = payload.decode("ascii") if isinstance(payload, bytes) else joined
             else:  # Redis unusable or garbage: this process calls on its own
+                self._drop_stray(key, keys)
                 if reply is not None:
                     link.failed("merge", f"unexpected reply {reply!r:.60}")
                 return (*await compute(), False)
@@ -130,11 +142,16 @@ class RedisFlights:
                     self._link.call(_lua.FLIGHT_EXTEND, [lease], [token, self._lease_ms]),
                 )
 
-    def _drop_result(self, rkey: str) -> None:
-        async def delete(redis: Redis) -> object:
-            return await redis.delete(rkey)
+    def _drop_stray(self, key: str, keys: list[str]) -> None:
+        """A lease a cache read of this process won meanwhile while this caller goes
+        another way: give it up now (else other processes would wait for it to lapse)."""
+        won = self._claims.lead(key)
+        if won is not None:
+            end = self._link.call(_lua.FLIGHT_END, keys, [won, "", self._result_ms])
+            self._link.spawn("merge release", end)
 
-        self._link.spawn("merge cleanup", delete)
+    def _drop_result(self, rkey: str) -> None:
+        self._link.spawn("merge cleanup", self._link.command("DEL", rkey))
 
     def __repr__(self) -> str:
         return f"RedisFlights(lease_ttl={self._lease_ttl})"

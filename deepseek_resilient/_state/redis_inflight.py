@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
     from ._link import RedisLink
 
 __all__ = ["TTL", "SharedInFlight", "in_flight_factory"]
@@ -40,32 +38,18 @@ class SharedInFlight:
             return
         self._sent[member] += 1
         key = self._keys[member]
-
-        async def incr(redis: Redis) -> None:
-            pipe = redis.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, TTL)
-            await pipe.execute()
-
-        self._link.spawn("in-flight count", incr)
+        self._link.spawn("in-flight count", self._link.command("INCR", key))
+        self._link.spawn("in-flight count", self._link.command("EXPIRE", key, TTL))
 
     def finished(self, member: int) -> None:
         if self._sent[member] <= 0:
             return  # its start was never written (Redis was down)
         self._sent[member] -= 1
-        key = self._keys[member]
-
-        async def decr(redis: Redis) -> None:
-            await redis.decr(key)
-
-        self._link.spawn("in-flight count", decr)
+        self._link.spawn("in-flight count", self._link.command("DECR", self._keys[member]))
 
     async def refresh(self) -> list[int] | None:
         """Read every member's counter (one round trip); None when Redis is unavailable."""
-
-        async def read(redis: Redis) -> Any:
-            return await redis.mget(self._keys)
-
+        read = self._link.command("MGET", *self._keys)
         self.counts = _counts(await self._link.run("in-flight counts", read), len(self._keys))
         return self.counts
 

@@ -37,9 +37,9 @@ from .._core.clock import Clock
 from .._core.config import RateLimit
 from .._core.errors import RateLimitedLocally
 from .._policies.rate_limit.layer import Permit, Priority, ProviderRateLimiter
-from . import _lua
+from . import _lua, admission
+from ._limit_reply import Ask, breaker_first, parse_limit, refusal
 from ._link import RedisLink
-from ._values import Garbage, finite
 
 __all__ = ["SharedRateLimiter"]
 
@@ -47,9 +47,6 @@ __all__ = ["SharedRateLimiter"]
 LEASE_MARGIN = 5.0
 #: The longest a lease may be held (the scripts drop leases scored further ahead).
 MAX_HOLD = 3600.0 - LEASE_MARGIN
-#: The most clients counted as sharing one limit (a flooded peer set cannot shrink the
-#: fallback share below 1/MAX_PEERS).
-MAX_PEERS = 4096
 _RANKS = {"high": "0", "normal": "1", "low": "2"}
 _POLL_FIRST = 0.01
 _POLL_MAX = 0.1
@@ -98,6 +95,7 @@ class SharedRateLimiter:
         self.local = ProviderRateLimiter(provider, config, clock)
         self._link = link
         self._keys = [
+            link.key("cb", provider),  # the breaker's (for its admission fused with ours)
             link.key("rl", provider),
             link.key("rl", provider, "leases"),
             link.key("rl", provider, "peers"),
@@ -180,43 +178,63 @@ class SharedRateLimiter:
         hold_for: float | None = None,
     ) -> Permit | SharedPermit:
         started = time.monotonic()
-        if not self._shared:
-            return await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
-        if not self._link.up:
+        ticket = admission.take(self._same_provider)  # the breaker's admission, left to us
+        ask = Ask(started, max_wait, priority, hold_for, max(0, tokens))
+        if not self._shared or not self._link.up:
+            if ticket is not None:  # no round trip of ours: the breaker admits on its own
+                await ticket.breaker.admit()
+            if not self._shared:
+                return await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
             self._go_local()
-            return await self._local_acquire(tokens, max_wait, priority)
-        ask = _Ask(started, max_wait, priority, hold_for, max(0, tokens))
+            return await self._local_acquire(ask)
+        ask.ticket = ticket
         if self._local_mode:
-            # Redis first: the fleet share locally only if it does not answer (and what this
-            # process took locally meanwhile is owed to the shared buckets).
-            owed = self.local.hand_over(1.0)
-            ask.owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
             return await self._shared_acquire(None, ask)
         permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
         return await self._shared_acquire(permit, ask)
 
-    async def _local_acquire(self, tokens: int, max_wait: float, priority: Priority) -> Permit:
-        permit = await self.local.acquire(tokens=tokens, max_wait=max_wait, priority=priority)
+    async def _local_acquire(self, ask: Ask) -> Permit | SharedPermit:
+        """This process's share alone (Redis unusable). A caller that waited in the local
+        queue until Redis answered again is admitted by the shared buckets too: the local
+        limiter is back at the full limits then, and alone it would add a bucket per process."""
+        permit = await self.local.acquire(
+            tokens=ask.tokens, max_wait=ask.left(), priority=ask.priority
+        )
+        if not self._local_mode and self._link.up:
+            return await self._shared_acquire(permit, ask)
         self._took_locally(permit)
         return permit
 
-    async def _shared_acquire(self, permit: Permit | None, ask: _Ask) -> Permit | SharedPermit:
+    def _owe(self, ask: Ask) -> None:
+        """Back from local state: this caller's admission pays what this process took
+        locally meanwhile (once: the next caller does not pay it again)."""
+        owed = self.local.hand_over(1.0)
+        ask.owed = [min(u, d) for u, d in zip(self._used, owed, strict=False)]
+        self._used = _plus(self._used, ask.owed, -1.0)
+
+    async def _shared_acquire(self, permit: Permit | None, ask: Ask) -> Permit | SharedPermit:
         """The shared admission (``permit``: this process's, already taken; None: take it
         after the shared one, or alone if Redis does not answer)."""
         concurrency = self.config.max_concurrency or 0
         lease = uuid.uuid4().hex if concurrency else ""
         poll = _POLL_FIRST
         try:
+            if ask.ticket is not None:
+                await ask.ticket.breaker.settle_writes()
             while True:
                 left = ask.left()
+                if self._local_mode and not ask.owed:
+                    self._owe(ask)
                 reply = await self._link.run("rate limit", self._script(permit, ask, lease))
-                admitted, wait_ms, peers, frac = _parse_limit(reply, self._link, left * 1000.0)
-                if admitted is None:  # Redis unusable: this process's admission stands
+                reply = breaker_first(reply, ask.ticket)
+                admitted, wait_ms, peers, frac = parse_limit(reply, self._link, left * 1000.0)
+                if admitted is None:  # Redis unusable: this process's share alone
                     self._go_local()
-                    if permit is None:
-                        return await self._local_acquire(ask.tokens, left, ask.priority)
-                    self._took_locally(permit)
-                    return permit
+                    self._used = _plus(self._used, ask.owed, 1.0)
+                    ask.owed = []  # not paid
+                    if permit is not None:  # taken at the full limits: ask again at the share
+                        permit.release()
+                    return await self._local_acquire(ask)
                 self._peers = peers
                 if admitted:
                     return await self._admitted(permit, ask, lease, wait_ms, frac)
@@ -224,7 +242,7 @@ class SharedRateLimiter:
                     await anyio.sleep(min(poll, left))
                     poll = min(_POLL_MAX, poll * 2)
                     continue
-                raise RateLimitedLocally(_refusal(wait_ms), provider=self.provider)
+                raise RateLimitedLocally(refusal(wait_ms), provider=self.provider)
         except BaseException:
             if permit is not None and not permit.released:  # give everything back
                 self.local.undo(permit)
@@ -232,16 +250,23 @@ class SharedRateLimiter:
                 self._release_shared(lease, 0, None)
             raise
 
-    def _script(self, permit: Permit | None, ask: _Ask, lease: str) -> Any:
+    def _same_provider(self, breaker: Any) -> bool:
+        return bool(breaker._link is self._link and breaker.provider == self.provider)
+
+    def _script(self, permit: Permit | None, ask: Ask, lease: str) -> Any:
         tokens = permit.tokens if permit is not None else ask.tokens
         hold = min(MAX_HOLD, ask.hold_for if ask.hold_for is not None else ask.max_wait)
-        args = [lease, str(self.config.max_concurrency or 0), repr(1000.0 * (hold + LEASE_MARGIN))]
+        ticket = ask.ticket
+        front = ticket.breaker.admit_args if ticket is not None and not ticket.settled else []
+        args = [str(len(front)), *front]
+        args += [lease, str(self.config.max_concurrency or 0)]
+        args += [repr(1000.0 * (hold + LEASE_MARGIN))]
         args += [repr(ask.left() * 1000.0), repr(self.config.max_pause * 1000.0)]
         args += [*self._buckets(tokens, ask.priority, ask.owed), self._id, _RANKS[ask.priority]]
-        return self._link.call(_lua.LIMIT_ACQUIRE, self._keys, args)
+        return self._link.call(admission.ADMIT, self._keys, args)
 
     async def _admitted(
-        self, permit: Permit | None, ask: _Ask, lease: str, wait_ms: float, frac: float
+        self, permit: Permit | None, ask: Ask, lease: str, wait_ms: float, frac: float
     ) -> SharedPermit:
         if self._local_mode:  # the shared buckets answer again (and were paid)
             self._local_mode = False
@@ -259,7 +284,7 @@ class SharedRateLimiter:
         self.local.on_rate_limited(retry_after)
         if retry_after is not None and retry_after > 0:  # every process pauses
             ms = min(retry_after, self.config.max_pause) * 1e3  # inf, 1e300: capped
-            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[:1], [repr(ms)])
+            pause = self._link.call(_lua.LIMIT_PAUSE, self._keys[1:2], [repr(ms)])
             self._link.spawn("rate-limit pause", pause)
 
     def on_success(self) -> None:
@@ -280,7 +305,7 @@ class SharedRateLimiter:
         if not lease and not refund:
             return
         args = [lease, refund, repr(give), repr(cap)]
-        keys = [self._keys[0], self._keys[1], self._keys[3], self._keys[4]]
+        keys = [self._keys[1], self._keys[2], self._keys[4], self._keys[5]]
         release = self._link.call(_lua.LIMIT_RELEASE, keys, args)
         self._link.spawn("rate-limit release", release)
 
@@ -288,50 +313,6 @@ class SharedRateLimiter:
         return f"SharedRateLimiter({self.provider!r}, {self.config!r})"
 
 
-class _Ask:
-    """One caller's admission request, as the shared script needs it."""
-
-    __slots__ = ("hold_for", "max_wait", "owed", "priority", "started", "tokens")
-
-    def __init__(
-        self,
-        started: float,
-        max_wait: float,
-        priority: Priority,
-        hold_for: float | None,
-        tokens: int,
-    ) -> None:
-        self.started, self.max_wait, self.priority = started, max_wait, priority
-        self.hold_for, self.tokens = hold_for, tokens
-        self.owed: list[float] = []
-
-    def left(self) -> float:
-        return max(0.0, self.max_wait - (time.monotonic() - self.started))
-
-
-def _refusal(wait_ms: float) -> str:
-    if wait_ms < 0:
-        return "no shared concurrency slot free"
-    return f"shared admission projected in {wait_ms / 1000.0:.2f}s, beyond max_wait"
-
-
-def _parse_limit(
-    reply: Any, link: RedisLink, left_ms: float
-) -> tuple[bool | None, float, int, float]:
-    """(admitted, wait ms, peers, level fraction); admitted None when the reply is unusable."""
-    if reply is None:  # the link already logged why
-        return None, 0.0, 1, 1.0
-    try:
-        if not isinstance(reply, list) or len(reply) != 5:
-            raise Garbage(f"rate-limit reply {reply!r:.60}")
-        admitted = finite(reply[0]) == 1
-        wait = finite(reply[1], low=-1.0, high=3.6e9)
-        if admitted and wait > left_ms + 1.0:
-            raise Garbage(f"rate-limit wait {wait!r:.20} beyond max_wait")
-        if reply[4] not in (0, b"0", "0"):
-            link.repaired("rate limit", "out of bounds")
-        peers = int(finite(reply[2], low=1.0, high=MAX_PEERS))
-        return admitted, wait, peers, finite(reply[3], low=0.0, high=1.0)
-    except Exception as exc:  # any reply we cannot read: Redis is unusable for now
-        link.failed("rate limit", exc if isinstance(exc, Garbage) else Garbage(repr(exc)))
-        return None, 0.0, 1, 1.0
+def _plus(used: list[float], owed: list[float], sign: float) -> list[float]:
+    """``used`` with ``sign * owed`` added bucket by bucket (``owed`` may be shorter)."""
+    return [u + sign * (owed[i] if i < len(owed) else 0.0) for i, u in enumerate(used)]

@@ -10,6 +10,7 @@ from .._core.config import Cache, CircuitBreaker, RateLimit
 from .._core.config import RetryBudget as BudgetConfig
 from .._policies.budget import RetryBudget
 from ._link import RedisLink
+from .admission import Claims
 from .redis_breaker import SharedBreaker
 from .redis_cache import RedisCacheStore
 from .redis_flights import RedisFlights
@@ -30,6 +31,8 @@ class RedisStore:
         #: How long a merged answer may be reused by callers that were not waiting for it:
         #: the client's cache TTL (set when the client builds its cache; 0 without one).
         self._reuse = 0.0
+        #: Merge claims made by this client's cache reads, for its merging (one round trip).
+        self._claims = Claims()
 
     def limiter(self, provider: str, config: RateLimit, clock: Clock) -> SharedRateLimiter:
         return SharedRateLimiter(provider, config, clock, self.link, self.state.processes)
@@ -51,7 +54,9 @@ class RedisStore:
 
     def cache(self, config: Cache, clock: Clock | None) -> RedisCacheStore:
         self._reuse = config.ttl
-        return RedisCacheStore(config, clock, self.link, l1_size=self.state.l1_size)
+        return RedisCacheStore(
+            config, clock, self.link, l1_size=self.state.l1_size, claims=self._claims
+        )
 
     def flights(self) -> RedisFlights:
         return RedisFlights(
@@ -59,6 +64,7 @@ class RedisStore:
             lease_ttl=self.state.lease_ttl,
             result_ttl=self.state.result_ttl,
             reuse=self._reuse,
+            claims=self._claims,
         )
 
     async def aclose(self) -> None:

@@ -67,6 +67,8 @@ from .merge import (
 
 __all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
 
+_UNSET2, _UNSET3 = (None, None), (None, None, None)  # CHUNK_KEPT / DELTA_KEPT all unset
+
 
 @dataclass
 class _ChoiceState:
@@ -160,8 +162,11 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
         _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
-    merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
-    merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
+    kept = (delta.refusal, delta.audio, delta.function_call)
+    if delta.__pydantic_extra__ or kept != _UNSET3:
+        merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
+    if choice.__pydantic_extra__:
+        merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
 def _build_choice(index: int, state: _ChoiceState) -> Choice:
@@ -211,7 +216,8 @@ class Accumulator:
             self._usage = chunk.usage
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
-        first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
+        if chunk.__pydantic_extra__ or (chunk.service_tier, chunk.moderation) != _UNSET2:
+            first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
 
     @property
     def empty(self) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "OpenedStream",
     "Resume",
     "close_quietly",
+    "idle_error",
     "is_finished",
     "open_until_commit",
     "read_to_end",
@@ -58,6 +59,8 @@ class OpenedStream:
     skipped: int = 0
     #: Set by the router: recovers this stream if it breaks after commit.
     resume: Resume | None = None
+    #: ``read_to_end`` with an outer scope: the idle limit ended that scope.
+    idle_expired: bool = False
 
     @classmethod
     def replay(cls, provider: str, chunks: list[ChatCompletionChunk]) -> OpenedStream:
@@ -65,7 +68,10 @@ class OpenedStream:
 
 
 def is_finished(chunk: ChatCompletionChunk) -> bool:
-    return any(c.finish_reason is not None for c in chunk.choices)
+    for c in chunk.choices:  # noqa: SIM110 - a loop: no generator per chunk
+        if c.finish_reason is not None:
+            return True
+    return False
 
 
 async def open_until_commit(
@@ -97,9 +103,13 @@ async def open_until_commit(
     return OpenedStream(provider, buffered, None, skipped=skipped)
 
 
-async def read_to_end(opened: OpenedStream) -> tuple[ChatCompletion, int]:
+async def read_to_end(
+    opened: OpenedStream, outer: anyio.CancelScope | None = None
+) -> tuple[ChatCompletion, int]:
     """The whole answer of a committed stream (a request sent upstream as a stream), each
-    wait for a data event bounded by ``opened.idle``; and the malformed events skipped."""
+    wait for a data event bounded by ``opened.idle``; and the malformed events skipped.
+    ``outer``: on asyncio the idle limit cancels this enclosing scope instead of one of its
+    own (``opened.idle_expired`` then says so; the caller raises the idle error)."""
     acc = Accumulator()
     skipped = opened.skipped
     for chunk in opened.buffered:
@@ -108,8 +118,9 @@ async def read_to_end(opened: OpenedStream) -> tuple[ChatCompletion, int]:
     if rest is None:
         return acc.result(), skipped
     ended = False
+    watch = IdleWatch(opened.idle, outer)
     try:
-        with IdleWatch(opened.idle) as watch:
+        with watch:
             async for chunk in rest:
                 watch.touch()
                 if chunk is SKIPPED_EVENT:
@@ -118,17 +129,23 @@ async def read_to_end(opened: OpenedStream) -> tuple[ChatCompletion, int]:
                 acc.add(chunk)
             ended = True
     finally:
+        opened.idle_expired = watch.expired
         if not ended:  # a finished generator needs no closing
             await close_quietly(rest)
     if watch.expired:
-        raise APITimeoutError(
-            f"no data within the {opened.idle:g} s idle limit", provider=opened.provider
-        )
+        raise idle_error(opened)
     if not acc.finished():
         raise APIConnectionError(
             "the answer ended without a finish reason", provider=opened.provider
         )
     return acc.result(), skipped
+
+
+def idle_error(opened: OpenedStream) -> APITimeoutError:
+    """The error of a stream read whose idle limit passed."""
+    return APITimeoutError(
+        f"no data within the {opened.idle:g} s idle limit", provider=opened.provider
+    )
 
 
 async def close_quietly(source: AsyncIterator[Any] | None) -> None:

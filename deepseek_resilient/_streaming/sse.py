@@ -156,6 +156,26 @@ def _parse_event(event: SSEEvent, provider: str) -> ChatCompletionChunk | None:
     raise _invalid(data, provider)
 
 
+def _chunk(event: SSEEvent) -> ChatCompletionChunk | None:
+    """The common event, a JSON chat chunk, parsed; None for anything else (``_parse_event``
+    decides: ``[DONE]``, errors, keep-alives, bad events)."""
+    data = event.data
+    if event.event is not None or data[:1] != "{":
+        return None
+    try:
+        chunk = ChatCompletionChunk.model_validate_json(data)
+    except ValidationError:
+        return None
+    extra = chunk.__pydantic_extra__
+    return None if extra and extra.get("error") else chunk
+
+
+def _check_size(decoder: SSEDecoder, events: list[SSEEvent], limit: int, provider: str) -> None:
+    if decoder.pending > limit or (events and max(len(e.data) for e in events) > limit):
+        message = f"a stream event is longer than {limit} characters"
+        raise InvalidResponseError(message, provider=provider)
+
+
 async def aiter_chunks(
     byte_stream: AsyncIterator[bytes], *, provider: str, max_event_chars: int | None = None
 ) -> AsyncIterator[ChatCompletionChunk]:
@@ -183,6 +203,9 @@ async def aiter_chunks(
     bad_in_a_row = 0
     iterator = byte_stream.__aiter__()
     while not eof:
+        # No event completed now can be longer than what was held plus what arrives (a split
+        # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
+        held = decoder.pending + 3
         try:
             raw = await iterator.__anext__()
         except StopAsyncIteration:
@@ -190,28 +213,26 @@ async def aiter_chunks(
             events = decoder.flush()
         else:
             events = decoder.feed(raw)
-        if max_event_chars is not None and (
-            decoder.pending > max_event_chars
-            or (events and max(len(e.data) for e in events) > max_event_chars)
-        ):
-            message = f"a stream event is longer than {max_event_chars} characters"
-            raise InvalidResponseError(message, provider=provider)
+            held += len(raw)
+        if max_event_chars is not None and held > max_event_chars:
+            _check_size(decoder, events, max_event_chars, provider)
         for event in events:
-            try:
-                chunk = _parse_event(event, provider)
-            except InvalidResponseError:
-                bad_in_a_row += 1
-                if not good or bad_in_a_row >= MAX_BAD_EVENTS_IN_A_ROW:
-                    raise
-                yield SKIPPED_EVENT
-                continue
+            chunk = _chunk(event)
             if chunk is None:
-                continue
-            if chunk is not _END:
-                good = True
-                bad_in_a_row = 0
-            if chunk is _END:
-                return
+                try:
+                    chunk = _parse_event(event, provider)
+                except InvalidResponseError:
+                    bad_in_a_row += 1
+                    if not good or bad_in_a_row >= MAX_BAD_EVENTS_IN_A_ROW:
+                        raise
+                    yield SKIPPED_EVENT
+                    continue
+                if chunk is None:
+                    continue
+                if chunk is _END:
+                    return
+            good = True
+            bad_in_a_row = 0
             if not finished:
                 for choice in chunk.choices:
                     if choice.finish_reason is not None:

@@ -70,9 +70,23 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Decode ``data`` (any slice of the stream) and return the events it completed."""
+        if (
+            data[-2:] == b"\n\n"
+            and self._started
+            and not (self._raw or self._tail or self._data or self._last_cr)
+            and not self._block_comment
+            and self._event is None
+            and self._retry is None
+            and b"\r" not in data
+        ):
+            # Between events, whole blocks arrived (it ends in ASCII: nothing is held back).
+            text = codecs.utf_8_decode(data, "replace", True)[0]
+            events = self._data_blocks(text)
+            return events if events is not None else self._text(text)
         text = self._decode(data, final=False)
-        if not text:
-            return []
+        return self._text(text) if text else []
+
+    def _text(self, text: str) -> list[SSEEvent]:
         if self._last_cr or "\n" in text or "\r" in text:
             return self._lines(text, final=False)
         self._tail.append(text)  # the middle of a line: kept for when its end arrives
@@ -111,6 +125,18 @@ class SSEDecoder:
         return events
 
     # ------------------------------------------------------------------ internals
+
+    def _data_blocks(self, text: str) -> list[SSEEvent] | None:
+        """The common case, read between events: whole blocks of one ``data: `` line each
+        (what every chat API sends). Their events, as the general rules give them; None for
+        anything else (nothing consumed: the general path reads it)."""
+        events = []
+        last_id = self._last_id
+        for block in text[:-2].split("\n\n"):
+            if block[:6] != "data: " or "\n" in block:
+                return None
+            events.append(SSEEvent(None, block[6:], last_id, None))
+        return events
 
     def _lines(self, text: str, *, final: bool) -> list[SSEEvent]:
         """The events completed by ``text``. An unterminated line is kept as a list of pieces

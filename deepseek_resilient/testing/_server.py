@@ -167,7 +167,7 @@ class FaultServer(Answers):
 
     def _next_step(self, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> Step:
         """Pick the answer for the next request and record the request, atomically."""
-        redacted = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
+        redacted = _redacted(headers)
         with self._lock:
             index = len(self.requests)
             step = self._pinned.pop(index + 1, None)
@@ -233,7 +233,8 @@ class FaultServer(Answers):
         if not route.endswith("/chat/completions"):
             with self._lock:
                 scripted = self._other.popleft() if self._other else None
-                self.other_requests.append(RecordedRequest(path, {}, None, scripted or Ok()))
+                recorded = RecordedRequest(path, _redacted(headers), None, scripted or Ok())
+                self.other_requests.append(recorded)
             if scripted is not None:
                 return ANSWERS[type(scripted)](self, conn, scripted, False)
             if route.endswith("/models"):
@@ -287,3 +288,8 @@ ANSWERS: dict[type[Step], Callable[[FaultServer, socket.socket, Step, bool], boo
     ContextLengthExceeded: FaultServer._answer_status,
     ContentFilter: FaultServer._answer_status,
 }
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    """The request's headers as recorded: the key never kept."""
+    return {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,6 +208,9 @@ class RecordedRequest:
     body: dict[str, Any] | None
     step: Step
     auth_digest: str | None = field(default=None, repr=False)
+    #: When the server received it (``time.monotonic()`` of the server's process): count
+    #: admissions by it rather than by when each client saw its answer.
+    received: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     @staticmethod
     def digest(value: str) -> str:

@@ -1,7 +1,10 @@
 """One worker process of the multi-process Redis tests: ``python _worker.py '<json>'``.
 
-It builds an ``AsyncClient`` on ``RedisState``, prints ``ready``, waits for a line on stdin
-(so the test starts every worker at the same moment), runs its mode and prints one JSON line.
+It builds an ``AsyncClient`` on ``RedisState``, warms up (one call through a throwaway client
+on the same servers, model ``warm``: imports, HTTP and Redis code paths, so that the first
+measured answer is not late in a fresh process on a busy machine), prints ``ready``, waits
+for a line on stdin (so the test starts every worker at the same moment), runs its mode and
+prints one JSON line.
 The FaultServer's rule answers by the request's ``model``: ``down`` 503, ``slow`` after
 0.5 s, anything else at once.
 """
@@ -98,7 +101,10 @@ MODES = {"limit": limit, "calls": calls, "trip": trip}
 
 
 def build(cfg: dict[str, Any]) -> AsyncClient:
-    state = RedisState(cfg["redis"], namespace=cfg["ns"], op_timeout=cfg.get("op_timeout", 2.0))
+    options = {k: cfg[k] for k in ("processes", "retry_interval", "max_op_timeout") if k in cfg}
+    state = RedisState(
+        cfg["redis"], namespace=cfg["ns"], op_timeout=cfg.get("op_timeout", 2.0), **options
+    )
     retry = Retry(attempts=1)
     breaker = CircuitBreaker(window=4, min_calls=2, open_for=60.0, max_open_for=60.0)
     if cfg["mode"] == "limit":
@@ -119,10 +125,24 @@ def build(cfg: dict[str, Any]) -> AsyncClient:
     )
 
 
+async def warm_up(cfg: dict[str, Any]) -> None:
+    """One call on another namespace, not counted by the tests (its model is ``warm``)."""
+    state = RedisState(cfg["redis"], namespace=cfg["ns"] + "-warm", op_timeout=2.0)
+    client = AsyncClient([provider(cfg, "warm", "warm")], state=state, retry=Retry(attempts=1))
+    async with client:
+        await client.chat.completions.create(
+            messages=[{"role": "user", "content": "warm up"}], temperature=0.7, timeout=30.0
+        )
+
+
 async def main() -> None:
     cfg = json.loads(sys.argv[1])
+    await warm_up(cfg)
     client = build(cfg)
     async with client:
+        link = getattr(client._store, "link", None)
+        if link is not None:  # connect now: the first measured admission is not a cold one
+            await link.run("warm up", link.command("PING"))
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         result = await MODES[cfg["mode"]](client, cfg)

@@ -40,7 +40,8 @@ async def test_a_stalled_event_loop_does_not_degrade_redis(
 
         async def stalls() -> None:
             for _ in range(5):
-                await anyio.lowlevel.checkpoint()  # let the requests send their Redis operations
+                for _ in range(3):  # let the requests queue their Redis operations, and the
+                    await anyio.lowlevel.checkpoint()  # link send them (one pipeline)
                 _stall(0.3)  # six times the operation timeout
                 await anyio.sleep(0.02)
 

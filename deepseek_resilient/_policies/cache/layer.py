@@ -59,7 +59,7 @@ async def _cached(cache: CacheStore, site: Site, call: Call, next: Handler) -> A
         call.route.cache = "bypass"
         return await next(call)
     key = site.key(call)
-    cached = await cache.get(key) if mode_reads(mode) else None
+    cached = await cache.get(key, merging=call.merges) if mode_reads(mode) else None
     if cached is not None and cached.fresh:
         _emit(call, "hit")
         return _from_cache(call, cached.completion, "hit")

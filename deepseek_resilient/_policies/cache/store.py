@@ -12,6 +12,7 @@ process), not from diskcache's ``expire``, so TTL tests run on a fake clock.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,15 @@ class _Entry(BaseModel):
     v: Literal[1]
     stored_at: float = Field(allow_inf_nan=False)
     completion: ChatCompletion
+
+
+def _entry_json(stored_at: float, completion: ChatCompletion) -> bytes:
+    """``_Entry(v=ENTRY_VERSION, stored_at=..., completion=...).model_dump_json()``, as bytes,
+    without building the entry (the completion serialised once, by pydantic)."""
+    if not math.isfinite(stored_at):
+        raise ValueError("stored_at must be finite")
+    body = completion.__pydantic_serializer__.to_json(completion)
+    return b'{"v":%d,"stored_at":%r,"completion":%s}' % (ENTRY_VERSION, stored_at, body)
 
 
 class ResponseCache:
@@ -236,8 +246,7 @@ class ResponseCache:
         if cache is None:
             return
         try:
-            entry = _Entry(v=ENTRY_VERSION, stored_at=self._clock.now(), completion=completion)
-            cache.set(key, entry.model_dump_json().encode("utf-8"), retry=False)
+            cache.set(key, _entry_json(self._clock.now(), completion), retry=False)
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
         else:
@@ -250,13 +259,12 @@ class ResponseCache:
         (``stats``, ``clear`` and ``close`` flush). Never raises. A crash loses the queue."""
         if self._open() is None:  # disabled (not writable, not ours): nothing is kept
             return
+        now = self._clock.now()
         try:
-            entry = _Entry(v=ENTRY_VERSION, stored_at=self._clock.now(), completion=completion)
-            raw = entry.model_dump_json().encode("utf-8")  # now: the caller may change it
+            raw = _entry_json(now, completion)  # now: the caller may change it
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
             return
-        now = self._clock.now()
         if not self._pending:
             self._pending_since = now
         self._pending[key] = raw

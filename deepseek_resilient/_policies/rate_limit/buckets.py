@@ -39,12 +39,13 @@ class _Bucket:
 
     def hand_over(self, now: float, scale: float, fraction: float) -> float:
         """A shared store falling back to this bucket: its level becomes at most ``fraction``
-        of this process's share (``base_capacity * scale``, below ``min_capacity`` too);
-        returns the deficit (share minus level) before that."""
+        of this process's share (``base_capacity * scale``, below ``min_capacity`` too; a
+        negative fraction is the shared bucket's debt, callers admitted ahead: at most 60
+        shares); returns the deficit (share minus level) before that."""
         self.refill(now)
         share = self.base_capacity * scale
         deficit = max(0.0, share - self.level)
-        self.level = min(self.level, share * min(1.0, max(0.0, fraction)))
+        self.level = min(self.level, share * min(1.0, max(-60.0, fraction)))
         return deficit
 
     def scale(self, factor: float) -> None:
@@ -113,3 +114,24 @@ class Permit:
 
 
 _NOOP_PERMIT = Permit(None, 0)
+
+
+def _projected(
+    needs: list[tuple[_Bucket, float, float]], levels: dict[int, float], now: float, t: float
+) -> float:
+    """When the buckets (at ``levels`` now, refilling) hold what ``needs`` asks, from ``t``."""
+    eta = t
+    for b, need, _ in needs:
+        lvl = min(b.capacity, levels[id(b)] + (t - now) * b.rate)
+        if lvl < need - _EPS:
+            eta = max(eta, t + (need - lvl) / b.rate if b.rate > 0 else math.inf)
+    return eta
+
+
+def _shed_reason(w: _Waiter, slot_free: bool, eta: float, now: float) -> str | None:
+    """Why a waiter that cannot be admitted now is refused at once, or None (it queues)."""
+    if not slot_free and w.rank == 2:
+        return "low priority and no concurrency slot free"
+    if eta > w.deadline + _EPS:
+        return f"admission projected in {eta - now:.2f}s, beyond max_wait"
+    return None

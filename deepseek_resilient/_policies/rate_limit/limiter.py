@@ -33,6 +33,7 @@ import anyio
 from ..._core.clock import Clock
 from ..._core.config import RateLimit
 from ..._core.errors import RateLimitedLocally
+from . import buckets
 from .buckets import _EPS, _NOOP_PERMIT, _RANK, Permit, Priority, _Bucket, _Waiter
 
 __all__ = ["ProviderRateLimiter"]
@@ -93,8 +94,13 @@ class ProviderRateLimiter:
         later than ``max_wait``; or when waiting is cut short because higher-priority work,
         a pause or a lower rate pushed this request past its deadline."""
         now = self._clock.now()
-        if not self._limited and now >= self._paused_until:
-            return _NOOP_PERMIT
+        if now >= self._paused_until:
+            if not self._limited:
+                return _NOOP_PERMIT
+            if not self._queue:  # nobody waits: admitted now, or queued as below
+                permit = self._admit_now(max(0, tokens), _RANK[priority], now)
+                if permit is not None:
+                    return permit
         rank = _RANK[priority]
         w = _Waiter(
             rank=rank, seq=self._seq, tokens=max(0, tokens), deadline=now + max_wait, arrived=now
@@ -171,6 +177,25 @@ class ProviderRateLimiter:
 
     # ------------------------------------------------------------------ scheduling
 
+    def _admit_now(self, tokens: int, rank: int, now: float) -> Permit | None:
+        """With nobody queued and no pause: what ``_reschedule`` grants a lone waiter at once
+        (a free slot, every bucket full enough), with no waiter queued; None: it must queue."""
+        limit = self._slot_limit(rank)
+        if limit is not None and self._in_flight >= limit:
+            return None
+        headroom = self.config.low_priority_headroom if rank == 2 else 0.0
+        token_bucket = self._token_bucket
+        for b in self._buckets:
+            b.refill(now)
+            debit = float(tokens) if b is token_bucket else 1.0
+            if b.level < min(b.capacity, debit + headroom * b.capacity) - _EPS:
+                return None
+        for b in self._buckets:
+            b.level -= float(tokens) if b is token_bucket else 1.0
+        self._in_flight += 1
+        self._seq += 1
+        return Permit(self, tokens, admitted_at=now, waited=0.0)
+
     def _insert(self, w: _Waiter) -> None:
         q = self._queue
         i = len(q)
@@ -188,11 +213,11 @@ class ProviderRateLimiter:
             out.append((b, need, debit))
         return out
 
-    def _slot_limit(self, w: _Waiter) -> int | None:
+    def _slot_limit(self, rank: int) -> int | None:
         c = self._concurrency
         if c is None:
             return None
-        if w.rank == 2 and c:
+        if rank == 2 and c:
             return max(1, math.floor(c * (1.0 - self.config.low_priority_headroom) + _EPS))
         return c
 
@@ -209,9 +234,9 @@ class ProviderRateLimiter:
         kept: list[_Waiter] = []
         for w in self._queue:
             needs = self._needs(w)
-            limit = self._slot_limit(w)
+            limit = self._slot_limit(w.rank)
             slot_free = limit is None or slots_used < limit
-            eta = _projected(needs, levels, now, t)
+            eta = buckets._projected(needs, levels, now, t)
             if prefix and slot_free and eta <= now + _EPS:
                 for b, _, debit in needs:
                     b.level -= debit
@@ -222,7 +247,7 @@ class ProviderRateLimiter:
                 woken.append(w)
                 continue
             prefix = False
-            w.shed = _shed_reason(w, slot_free, eta, now)
+            w.shed = buckets._shed_reason(w, slot_free, eta, now)
             if w.shed is not None:
                 woken.append(w)
                 continue
@@ -323,24 +348,3 @@ class ProviderRateLimiter:
 
     def __repr__(self) -> str:
         return f"ProviderRateLimiter({self.provider!r}, {self.config!r})"
-
-
-def _projected(
-    needs: list[tuple[_Bucket, float, float]], levels: dict[int, float], now: float, t: float
-) -> float:
-    """When the buckets (at ``levels`` now, refilling) hold what ``needs`` asks, from ``t``."""
-    eta = t
-    for b, need, _ in needs:
-        lvl = min(b.capacity, levels[id(b)] + (t - now) * b.rate)
-        if lvl < need - _EPS:
-            eta = max(eta, t + (need - lvl) / b.rate if b.rate > 0 else math.inf)
-    return eta
-
-
-def _shed_reason(w: _Waiter, slot_free: bool, eta: float, now: float) -> str | None:
-    """Why a waiter that cannot be admitted now is refused at once, or None (it queues)."""
-    if not slot_free and w.rank == 2:
-        return "low priority and no concurrency slot free"
-    if eta > w.deadline + _EPS:
-        return f"admission projected in {eta - now:.2f}s, beyond max_wait"
-    return None

@@ -165,7 +165,10 @@ class OpenAICompatible(Provider):
 
     def _timeout(self, idle_timeout: float) -> httpx2.Timeout:
         idle = max(0.001, min(self.read_timeout, idle_timeout))
-        return httpx2.Timeout(idle, connect=min(self.connect_timeout, idle))
+        # All four phases named: httpx2 then skips its check of a lone default against the
+        # ``SupportsFloat`` protocol (an isinstance on a Protocol, several µs a call).
+        connect = min(self.connect_timeout, idle)
+        return httpx2.Timeout(connect=connect, read=idle, write=idle, pool=idle)
 
     async def aclose(self) -> None:
         if self._http is not None and self._owns_http:

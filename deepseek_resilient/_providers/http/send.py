@@ -25,6 +25,11 @@ else:
 
 __all__ = ["Sender"]
 
+#: A URL parsed, its transport, and the headers of a request with a body to it.
+_Target = tuple["httpx2.URL", Any, "httpx2.Headers"]
+#: Headers httpx2 places itself: a call that sets one gets its request built the usual way.
+_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+
 
 class Sender:
     """Streams requests on ``http``: straight to its transport when ``owned``."""
@@ -37,7 +42,7 @@ class Sender:
         # a private method of httpx2; without it, every request goes through the client.
         self._direct = owned and hasattr(http, "_transport_for_url")
         self._base_headers = {k.lower(): v for k, v in http.headers.items()}
-        self._urls: dict[str, tuple[httpx2.URL, Any] | None] = {}
+        self._urls: dict[str, _Target | None] = {}
 
     def stream(
         self,
@@ -61,25 +66,25 @@ class Sender:
     async def _send(
         self,
         method: str,
-        found: tuple[httpx2.URL, Any],
+        found: _Target,
         timeout: httpx2.Timeout,
         content: bytes | None,
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
     ) -> AsyncIterator[httpx2.Response]:
-        target, transport = found
+        target, transport, prepared = found
         if params:
             target = target.copy_merge_params(params)
-        merged = self._base_headers
-        if headers:
-            merged = {**merged, **{k.lower(): v for k, v in headers.items()}}
-        request = httpx2.Request(
-            method,
-            target,
-            headers=merged,
-            content=content,
-            extensions={"timeout": timeout.as_dict()},
-        )
+        extensions = {"timeout": timeout.as_dict()}
+        if not content or (headers and not _OWN_HEADERS.isdisjoint(map(str.lower, headers))):
+            merged = self._base_headers
+            if headers:
+                merged = {**merged, **{k.lower(): v for k, v in headers.items()}}
+            request = httpx2.Request(
+                method, target, headers=merged, content=content, extensions=extensions
+            )
+        else:
+            request = _with_body(method, target, prepared, headers, content, extensions)
         response = await transport.handle_async_request(request)
         response.request = request
         try:
@@ -87,14 +92,43 @@ class Sender:
         finally:
             await response.aclose()
 
-    def _target(self, url: str) -> tuple[httpx2.URL, Any] | None:
-        """``url`` parsed, and the transport the client sends it through (both kept); None
-        for a URL with credentials in it (the client turns those into Basic auth)."""
+    def _target(self, url: str) -> _Target | None:
+        """``url`` parsed, the transport the client sends it through, and the headers every
+        request with a body to it starts from (all kept); None for a URL with credentials
+        in it (the client turns those into Basic auth)."""
         if url in self._urls:
             return self._urls[url]
         parsed = httpx2.URL(url)
         transport_for = self._http._transport_for_url  # type: ignore[attr-defined]
-        found = None if parsed.userinfo else (parsed, transport_for(parsed))
+        found = None
+        if not parsed.userinfo:
+            # The headers httpx2 builds for a request with a body (``Host`` first, then the
+            # client's), less the body's length, which each request adds.
+            probe = httpx2.Request("POST", parsed, headers=self._base_headers, content=b"-")
+            raw = [(k, v) for k, v in probe.headers.raw if k.lower() != b"content-length"]
+            found = (parsed, transport_for(parsed), httpx2.Headers(raw))
         if len(self._urls) < 64:  # a provider has two or three URLs
             self._urls[url] = found
         return found
+
+
+def _with_body(
+    method: str,
+    target: httpx2.URL,
+    prepared: httpx2.Headers,
+    headers: Mapping[str, str] | None,
+    content: bytes,
+    extensions: dict[str, Any],
+) -> httpx2.Request:
+    """The request ``httpx2.Request(method, target, headers=..., content=content)`` builds,
+    header for header and in the same order, from headers prepared once per URL: a copy
+    and one header, where httpx2 would normalise every header of every request again."""
+    merged = httpx2.Headers(prepared)
+    if headers:
+        for key, value in headers.items():
+            merged[key.lower()] = value
+    merged["Content-Length"] = str(len(content))
+    stream = httpx2.ByteStream(content)
+    request = httpx2.Request(method, target, headers=merged, stream=stream, extensions=extensions)
+    request.read()  # ``request.content`` readable, as after ``content=``
+    return request
