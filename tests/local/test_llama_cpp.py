@@ -5,6 +5,7 @@ test_xllamacpp.py and marked here."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,19 @@ from deepseek_resilient._providers.local.llama_cpp import LlamaCpp
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 
 
+def need(module: str) -> None:
+    """Skip unless ``module`` is installed, without importing it: an engine's import loads its
+    OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+
+
 ENGINES = {"xllamacpp": "xllamacpp", "llama-cpp-python": "llama_cpp"}
 
 
 @pytest.fixture(scope="module", params=sorted(ENGINES))
 def llama(request: pytest.FixtureRequest) -> Iterator[LlamaCpp]:
-    pytest.importorskip(ENGINES[request.param])
+    need(ENGINES[request.param])
     provider = LlamaCpp(engine=request.param, warm=True)
     assert provider.engine_name == request.param
     yield provider
@@ -176,7 +184,7 @@ async def test_greedy_answer_does_not_depend_on_the_previous_request(llama: Llam
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 async def test_bad_model_path_raises_local_model_error(tmp_path: Path, engine: str) -> None:
-    pytest.importorskip(ENGINES[engine])
+    need(ENGINES[engine])
     missing = tmp_path / "nope.gguf"
     provider = LlamaCpp(missing, engine=engine)
     assert provider.model == "nope"
@@ -192,7 +200,7 @@ async def test_bad_model_path_raises_local_model_error(tmp_path: Path, engine: s
 async def test_a_file_that_is_not_a_model_raises_local_model_error(
     tmp_path: Path, engine: str
 ) -> None:
-    pytest.importorskip(ENGINES[engine])
+    need(ENGINES[engine])
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"not a gguf file at all")
     with pytest.raises(LocalModelError, match=re.escape(str(junk))):
@@ -201,7 +209,7 @@ async def test_a_file_that_is_not_a_model_raises_local_model_error(
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 def test_warm_load_of_bad_path_fails_at_construction(tmp_path: Path, engine: str) -> None:
-    pytest.importorskip(ENGINES[engine])
+    need(ENGINES[engine])
     missing = tmp_path / "missing.gguf"
     with pytest.raises(LocalModelError, match=re.escape(str(missing))):
         LlamaCpp(missing, warm=True, engine=engine)

@@ -3,6 +3,7 @@ and the llama.cpp server preset against a real llama.cpp server (xllamacpp's) on
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -23,6 +24,13 @@ from deepseek_resilient._providers.local.embedded import embedded_model_path
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 ASK = [{"role": "user", "content": "Say hello."}]
+
+
+def need(module: str) -> None:
+    """Skip unless ``module`` is installed, without importing it: an engine's import loads its
+    OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +80,7 @@ sys.stdin.read()  # serve until the test closes our stdin (or kills us)
 def llama_server() -> Iterator[str]:
     """A real llama.cpp server (llama-server, embedded in xllamacpp) on loopback with the
     embedded model; stopped after the module."""
-    pytest.importorskip("xllamacpp")
+    need("xllamacpp")
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVER, str(embedded_model_path()), str(_free_port())],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

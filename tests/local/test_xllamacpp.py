@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -20,7 +22,8 @@ import pytest
 from deepseek_resilient import ConfigurationError, LlamaCpp
 from deepseek_resilient._models import ChatRequest
 
-pytest.importorskip("xllamacpp")
+if importlib.util.find_spec("xllamacpp") is None:  # not imported: see LlamaCpp's OpenMP guard
+    pytest.skip("xllamacpp is not installed", allow_module_level=True)
 from deepseek_resilient._providers.local.xllamacpp_engine import XLlamaCpp
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
@@ -225,3 +228,26 @@ def test_a_wait_policy_the_user_set_is_kept() -> None:
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_an_engine_imported_before_the_policy_is_set_is_a_warning(tmp_path: Path) -> None:
+    # No model is started (the path does not exist): the check runs before the load, and an
+    # engine with spinning threads must not slow this test down on a busy machine.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    child = ("import warnings, xllamacpp; from deepseek_resilient import LlamaCpp\n"
+             "with warnings.catch_warnings(record=True) as seen:\n"
+             "    warnings.simplefilter('always')\n"
+             "    try:\n"
+             f"        LlamaCpp({str(tmp_path / 'none.gguf')!r}, warm=True)\n"
+             "    except Exception as exc:\n"
+             "        assert 'not found' in str(exc), exc\n"
+             "print([str(w.message) for w in seen if w.category is RuntimeWarning])")  # fmt: skip
+
+    def run(code: str) -> str:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.strip()
+
+    assert "xllamacpp was imported before OMP_WAIT_POLICY=PASSIVE" in run(child)
+    assert run(child.replace("xllamacpp;", "os;")) == "[]"

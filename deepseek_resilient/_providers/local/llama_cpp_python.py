@@ -57,7 +57,7 @@ class LlamaCppPython(LlamaCpp):
     def _load_model(self) -> Any:
         """Load the model (blocking; once, under the load lock). Raises ``LocalModelError``."""
         try:
-            passive_openmp()
+            passive_openmp("llama_cpp")
             from llama_cpp import Llama
         except ImportError as exc:
             raise LocalModelError(

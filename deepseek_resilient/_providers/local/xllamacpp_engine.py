@@ -16,6 +16,11 @@ GIL while it waits).
 * Every request starts from an empty slot (``cache_prompt`` off) so the same greedy request
   gets the same answer whatever ran before, unless ``reuse_prefix=True``.
 * The OpenMP wait policy is set to passive before the engine's module loads (``omp``).
+* Tool calls in a generic JSON format any chat template can carry (``tool_calls``): the
+  tools go in a system message and a JSON-schema grammar constrains the answer to a call or,
+  with ``tool_choice="auto"``, a reply. A streamed tool answer arrives whole, at the end.
+* ``extra_body`` keys reach the engine as llama.cpp request fields (``ignore_eos``,
+  ``top_k``, ``min_p``, ``repeat_penalty``...), over our defaults.
 * The embedded server also listens on a random loopback port (xllamacpp cannot turn that
   off); a random API key, never shown, keeps other local processes out of it.
 """
@@ -28,18 +33,23 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..._core.errors import ConfigurationError, LocalModelError
+from ..._core.errors import ConfigurationError, LocalModelError, UnsupportedParameterError
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..messages import check_supported
 from .embedded import INSTALL_HINT
 from .llama_cpp import HONOURED, LlamaCpp, Trim, prefix_of
 from .omp import passive_openmp
+from .tool_calls import ToolPlan, show_calls, tool_plan
 from .worker import Emit
 
 __all__ = ["XLlamaCpp"]
 
 #: Chunk keys llama.cpp adds that are not part of the OpenAI shape.
 _DROPPED = ("timings", "system_fingerprint")
+#: What xllamacpp honours beyond the shared llama.cpp set.
+_HONOURED = HONOURED | {"tools", "tool_choice", "functions"}
+#: Body fields ``extra_body`` may not replace (the engine protocol relies on them).
+_OURS = frozenset({"messages", "stream", "stream_options", "cache_prompt"})
 
 
 class XLlamaCpp(LlamaCpp):
@@ -55,7 +65,7 @@ class XLlamaCpp(LlamaCpp):
 
     def _load_model(self) -> Any:
         """Start the embedded server with the model (blocking). Raises ``LocalModelError``."""
-        passive_openmp()
+        passive_openmp("xllamacpp")
         try:
             import xllamacpp
         except ImportError as exc:
@@ -107,9 +117,24 @@ class XLlamaCpp(LlamaCpp):
 
     # ------------------------------------------------------------------ one request
 
-    def _body(self, request: ChatRequest) -> tuple[dict[str, Any], Trim]:
-        """The engine's request body (always streamed, with usage) and the prefix trimmer."""
+    def _body(self, request: ChatRequest) -> tuple[dict[str, Any], Trim, ToolPlan | None]:
+        """The engine's request body (always streamed, with usage), the prefix trimmer and the
+        tool plan (None: a plain answer)."""
+        check_supported(request, self.name, _HONOURED)
         body = self._kwargs(request)
+        body.update((k, v) for k, v in (request.extra_body or {}).items() if k not in _OURS)
+        show_calls(request, body["messages"])
+        plan = tool_plan(request, provider=self.name)
+        if plan is not None:
+            if (request.response_format or {}).get("type", "text") != "text":
+                raise UnsupportedParameterError(
+                    "tools and a response_format cannot be combined locally",
+                    provider=self.name,
+                    parameter="response_format",
+                )
+            plan.apply(body)
+            if "repeat_penalty" in body and "repeat_penalty" not in (request.extra_body or {}):
+                body["repeat_penalty"] = 1.0  # JSON repeats its quotes and braces by design
         trim = Trim("")
         partial = prefix_of(request)
         if partial is not None:
@@ -119,7 +144,7 @@ class XLlamaCpp(LlamaCpp):
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         body["cache_prompt"] = self.reuse_prefix
-        return body, trim
+        return body, trim, plan
 
     def _generate(
         self,
@@ -156,33 +181,41 @@ class XLlamaCpp(LlamaCpp):
 
     # ------------------------------------------------------------------ the seam
 
+    def _whole(
+        self, server: Any, body: dict[str, Any], trim: Trim, stop: threading.Event
+    ) -> tuple[dict[str, Any], str, str | None, dict[str, Any] | None]:
+        """Run one request to its end (worker thread): the first chunk, the text, the finish
+        reason and the usage."""
+        texts: list[str] = []
+        last: dict[str, Any] = {}
+
+        def collect(chunk: dict[str, Any]) -> bool:
+            for choice in chunk["choices"]:
+                texts.append((choice.get("delta") or {}).get("content") or "")
+                last["finish_reason"] = choice.get("finish_reason") or last.get("finish_reason")
+            last.setdefault("head", chunk)
+            if chunk.get("usage"):
+                last["usage"] = chunk["usage"]
+            return True
+
+        self._generate(server, body, trim, stop, collect)
+        return last.get("head", {}), "".join(texts), last.get("finish_reason"), last.get("usage")
+
     async def complete(self, request: ChatRequest, *, idle_timeout: float) -> ChatCompletion:
         """Generate the whole answer (batched with the other requests in flight)."""
-        check_supported(request, self.name, HONOURED)
+        body, trim, plan = self._body(request)
         server = await self._ensure_loaded()
-        body, trim = self._body(request)
 
         def job(stop: threading.Event) -> dict[str, Any]:
-            texts: list[str] = []
-            last: dict[str, Any] = {}
-
-            def collect(chunk: dict[str, Any]) -> bool:
-                for choice in chunk["choices"]:
-                    texts.append((choice.get("delta") or {}).get("content") or "")
-                    last["finish_reason"] = choice.get("finish_reason") or last.get("finish_reason")
-                last.setdefault("head", chunk)
-                if chunk.get("usage"):
-                    last["usage"] = chunk["usage"]
-                return True
-
-            self._generate(server, body, trim, stop, collect)
-            head = last.get("head", {})
-            message = {"role": "assistant", "content": "".join(texts)}
-            choice = {"index": 0, "message": message, "finish_reason": last.get("finish_reason")}
+            head, text, finish, usage = self._whole(server, body, trim, stop)
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if plan is not None:
+                message, finish = plan.message(text)
+            choice = {"index": 0, "message": message, "finish_reason": finish}
             raw = {"id": head.get("id", ""), "object": "chat.completion", "model": self.model,
                    "created": head.get("created", 0), "choices": [choice]}  # fmt: skip
-            if "usage" in last:
-                raw["usage"] = last["usage"]
+            if usage:
+                raw["usage"] = usage
             return raw
 
         raw = await self._run(job, name="xllamacpp")
@@ -193,12 +226,11 @@ class XLlamaCpp(LlamaCpp):
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncIterator[ChatCompletionChunk]:
         """Stream the answer token by token; closing the iterator stops the generation."""
-        check_supported(request, self.name, HONOURED)
+        body, trim, plan = self._body(request)
         server = await self._ensure_loaded()
-        body, trim = self._body(request)
         include_usage = bool((request.stream_options or {}).get("include_usage"))
 
-        def job(stop: threading.Event, emit: Emit[dict[str, Any]]) -> None:
+        def relay_tokens(stop: threading.Event, emit: Emit[dict[str, Any]]) -> None:
             def relay(chunk: dict[str, Any]) -> bool:
                 if not chunk["choices"] and not include_usage:
                     return True  # the usage chunk nobody asked for
@@ -206,6 +238,20 @@ class XLlamaCpp(LlamaCpp):
 
             self._generate(server, body, trim, stop, relay)
 
+        def relay_answer(stop: threading.Event, emit: Emit[dict[str, Any]]) -> None:
+            assert plan is not None
+            head, text, _, usage = self._whole(server, body, trim, stop)
+            message, finish = plan.message(text)
+            base = {"id": head.get("id", ""), "object": "chat.completion.chunk",
+                    "created": head.get("created", 0), "model": self.model}  # fmt: skip
+            chunks = plan.chunks(base, message, finish)
+            if include_usage and usage:
+                chunks.append({**base, "choices": [], "usage": usage})
+            for chunk in chunks:
+                if not emit(chunk):
+                    return
+
+        job = relay_tokens if plan is None else relay_answer
         async with contextlib.aclosing(self._relay(job, name="xllamacpp-stream")) as raws:
             async for raw in raws:
                 yield ChatCompletionChunk.model_validate(raw)
