@@ -1,7 +1,7 @@
 """The answer cache on Redis: a small in-process LRU (L1) over Redis (L2).
 
 Entries are the disk cache's JSON (``{"v": 1, "stored_at": …, "completion": …}``) under
-``<namespace>:cache:<sha256 of the request>``, expiring in Redis after ``ttl +
+``<namespace>:cache:<the request key (a hash)>``, expiring in Redis after ``ttl +
 stale_if_error``. A read tries L1, then (unless L1's copy is fresh) Redis; anything that does
 not parse is a miss and is deleted. A write goes to L1 at once and to Redis in the
 background. While Redis is unusable the cache is L1 alone. Never raises.

@@ -15,7 +15,7 @@ The leader keeps its lease alive (``lease_ttl``, renewed every third of it) whil
 runs: if the leader's process dies the lease lapses and a follower takes over; if its call
 fails it drops the lease without a result and the next follower takes over. A follower's
 own deadline (the request's) bounds its wait. No answer text goes into any key: the key is
-the request's SHA-256; the value is the answer itself, as the cache stores it.
+the request's hash (``request_key``); the value is the answer itself, as the cache stores it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 import diskcache
 
-__all__ = ["_JsonOnlyDisk", "_TamperedEntry"]
+__all__ = ["_JsonOnlyDisk", "_TamperedEntry", "checked_value"]
 
 _MODE_RAW = 1
 """``diskcache.core.MODE_RAW``: the value is inline in the row (the only mode we accept)."""
@@ -17,6 +17,16 @@ _MODE_RAW = 1
 
 class _TamperedEntry(ValueError):
     """A row our disk never writes (pickle, text or file-backed): treat as a miss, delete."""
+
+
+def checked_value(mode: Any, filename: Any, value: Any) -> bytes:
+    """A row's value when our disk could have written the row (inline bytes), else raises
+    :class:`_TamperedEntry`: the one gate between the database and the JSON parser."""
+    if mode != _MODE_RAW or filename is not None:
+        raise _TamperedEntry(f"refused a cache row in mode {mode!r}")
+    if type(value) is not bytes:
+        raise _TamperedEntry("cache row value is not bytes")
+    return value
 
 
 class _JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
@@ -42,11 +52,9 @@ class _JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
         return 0, _MODE_RAW, None, sqlite3.Binary(value)
 
     def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> bytes:
-        if mode != _MODE_RAW or filename is not None or read:
-            raise _TamperedEntry(f"refused a cache row in mode {mode!r}")
-        if type(value) is not bytes:
-            raise _TamperedEntry("cache row value is not bytes")
-        return value
+        if read:
+            raise _TamperedEntry("cache rows are never read as files")
+        return checked_value(mode, filename, value)
 
     def remove(self, file_path: Any) -> None:
         return None

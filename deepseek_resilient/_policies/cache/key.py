@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -19,6 +20,16 @@ KEY_VERSION = 1
 """Bump to orphan every old key when the key recipe changes."""
 _KEY_EXCLUDE = {"stream", "stream_options", "user"}
 """Request fields that do not change the answer, so they stay out of the key."""
+_PLAIN_FIELDS = frozenset(
+    {
+        "messages", "model", "temperature", "top_p", "max_tokens", "max_completion_tokens",
+        "seed", "n", "stream", "frequency_penalty", "presence_penalty", "user", "user_id",
+    }
+)  # fmt: skip
+"""Request fields whose JSON has no mapping a caller builds (str, number, bool, messages)."""
+_MESSAGE_TEXT = frozenset({"role", "content"})
+_PLAIN_PERSON = b"dr-plain-key-v1"
+"""The plain recipe's BLAKE2b personalisation: its keys never equal a canonical-JSON key."""
 
 
 def mode_reads(mode: CacheMode) -> bool:
@@ -37,8 +48,42 @@ def is_cacheable(request: ChatRequest) -> bool:
 
 
 def request_key(request: ChatRequest, chain: Sequence[str]) -> str:
-    """SHA-256 hex of the canonical JSON of the request (without the fields that don't change
-    the answer) and the provider chain. Also the key that merges identical in-flight calls."""
+    """The request's key on ``chain``: 64 hex digits. Also the key that merges identical
+    in-flight calls.
+
+    A plain request (text messages, scalar fields: the common case) is keyed by the BLAKE2b of
+    the chain's JSON and pydantic's own JSON of the request, which has a fixed field order
+    because it holds no mapping a caller built. Any other request is keyed by the SHA-256 of a
+    canonical JSON document (sorted keys), so the order of a caller's dict never matters. Both
+    leave out the fields that don't change the answer."""
+    if _is_plain(request):
+        body = request.__pydantic_serializer__.to_json(
+            request, exclude_none=True, exclude=_KEY_EXCLUDE
+        )
+        digest = hashlib.blake2b(digest_size=32, person=_PLAIN_PERSON)
+        digest.update(_chain_json(tuple(chain)))
+        digest.update(body)  # the chain's JSON array ends where the body starts
+        return digest.hexdigest()
+    return _canonical_key(request, chain)
+
+
+@functools.lru_cache(maxsize=64)
+def _chain_json(chain: tuple[str, ...]) -> bytes:
+    return json.dumps(list(chain)).encode()
+
+
+def _is_plain(request: ChatRequest) -> bool:
+    if request.__pydantic_extra__ or not request.model_fields_set <= _PLAIN_FIELDS:
+        return False
+    for message in request.messages:
+        if type(message.content) is not str or message.__pydantic_extra__:
+            return False
+        if not message.model_fields_set <= _MESSAGE_TEXT:
+            return False
+    return True
+
+
+def _canonical_key(request: ChatRequest, chain: Sequence[str]) -> str:
     body = request.model_dump(mode="json", exclude_none=True, exclude=_KEY_EXCLUDE)
     doc = {"v": KEY_VERSION, "request": body, "chain": list(chain)}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -123,6 +123,7 @@ class ResponseCache:
         self._pending: dict[str, bytes] = {}
         self._pending_since = 0.0
         self._written = 0  # entries written since the last cull
+        self._rows: Any = None  # the .rows module, imported with diskcache on first open
 
     def __repr__(self) -> str:
         return f"ResponseCache(directory={str(self._directory)!r}, ttl={self._config.ttl})"
@@ -181,8 +182,10 @@ class ResponseCache:
         return cache
 
     def _construct(self, settings: dict[str, Any]) -> diskcache.Cache:
+        from . import rows
         from .disk import _JsonOnlyDisk
 
+        self._rows = rows
         timeout = self._config.lock_timeout
         return diskcache.Cache(str(self._directory), timeout, _JsonOnlyDisk, **settings)
 
@@ -210,7 +213,7 @@ class ResponseCache:
         if cache is None:
             return None
         try:
-            raw = cache.get(key, default=None, retry=False)
+            raw = self._rows.read_value(cache, key)
         except diskcache.Timeout:
             logger.debug("cache read skipped: database busy")
             return None
@@ -246,7 +249,7 @@ class ResponseCache:
         if cache is None:
             return
         try:
-            cache.set(key, _entry_json(self._clock.now(), completion), retry=False)
+            self._rows.write_values(cache, {key: _entry_json(self._clock.now(), completion)})
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
         else:
@@ -280,9 +283,7 @@ class ResponseCache:
         if cache is None:
             return
         try:
-            with cache.transact(retry=False):
-                for key, raw in pending.items():
-                    cache.set(key, raw, retry=False)
+            self._rows.write_values(cache, pending)
         except Exception as exc:
             logger.debug("cache write skipped (%r)", exc)
         else:
