@@ -56,7 +56,7 @@ def test_plain_keys_are_equal_exactly_when_canonical_keys_are(
     """b is a with some fields (and maybe its messages) drawn again: often an equal request."""
     ra = _request(*a)
     rb = _request(a[0] if b_messages is None else b_messages, {**a[1], **b_fields})
-    assert key_module._is_plain(ra) and key_module._is_plain(rb)
+    assert ra.is_plain_text() and rb.is_plain_text()
     same_canonical = key_module._canonical_key(ra, CHAIN) == key_module._canonical_key(rb, CHAIN)
     assert (request_key(ra, CHAIN) == request_key(rb, CHAIN)) == same_canonical
     assert request_key(ra, CHAIN) != request_key(ra, CHAIN[:1])
@@ -89,13 +89,13 @@ def test_a_callers_dict_order_never_changes_the_key() -> None:
     rb = ChatRequest.model_validate(
         {"messages": [{"role": "user", "content": "Hi"}], "response_format": schema_b}
     )
-    assert not key_module._is_plain(ra)
+    assert not ra.is_plain_text()
     assert request_key(ra, CHAIN) == request_key(rb, CHAIN)
     extra_a = _one({"role": "user", "content": "Hi", "meta": {"a": 1, "b": 2}})
     extra_b = _one({"role": "user", "content": "Hi", "meta": {"b": 2, "a": 1}})
     assert request_key(extra_a, CHAIN) == request_key(extra_b, CHAIN)
     named = _one({"role": "user", "content": "Hi", "name": "ann"})
-    assert not key_module._is_plain(named)
+    assert not named.is_plain_text()
 
 
 def _one(message: dict[str, Any]) -> ChatRequest:

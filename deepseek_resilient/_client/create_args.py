@@ -41,27 +41,12 @@ def validate_request(
         raise InvalidRequestError(f"invalid request: {type(exc).__name__}: {exc}") from exc
 
 
-#: Request fields that validation leaves as a str, an int, a bool or a bounded (so finite) float.
-_SCALARS = frozenset(
-    {
-        "messages", "model", "temperature", "top_p", "max_tokens", "max_completion_tokens",
-        "seed", "n", "stream", "frequency_penalty", "presence_penalty", "user", "user_id",
-    }
-)  # fmt: skip
-_MESSAGE_TEXT = frozenset({"role", "content"})
-
-
 def _plain_text_only(request: ChatRequest) -> bool:
-    """The JSON check of a request made only of ``_SCALARS`` and text messages (the common
+    """The JSON check of a request made only of scalar fields and text messages (the common
     case): only its strings can fail (a lone surrogate), so only they are checked. False for
     any other request: it gets the full check."""
-    if not request.model_fields_set <= _SCALARS:
+    if not request.is_plain_text():
         return False
-    for message in request.messages:
-        if type(message.content) is not str or message.__pydantic_extra__:
-            return False
-        if not message.model_fields_set <= _MESSAGE_TEXT:
-            return False
     for i, message in enumerate(request.messages):
         check_json(message.content, f"request.messages[{i}].content")
     for name in ("model", "user", "user_id"):

@@ -58,6 +58,16 @@ class ChatMessage(WireModel):
         return self
 
 
+#: Request fields that validation leaves as a str, an int, a bool or a bounded (so finite) float.
+_PLAIN_FIELDS = frozenset(
+    {
+        "messages", "model", "temperature", "top_p", "max_tokens", "max_completion_tokens",
+        "seed", "n", "stream", "frequency_penalty", "presence_penalty", "user", "user_id",
+    }
+)  # fmt: skip
+_MESSAGE_TEXT = frozenset({"role", "content"})
+
+
 class ChatRequest(BaseModel):
     """A validated chat request: every parameter of the OpenAI chat API, DeepSeek's
     ``thinking`` and ``user_id``, and per-call ``extra_headers`` / ``extra_query`` /
@@ -150,6 +160,19 @@ class ChatRequest(BaseModel):
             elif m.content:
                 parts.extend(str(p.get("text", "")) for p in m.content)
         return "\n".join(parts)
+
+    def is_plain_text(self) -> bool:
+        """Only scalar fields (str, number, bool) and text messages (``role`` and
+        ``content``): this request's JSON holds no mapping a caller built, so its field
+        order is fixed and only its strings can be invalid JSON."""
+        if not self.model_fields_set <= _PLAIN_FIELDS:
+            return False
+        for message in self.messages:
+            if type(message.content) is not str or message.__pydantic_extra__:
+                return False
+            if not message.model_fields_set <= _MESSAGE_TEXT:
+                return False
+        return True
 
     def estimate_tokens(self) -> int:
         """A cheap upper-ish estimate of the tokens this request will use: ~4 characters per

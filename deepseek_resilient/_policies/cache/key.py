@@ -20,14 +20,6 @@ KEY_VERSION = 1
 """Bump to orphan every old key when the key recipe changes."""
 _KEY_EXCLUDE = {"stream", "stream_options", "user"}
 """Request fields that do not change the answer, so they stay out of the key."""
-_PLAIN_FIELDS = frozenset(
-    {
-        "messages", "model", "temperature", "top_p", "max_tokens", "max_completion_tokens",
-        "seed", "n", "stream", "frequency_penalty", "presence_penalty", "user", "user_id",
-    }
-)  # fmt: skip
-"""Request fields whose JSON has no mapping a caller builds (str, number, bool, messages)."""
-_MESSAGE_TEXT = frozenset({"role", "content"})
 _PLAIN_PERSON = b"dr-plain-key-v1"
 """The plain recipe's BLAKE2b personalisation: its keys never equal a canonical-JSON key."""
 
@@ -56,7 +48,7 @@ def request_key(request: ChatRequest, chain: Sequence[str]) -> str:
     because it holds no mapping a caller built. Any other request is keyed by the SHA-256 of a
     canonical JSON document (sorted keys), so the order of a caller's dict never matters. Both
     leave out the fields that don't change the answer."""
-    if _is_plain(request):
+    if request.is_plain_text():
         body = request.__pydantic_serializer__.to_json(
             request, exclude_none=True, exclude=_KEY_EXCLUDE
         )
@@ -70,17 +62,6 @@ def request_key(request: ChatRequest, chain: Sequence[str]) -> str:
 @functools.lru_cache(maxsize=64)
 def _chain_json(chain: tuple[str, ...]) -> bytes:
     return json.dumps(list(chain)).encode()
-
-
-def _is_plain(request: ChatRequest) -> bool:
-    if request.__pydantic_extra__ or not request.model_fields_set <= _PLAIN_FIELDS:
-        return False
-    for message in request.messages:
-        if type(message.content) is not str or message.__pydantic_extra__:
-            return False
-        if not message.model_fields_set <= _MESSAGE_TEXT:
-            return False
-    return True
 
 
 def _canonical_key(request: ChatRequest, chain: Sequence[str]) -> str:
