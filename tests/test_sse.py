@@ -633,3 +633,44 @@ async def test_an_event_of_exactly_the_limit_passes_one_more_character_fails(
     await longest(10)
     with pytest.raises(InvalidResponseError, match="longer than"):
         await longest(11)
+
+
+# Reads that end a block ("\n\n") while the decoder holds some state from an earlier read, or
+# that hold something the whole-block shortcut must not take: each must decode exactly as the
+# same bytes fed one at a time (a single byte never takes the shortcut).
+_SHORTCUT_CASES = [
+    (b"data: a\n\n",),
+    (b"data: a\n\ndata: b\n\n",),
+    (b"data:a\ndata: b\n\n",),
+    (b"data: a\n", b"data: b\n\n"),
+    (b"event: x\n", b"data: a\n\n"),
+    (b"retry: 5\n", b"data: a\n\n"),
+    (b"id: 7\n", b"data: a\n\n"),
+    (b": c\n", b"data: a\n\n"),
+    (b": c\n", b"\n\n"),
+    (b"data: a\r", b"\ndata: b\n\n"),
+    (b"data: a\r\ndata: b\n\n",),
+    (b"data: a\rdata: b\n\n",),
+    (b"da", b"ta: a\n\n"),
+    (b"data: \xc3", b"\xa9\n\n"),
+    (b"\xef\xbb\xbfdata: a\n\n",),
+    (b"\xef\xbb", b"\xbfdata: a\n\n"),
+    (b"data: \xff\n\n",),
+    (b"event: e\ndata: a\n\n",),
+    (b"id: 1\ndata: a\n\n", b"data: b\n\n"),
+    (b":x\n\n", b"data: a\n\n"),
+    (b"\n\n", b"data: a\n\n"),
+    (b"data: a\n\n\n",),
+    (b"data: a\n\n", b"data: b\n", b"\n"),
+]
+
+
+@pytest.mark.parametrize("reads", _SHORTCUT_CASES)
+def test_whole_block_reads_decode_as_the_same_bytes_one_at_a_time(
+    reads: tuple[bytes, ...],
+) -> None:
+    whole = b"".join(reads)
+    events, dec = decode(*reads)
+    expected, ref = decode(*(whole[i : i + 1] for i in range(len(whole))))
+    assert events == expected
+    assert (dec.keepalives, dec.pending) == (ref.keepalives, ref.pending)
