@@ -656,6 +656,8 @@ _SHORTCUT_CASES = [
     (b"\xef\xbb\xbfdata: a\n\n",),
     (b"\xef\xbb", b"\xbfdata: a\n\n"),
     (b"data: \xff\n\n",),
+    (b"data: 0\n\n", b"data: \xff\n\n"),  # started: the shortcut's own decoding
+    (b"data: 0\n\n", b"data: a\rdata: b\n\n"),
     (b"event: e\ndata: a\n\n",),
     (b"id: 1\ndata: a\n\n", b"data: b\n\n"),
     (b":x\n\n", b"data: a\n\n"),
