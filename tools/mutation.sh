@@ -29,7 +29,7 @@ TESTS[budget]="tests/test_budget.py"
 SOURCE[retry]=deepseek_resilient/_policies/retry.py
 TESTS[retry]="tests/test_retry.py tests/test_budget.py"
 SOURCE[breaker]=deepseek_resilient/_policies/breaker.py
-TESTS[breaker]="tests/test_breaker.py"
+TESTS[breaker]="tests/test_breaker.py tests/test_layers.py tests/test_router.py tests/redis/test_redis_round_trips.py tests/redis/test_redis_fleet_breaker.py"
 ORDER=(retry_after redact splice sse budget retry breaker)
 
 root=$(git rev-parse --show-toplevel)
