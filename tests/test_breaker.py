@@ -304,3 +304,27 @@ def test_state_lives_in_pybreaker() -> None:
     with pytest.raises(CircuitOpenError) as info:
         b.before_call()
     assert info.value.retry_in == pytest.approx(b.config.open_for)
+
+
+def test_health_reports_the_time_left_below_a_second_and_a_probe_refusal_names_its_provider() -> (
+    None
+):
+    b, clock = make(open_for=30.0)
+    trip(b)
+    clock.advance(29.5)
+    assert b.health().retry_in == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert b.health().retry_in == 0.0  # the probe may go now
+    b.before_call()  # the probe
+    with pytest.raises(CircuitOpenError) as info:
+        b.before_call()
+    assert info.value.provider == "p"
+    assert "probe is in flight" in str(info.value)
+
+
+def test_a_call_exactly_at_the_slow_call_limit_is_not_slow() -> None:
+    b, _ = make(slow_call=2.0, min_calls=1, failure_rate=0.9)
+    call_ok(b, latency=2.0)
+    assert (b.state, b.health().failure_rate) == ("closed", 0.0)
+    call_ok(b, latency=2.01)
+    assert b.health().failure_rate == 0.5
