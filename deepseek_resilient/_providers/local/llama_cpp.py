@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..._core.errors import ConfigurationError
+from ..._core.errors import ConfigurationError, LocalModelError
 from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..messages import LOCAL_BASE, plain_messages, stop_list
 from .base import LocalProvider
@@ -164,6 +164,14 @@ class LlamaCpp(LocalProvider):
         if self._path is not None:
             return self._path
         return embedded_model_path(provider=self.name)
+
+    def _model_file(self) -> Path:
+        """``model_path``, checked to be a file: what an engine loads. ``LocalModelError``
+        otherwise."""
+        path = self.model_path
+        if not path.is_file():
+            raise LocalModelError(f"model file not found: {path}", provider=self.name)
+        return path
 
     # ``LlamaCpp(...)`` is always an engine subclass, which implements these three.
 

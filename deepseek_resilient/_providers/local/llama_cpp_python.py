@@ -64,9 +64,7 @@ class LlamaCppPython(LlamaCpp):
                 f"llama-cpp-python is not installed; install it with: {PYTHON_HINT}",
                 provider=self.name,
             ) from exc
-        path = self.model_path
-        if not path.is_file():
-            raise LocalModelError(f"model file not found: {path}", provider=self.name)
+        path = self._model_file()
         kwargs: dict[str, Any] = {"n_ctx": self.n_ctx, "verbose": False}
         if self.n_threads is not None:
             kwargs["n_threads"] = self.n_threads

@@ -73,9 +73,7 @@ class XLlamaCpp(LlamaCpp):
                 f"xllamacpp is not installed; install it with: {INSTALL_HINT}",
                 provider=self.name,
             ) from exc
-        path = self.model_path
-        if not path.is_file():
-            raise LocalModelError(f"model file not found: {path}", provider=self.name)
+        path = self._model_file()
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         params.n_parallel = self.parallel
