@@ -10,7 +10,12 @@ Rows (best of ``--repeats`` runs, µs of process CPU per call):
 * ``transport``: our transport alone (an httpx2 request in, the response read);
 * ``native``: ``AsyncClient``'s create alone (the pipeline and the provider);
 * ``provider``: the endpoint provider alone (its HTTP request, the answer read and parsed);
-* ``upstream``: the in-memory upstream alone (an httpx2 request in, the response read).
+* ``upstream``: the in-memory upstream alone (an httpx2 request in, the response read);
+* ``openai-stream`` / ``dropin-stream``: a streamed call (8 chunks) read to the end, by
+  genuine openai and by our drop-in.
+
+``--only PART --calls N`` runs one part and times nothing: the difference between two such
+runs under an instruction counter (``valgrind --tool=callgrind``) is a deterministic cost.
 
 The pipeline is ``native - provider``, the transport's glue ``transport - native - upstream``.
 The private attributes touched here only swap the endpoint's transport for the in-memory one.
@@ -38,22 +43,42 @@ ANSWER = json.dumps({
                  "message": {"role": "assistant", "content": "Hello from the benchmark."}}],
     "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
 }).encode()  # fmt: skip
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1796658792,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+#: A streamed answer: the role, six pieces of text, the finish.
+WORDS = ["Hello", " from", " the", " streamed", " bench", "mark."]
+EVENTS = b"".join(
+    b"data: " + json.dumps(event).encode() + b"\n\n"
+    for event in [_chunk({"role": "assistant", "content": ""}),
+                  *(_chunk({"content": w}) for w in WORDS), _chunk({}, "stop")]
+) + b"data: [DONE]\n\n"  # fmt: skip
 URL = "http://127.0.0.1:9/v1"
 TIMEOUT = {"connect": 5.0, "read": 600.0, "write": 600.0, "pool": 600.0}
 
 
 class Upstream(httpx2.AsyncBaseTransport):
-    """Answers every request with the same completion, from memory."""
+    """Answers every request with the same completion (streamed when asked), from memory."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        await request.aread()
-        headers = [("content-type", "application/json"), ("content-length", str(len(ANSWER)))]
-        return httpx2.Response(
-            200, headers=headers, stream=httpx2.ByteStream(ANSWER), request=request
-        )
+        streamed = b'"stream":true' in (await request.aread()).replace(b" ", b"")
+        body, kind = (EVENTS, "text/event-stream") if streamed else (ANSWER, "application/json")
+        headers = [("content-type", kind), ("content-length", str(len(body)))]
+        stream = httpx2.ByteStream(body)
+        return httpx2.Response(200, headers=headers, stream=stream, request=request)
 
 
-async def measure(calls: int, repeats: int) -> dict[str, float]:
+async def setup() -> dict[str, Callable[[], Awaitable[None]]]:
+    """One coroutine function per part, each making one call."""
     import openai
 
     from deepseek_resilient import AsyncOpenAI
@@ -87,6 +112,16 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     async def via_dropin() -> None:
         await dropin.chat.completions.create(model="m", messages=messages())  # type: ignore[arg-type]
 
+    async def via_openai_stream() -> None:
+        stream = await control.chat.completions.create(model="m", messages=messages(), stream=True)  # type: ignore[arg-type]
+        async for _ in stream:  # type: ignore[union-attr]
+            pass
+
+    async def via_dropin_stream() -> None:
+        stream = await dropin.chat.completions.create(model="m", messages=messages(), stream=True)  # type: ignore[arg-type]
+        async for _ in stream:  # type: ignore[union-attr]
+            pass
+
     async def via_transport() -> None:
         await (await dropin.transport.handle_async_request(request())).aread()
 
@@ -103,7 +138,15 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     parts: dict[str, Callable[[], Awaitable[None]]] = {
         "openai": via_openai, "dropin": via_dropin, "transport": via_transport,
         "native": via_native, "provider": via_provider, "upstream": via_upstream,
+        "openai-stream": via_openai_stream, "dropin-stream": via_dropin_stream,
     }  # fmt: skip
+    return parts
+
+
+async def measure(calls: int, repeats: int, names: list[str] | None = None) -> dict[str, float]:
+    parts = await setup()
+    if names:
+        parts = {name: parts[name] for name in names}
     best = {name: float("inf") for name in parts}
     for one in parts.values():
         for _ in range(300):  # warm up
@@ -117,16 +160,36 @@ async def measure(calls: int, repeats: int) -> dict[str, float]:
     return best
 
 
+async def only(part: str, calls: int) -> None:
+    one = (await setup())[part]
+    for _ in range(100 + calls):
+        await one()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        help="run CALLS calls of this part after 100 to warm up, "
+        "and time nothing (for an instruction counter such as callgrind)",
+    )
+    parser.add_argument("--parts", help="comma-separated parts to time (default: all)")
     args = parser.parse_args()
-    best = anyio.run(measure, args.calls, args.repeats)
+    if args.only:
+        anyio.run(only, args.only, args.calls)
+        return
+    names = args.parts.split(",") if args.parts else None
+    best = anyio.run(measure, args.calls, args.repeats, names)
     for name, seconds in best.items():
-        print(f"{name:<10} {seconds * 1e6:8.1f} us per call")
+        print(f"{name:<13} {seconds * 1e6:8.1f} us per call")
+    if names:
+        return
     pipeline = best["native"] - best["provider"]
     glue = best["transport"] - best["native"] - best["upstream"]
+    stream_extra = best["dropin-stream"] - best["openai-stream"]
+    print(f"streamed: drop-in extra {stream_extra * 1e6:.1f} us")
     print(f"pipeline {pipeline * 1e6:.1f} us, glue {glue * 1e6:.1f} us, drop-in extra "
           f"{(best['dropin'] - best['openai']) * 1e6:.1f} us")  # fmt: skip
 
