@@ -67,9 +67,10 @@ class _AsyncBody(httpx2.AsyncByteStream):
     def __init__(self, pieces: AsyncIterator[bytes]) -> None:
         self._pieces = pieces
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for piece in self._pieces:
-            yield piece
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # The pieces themselves, not a generator that re-yields them: one frame less for
+        # every piece. A response's body is read once (httpx2 refuses a second read).
+        return self._pieces
 
     async def aclose(self) -> None:
         await self._pieces.aclose()  # type: ignore[attr-defined]
@@ -103,7 +104,10 @@ class AsyncResilientTransport(httpx2.AsyncBaseTransport):
         return self._engine.client
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        content = await request.aread()
+        try:
+            content = request.content  # openai's body: read already
+        except httpx2.RequestNotRead:
+            content = await request.aread()
         outcome = await self._engine.handle(*_args(request, content))
         if isinstance(outcome, Failure):
             raise failure_error(outcome, request)

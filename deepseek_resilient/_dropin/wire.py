@@ -127,7 +127,10 @@ def completion_body(answer: ChatCompletion, route: str) -> bytes:
 
 
 def sse_event(chunk: ChatCompletionChunk) -> bytes:
-    return b"data: " + chunk.model_dump_json(exclude_unset=True).encode() + b"\n\n"
+    """One SSE event: the chunk's wire JSON (the bytes of ``model_dump_json(exclude_unset=
+    True)``, without that method's decode to ``str`` and our encode back)."""
+    raw = chunk.__pydantic_serializer__.to_json(chunk, exclude_unset=True)
+    return b"".join((b"data: ", raw, b"\n\n"))
 
 
 def sse_error(exc: DeepSeekResilientError) -> bytes:

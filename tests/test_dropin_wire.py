@@ -1,0 +1,92 @@
+"""The drop-in's cheaper serialisers give the bytes of the general ones: an SSE event is the
+chunk's ``model_dump_json(exclude_unset=True)``, whatever the chunk holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepseek_resilient._dropin.wire import sse_event
+from deepseek_resilient._models import ChatCompletionChunk
+
+# Text with what JSON escapes: quotes, backslashes, control characters, non-ASCII, emoji.
+_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30)
+_NUMBER = st.one_of(st.integers(-(2**40), 2**40), st.floats(allow_nan=False, allow_infinity=False))
+_VALUE = st.recursive(
+    st.one_of(st.none(), st.booleans(), _NUMBER, _TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_TEXT, inner, max_size=3)),
+    max_leaves=6,
+)
+_TOOL_CALL = st.fixed_dictionaries(
+    {"index": st.integers(0, 3)},
+    optional={
+        "id": _TEXT,
+        "type": st.just("function"),
+        "function": st.fixed_dictionaries({}, optional={"name": _TEXT, "arguments": _TEXT}),
+    },
+)
+_DELTA = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": st.sampled_from(["assistant", "tool"]),
+        "content": st.one_of(st.none(), _TEXT),
+        "reasoning_content": st.one_of(st.none(), _TEXT),
+        "tool_calls": st.lists(_TOOL_CALL, max_size=2),
+        "refusal": st.one_of(st.none(), _TEXT),
+        "vendor_field": _VALUE,  # an unknown field is kept and sent on
+    },
+)
+_CHOICE = st.fixed_dictionaries(
+    {"index": st.integers(0, 3), "delta": _DELTA},
+    optional={
+        "finish_reason": st.one_of(st.none(), st.sampled_from(["stop", "length", "tool_calls"])),
+        "logprobs": st.none(),
+    },
+)
+_CHUNK = st.fixed_dictionaries(
+    {"id": _TEXT},
+    optional={
+        "object": st.just("chat.completion.chunk"),
+        "created": st.integers(0, 2**40),
+        "model": _TEXT,
+        "choices": st.lists(_CHOICE, max_size=2),
+        "usage": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "prompt_tokens": st.integers(0, 10**6),
+                    "completion_tokens": st.integers(0, 10**6),
+                    "total_tokens": st.integers(0, 10**6),
+                }
+            ),
+        ),
+        "system_fingerprint": st.one_of(st.none(), _TEXT),
+        "obfuscation": _TEXT,
+        "extra": _VALUE,
+    },
+)
+
+
+def _general(chunk: ChatCompletionChunk) -> bytes:
+    """The event as the general serialiser writes it."""
+    return b"data: " + chunk.model_dump_json(exclude_unset=True).encode() + b"\n\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CHUNK)
+def test_an_sse_event_is_the_chunks_wire_json(data: dict[str, Any]) -> None:
+    chunk = ChatCompletionChunk.model_validate(data)
+    assert sse_event(chunk) == _general(chunk)
+
+
+def test_an_sse_event_leaves_out_what_the_upstream_did_not_send() -> None:
+    chunk = ChatCompletionChunk.model_validate(
+        {"id": "c", "choices": [{"index": 0, "delta": {"content": 'é"\n'}}]}
+    )
+    event = sse_event(chunk)
+    assert event == _general(chunk)
+    assert event.startswith(b'data: {"id":"c","object":"chat.completion.chunk","choices":')
+    assert b"usage" not in event and b"finish_reason" not in event
+    assert event.endswith(b"}\n\n")
