@@ -1,5 +1,6 @@
-"""The drop-in's cheaper serialisers give the bytes of the general ones: an SSE event is the
-chunk's ``model_dump_json(exclude_unset=True)``, whatever the chunk holds."""
+"""What the drop-in writes on the wire: an SSE event is the bytes of the chunk's
+``model_dump_json(exclude_unset=True)`` (written without the ``str`` round trip), whatever the
+chunk holds; the route header is ASCII whatever the providers are called."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek_resilient._dropin.wire import sse_event
+from deepseek_resilient import OpenAI, OpenAICompatible, route_of
+from deepseek_resilient._dropin.wire import ROUTE_HEADER, sse_event
 from deepseek_resilient._models import ChatCompletionChunk
+from deepseek_resilient.testing import FaultServer, Ok, Status
+
+USER: list[Any] = [{"role": "user", "content": "Hi"}]
 
 # Text with what JSON escapes: quotes, backslashes, control characters, non-ASCII, emoji.
 _TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30)
@@ -90,3 +95,29 @@ def test_an_sse_event_leaves_out_what_the_upstream_did_not_send() -> None:
     assert event.startswith(b'data: {"id":"c","object":"chat.completion.chunk","choices":')
     assert b"usage" not in event and b"finish_reason" not in event
     assert event.endswith(b"}\n\n")
+
+
+def test_a_provider_named_in_any_script_answers_with_its_route() -> None:
+    """The route goes in a header too: names outside ASCII are escaped there, not refused."""
+    with (
+        FaultServer(lifetime=30, default=Status(500)) as down,
+        FaultServer(lifetime=30, default=Ok("from the backup")) as backup,
+    ):
+        client = OpenAI(
+            base_url=down.base_url,
+            api_key="sk-test",
+            local=False,
+            max_retries=0,
+            providers=[OpenAICompatible(name="réserve-東京", base_url=backup.base_url, model="m")],
+        )
+        with client:
+            raw = client.chat.completions.with_raw_response.create(model="m", messages=USER)
+            header = raw.headers[ROUTE_HEADER]
+            answer = raw.parse()
+            streamed = client.chat.completions.create(model="m", messages=USER, stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    assert header.isascii() and "\\u" in header
+    assert answer.choices[0].message.content == "from the backup"
+    assert text == "from the backup"
+    for route in (route_of(answer), route_of(raw)):
+        assert route is not None and route.provider == "réserve-東京"

@@ -114,9 +114,11 @@ def request_arguments(body: object) -> tuple[object, bool, dict[str, Any]]:
 
 
 def route_json(route: Route | None) -> str:
+    """The route as compact JSON in ASCII (non-ASCII escaped): it also goes in a header."""
     if route is None:
         return "{}"
-    return route.model_dump_json(exclude_defaults=True)
+    raw = route.__pydantic_serializer__.to_json(route, exclude_defaults=True, ensure_ascii=True)
+    return raw.decode("ascii")
 
 
 def completion_body(answer: ChatCompletion, route: str) -> bytes:
