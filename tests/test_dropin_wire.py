@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek_resilient import OpenAI, OpenAICompatible, route_of
+from deepseek_resilient import AsyncOpenAI, OpenAI, OpenAICompatible, route_of
 from deepseek_resilient._dropin.wire import ROUTE_HEADER, sse_event
 from deepseek_resilient._models import ChatCompletionChunk
 from deepseek_resilient.testing import FaultServer, Ok, Status
@@ -121,3 +123,22 @@ def test_a_provider_named_in_any_script_answers_with_its_route() -> None:
     assert text == "from the backup"
     for route in (route_of(answer), route_of(raw)):
         assert route is not None and route.provider == "réserve-東京"
+
+
+@pytest.mark.anyio
+async def test_the_endpoint_keeps_as_many_connections_alive_as_openai() -> None:
+    """Rounds of 32 overlapping calls reuse the first round's 32 connections (openai-python
+    keeps up to 100 alive; a pool that kept 20 would reconnect 12 times a round)."""
+    with FaultServer(lifetime=60, default=Ok("hi", delay=0.3)) as server:
+        async with AsyncOpenAI(base_url=server.base_url, api_key="sk-test", local=False) as client:
+
+            async def one() -> None:
+                answer = await client.chat.completions.create(model="m", messages=USER)
+                assert answer.choices[0].message.content == "hi"
+
+            for _ in range(3):
+                async with anyio.create_task_group() as group:
+                    for _ in range(32):
+                        group.start_soon(one)
+        assert len(server.requests) == 96
+        assert server.connections <= 32

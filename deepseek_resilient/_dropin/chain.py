@@ -87,6 +87,7 @@ def endpoint_provider(
     common: dict[str, Any] = {
         "headers": dict(headers) or None,
         "retry": Retry(attempts=max_retries + 1),
+        **OPENAI_POOL,
     }
     common.update(phases)
     if deepseek or is_deepseek(base_url):
