@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from . import events
 from ._balance import Hedge, Tier
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
-from ._client.stats_report import ClientStats, ProviderStats
-from ._config_file import ConfigFileError
 from ._core.clock import Clock
 from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._core.errors import (
@@ -94,6 +92,8 @@ from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchSummary, batch
+    from ._client.stats_report import ClientStats, ProviderStats
+    from ._config_file.locate import ConfigFileError
     from ._dropin.clients import AsyncOpenAI, OpenAI
     from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
     from ._dropin.route import route_of
@@ -104,13 +104,16 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# The local backends, the transports, the openai-python drop-in, batch jobs and the job queue
-# load on first use: ``import deepseek_resilient`` stays light (``from deepseek_resilient
-# import OpenAI`` imports it).
+# The local backends, the transports, the openai-python drop-in, batch jobs, the job queue,
+# the stats report types and the config file's error type load on first use: ``import
+# deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
 _LAZY = {
     "batch": "._batch",
     "BatchProgress": "._batch",
     "BatchSummary": "._batch",
+    "ClientStats": "._client.stats_report",
+    "ProviderStats": "._client.stats_report",
+    "ConfigFileError": "._config_file.locate",
     "JobQueue": "._queue",
     "JobQueueError": "._queue",
     "JobResult": "._queue",

@@ -25,7 +25,8 @@ HEAVY = (
 #: the disk cache when a cache is first opened, the sync client's loop thread when a
 #: ``Client`` is built, HTTP-date parsing for such a ``Retry-After``, the openai-python
 #: drop-in on ``from deepseek_resilient import OpenAI``, the config-file loader (and its TOML
-#: parser) on ``from_config``.
+#: parser) on ``from_config``, the config file's error type on first use of the name, the
+#: stats report types on the first ``client.stats()``.
 DEFERRED = (
     "diskcache",
     "sqlite3",
@@ -36,6 +37,8 @@ DEFERRED = (
     "deepseek_resilient._dropin.transport",
     "openai",
     "deepseek_resilient._config_file.load",
+    "deepseek_resilient._config_file.locate",
+    "deepseek_resilient._client.stats_report",
 )
 
 
@@ -82,8 +85,9 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
         "from deepseek_resilient._providers.http.errors import parse_retry_after; "
         "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
         f"d.ResponseCache(d.Cache(directory={str(tmp_path)!r})).stats(); "
-        "d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "
-        "model='m', api_key='k')]).close(); "
+        "c = d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "
+        "model='m', api_key='k')]); c.stats(); c.close(); "
+        "assert issubclass(d.ConfigFileError, d.ConfigurationError); "
         "from deepseek_resilient._config_file import load_config"
     )
     assert set(DEFERRED) <= loaded, f"not loaded by their feature: {sorted(set(DEFERRED) - loaded)}"

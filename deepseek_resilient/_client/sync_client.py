@@ -23,10 +23,11 @@ from .async_client import AsyncClient
 from .loop_thread import LoopThread
 from .options import CallOptions, ClientOptions, check_client_keywords
 from .resources import Chat, Models
-from .stats_report import ClientStats
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
+
+    from .stats_report import ClientStats
 
 __all__ = ["Client"]
 
