@@ -78,7 +78,6 @@ from ._models import (
     Usage,
 )
 from ._policies.breaker import BreakerHealth
-from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.http.deepseek import DeepSeek, MissingAPIKeyWarning, RetiredModelWarning
 from ._providers.http.openai_compat import (
@@ -98,6 +97,7 @@ if TYPE_CHECKING:
     from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
     from ._dropin.route import route_of
     from ._dropin.transport import AsyncResilientTransport, ResilientTransport
+    from ._policies.cache.store import CacheStats, ResponseCache
     from ._providers.local.hf_transformers import Transformers
     from ._providers.local.llama_cpp import LlamaCpp
     from ._queue import JobQueue, JobQueueError, JobResult
@@ -105,8 +105,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # The local backends, the transports, the openai-python drop-in, batch jobs, the job queue,
-# the stats report types and the config file's error type load on first use: ``import
-# deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports it).
+# the disk cache, the stats report types and the config file's error type load on first use:
+# ``import deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports
+# it).
 _LAZY = {
     "batch": "._batch",
     "BatchProgress": "._batch",
@@ -114,6 +115,8 @@ _LAZY = {
     "ClientStats": "._client.stats_report",
     "ProviderStats": "._client.stats_report",
     "ConfigFileError": "._config_file.locate",
+    "CacheStats": "._policies.cache.store",
+    "ResponseCache": "._policies.cache.store",
     "JobQueue": "._queue",
     "JobQueueError": "._queue",
     "JobResult": "._queue",

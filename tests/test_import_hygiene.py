@@ -22,11 +22,11 @@ HEAVY = (
 )
 
 #: Loaded by the feature that needs them, not by ``import deepseek_resilient`` (import time):
-#: the disk cache when a cache is first opened, the sync client's loop thread when a
-#: ``Client`` is built, HTTP-date parsing for such a ``Retry-After``, the openai-python
-#: drop-in on ``from deepseek_resilient import OpenAI``, the config-file loader (and its TOML
-#: parser) on ``from_config``, the config file's error type on first use of the name, the
-#: stats report types on the first ``client.stats()``.
+#: the disk cache (our store and diskcache) when a cache is first built or opened, the sync
+#: client's loop thread when a ``Client`` is built, HTTP-date parsing for such a
+#: ``Retry-After``, the openai-python drop-in on ``from deepseek_resilient import OpenAI``,
+#: the config-file loader (and its TOML parser) on ``from_config``, the config file's error
+#: type on first use of the name, the stats report types on the first ``client.stats()``.
 DEFERRED = (
     "diskcache",
     "sqlite3",
@@ -39,6 +39,8 @@ DEFERRED = (
     "deepseek_resilient._config_file.load",
     "deepseek_resilient._config_file.locate",
     "deepseek_resilient._client.stats_report",
+    "deepseek_resilient._policies.cache.store",
+    "deepseek_resilient._policies.cache.files",
 )
 
 
