@@ -77,14 +77,15 @@ class LatencyWindow:
         return [values[max(0, math.ceil(q * len(values)) - 1)] for q in qs]
 
 
-@dataclass
+# Counters, never compared or printed: no generated ``==``/repr to compile at import.
+@dataclass(eq=False, repr=False)
 class _Tokens:
     input: int = 0
     output: int = 0
     cache_hit: int = 0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _ProviderCounts:
     attempts: int = 0
     successes: int = 0
