@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 #: Imported on first use only: pybreaker imports redis (and redis opentelemetry) when they are
-#: installed; the metrics hooks and local engines are optional extras.
+#: installed (it is imported only for a pybreaker listener, the deprecated
+#: ``breaker_listeners``); the metrics hooks and local engines are optional extras.
 HEAVY = (
     "redis",
     "pybreaker",
@@ -45,7 +46,7 @@ DEFERRED = (
 
 
 def _modules_after(code: str) -> set[str]:
-    script = f"import json, sys; {code}; print(json.dumps(sorted(sys.modules)))"
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=120
     )
@@ -62,11 +63,36 @@ def test_import_does_not_load_heavy_dependencies() -> None:
     assert not loaded & set(HEAVY), f"imported at import time: {sorted(loaded & set(HEAVY))}"
 
 
-def test_the_check_sees_a_heavy_import() -> None:
-    # The same probe notices pybreaker once a breaker is built (so the test above can fail).
+def test_a_client_and_its_first_answer_load_no_heavy_dependency() -> None:
+    # Building a client builds its breakers: their state holder is ours, so pybreaker (which
+    # imports redis, and redis OpenTelemetry, when installed) stays out until a pybreaker
+    # listener is passed.
     loaded = _loaded_after(
-        "import deepseek_resilient as d; from deepseek_resilient._core.hooks import Hooks; "
-        "Hooks(builtin=False).breaker_listener('p')"
+        "import anyio, deepseek_resilient as d\n"
+        "from deepseek_resilient.testing import FaultServer\n"
+        "async def main():\n"
+        "    with FaultServer() as s:\n"
+        "        p = d.OpenAICompatible(name='p', base_url=s.base_url, model='m', api_key='k')\n"
+        "        async with d.AsyncClient([p, d.OpenAICompatible(name='q', base_url=s.base_url, "
+        "model='m', api_key='k')]) as c:\n"
+        "            r = await c.chat.completions.create(messages=[{'role': 'user', "
+        "'content': 'x'}])\n"
+        "            assert r.choices[0].message.content\n"
+        "anyio.run(main)"
+    )
+    assert "httpx2" in loaded
+    assert not loaded & set(HEAVY), f"imported by a first answer: {sorted(loaded & set(HEAVY))}"
+
+
+def test_the_check_sees_a_heavy_import() -> None:
+    # The same probe notices pybreaker once a breaker gets a pybreaker listener (so the tests
+    # above can fail).
+    loaded = _loaded_after(
+        "import deepseek_resilient as d; from deepseek_resilient._policies.breaker import "
+        "ProviderBreaker; from deepseek_resilient.testing import FakeClock\n"
+        "class Listener:\n"
+        "    def state_change(self, cb, old, new): pass\n"
+        "ProviderBreaker('p', d.CircuitBreaker(), FakeClock(), [Listener()])"
     )
     assert "pybreaker" in loaded
 
