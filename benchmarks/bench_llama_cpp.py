@@ -235,8 +235,13 @@ def run_batched(rounds: int, max_tokens: int) -> Section:
         targets=[
             Target("batched / sequential tok/s", ratio, ">= 4", ratio >= 4, f"{ratio:.2f} x"),
             Target("CPU per token, sequential / batched", cpu, "(no target)", None, f"{cpu:.2f} x"),
-            Target("ceiling: prompt evaluation / one-at-a-time tok/s", ceiling, "(no target)",
-                   None, f"{ceiling:.2f} x"),  # fmt: skip
+            Target(
+                "ceiling: prompt evaluation / one-at-a-time tok/s",
+                ceiling,
+                "(no target)",
+                None,
+                f"{ceiling:.2f} x",
+            ),
         ],
     )
 

@@ -66,8 +66,9 @@ anyio.run(main)
 
 def _child(way: dict[str, str], max_tokens: int) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in OPENMP} | way
-    out = subprocess.run([sys.executable, "-c", CHILD, str(max_tokens)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)  # fmt: skip
+    command = [sys.executable, "-c", CHILD, str(max_tokens)]
+    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=900, stdin=subprocess.DEVNULL)  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -105,8 +106,9 @@ def run(hogs: list[int], rounds: int, max_tokens: int) -> Section:
     for count in hogs:
         for name, got in _with_hogs(count, rounds, max_tokens).items():
             tps, cpu = got["tps"], got["cpu"]
-            rows.append([str(count), name, f"{median(tps):.1f}",
-                         f"{min(tps):.1f}-{max(tps):.1f}", f"{median(cpu) * 1000:.1f}"])  # fmt: skip
+            spread = f"{min(tps):.1f}-{max(tps):.1f}"
+            rows.append([str(count), name, f"{median(tps):.1f}", spread,
+                         f"{median(cpu) * 1000:.1f}"])  # fmt: skip
     return Section(
         title=TITLE,
         method=(
