@@ -189,7 +189,7 @@ def run_batched(rounds: int, max_tokens: int) -> Section:
                 )  # fmt: skip
                 m1 = local.metrics()
                 tokens = m1[PROMPT_TOKENS] - m0[PROMPT_TOKENS]
-                return tokens / (m1[PROMPT_SECONDS] - m0[PROMPT_SECONDS])
+                return float(tokens / (m1[PROMPT_SECONDS] - m0[PROMPT_SECONDS]))
 
             await measure(True)  # warm-up
             for r in range(rounds):
