@@ -73,7 +73,7 @@ class SSEDecoder:
         items = self.feed_items(data)
         if items and type(items[0]) is str:  # whole data blocks: unnamed events
             last_id = self._last_id
-            return [SSEEvent(None, d, last_id, None) for d in items]  # type: ignore[arg-type]
+            return [SSEEvent(None, d, last_id, None) for d in items]
         return items  # type: ignore[return-value]
 
     def feed_items(self, data: bytes) -> list[str] | list[SSEEvent]:
