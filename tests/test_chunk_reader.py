@@ -4,6 +4,7 @@ skips and failure ``aiter_chunks`` gives over the same bytes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.anyio
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
     body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}  # fmt: skip
+            "choices": [choice], **extra}  # fmt: skip
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
@@ -46,6 +48,9 @@ _EVENTS = [
 ]
 
 
+Outcome = tuple[list[object], tuple[str, str, object] | None]
+
+
 class _Reads(httpx2.AsyncByteStream):
     def __init__(self, reads: Sequence[bytes]) -> None:
         self._reads = reads
@@ -59,7 +64,7 @@ def _seen(chunk: ChatCompletionChunk) -> object:
     return "skipped" if chunk is SKIPPED_EVENT else chunk.model_dump(exclude_unset=True)
 
 
-async def _outcome(chunks: AsyncIterator[ChatCompletionChunk]) -> tuple[list[object], object]:
+async def _outcome(chunks: AsyncIterator[ChatCompletionChunk]) -> Outcome:
     got: list[object] = []
     try:
         async for chunk in chunks:
@@ -69,7 +74,7 @@ async def _outcome(chunks: AsyncIterator[ChatCompletionChunk]) -> tuple[list[obj
     return got, None
 
 
-async def _through_the_provider(reads: list[bytes], limit: int) -> tuple[list[object], object]:
+async def _through_the_provider(reads: list[bytes], limit: int) -> Outcome:
     def answer(request: httpx2.Request) -> httpx2.Response:
         headers = {"content-type": "text/event-stream"}
         return httpx2.Response(200, headers=headers, stream=_Reads(reads))
@@ -90,7 +95,7 @@ async def _reads(reads: list[bytes]) -> AsyncIterator[bytes]:
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
