@@ -60,11 +60,13 @@ class _Reads(httpx2.AsyncByteStream):
             yield read
 
 
-def _seen(chunk: ChatCompletionChunk) -> object:
+def _seen(chunk: ChatCompletionChunk | dict[str, Any]) -> object:
+    if isinstance(chunk, dict):  # a plain chunk: the chunk model it stands for
+        chunk = ChatCompletionChunk.model_validate(chunk)
     return "skipped" if chunk is SKIPPED_EVENT else chunk.model_dump(exclude_unset=True)
 
 
-async def _outcome(chunks: AsyncIterator[ChatCompletionChunk]) -> Outcome:
+async def _outcome(chunks: AsyncIterator[Any]) -> Outcome:
     got: list[object] = []
     try:
         async for chunk in chunks:
@@ -74,7 +76,7 @@ async def _outcome(chunks: AsyncIterator[ChatCompletionChunk]) -> Outcome:
     return got, None
 
 
-async def _through_the_provider(reads: list[bytes], limit: int) -> Outcome:
+async def _through_the_provider(reads: list[bytes], limit: int, plain: bool = False) -> Outcome:
     def answer(request: httpx2.Request) -> httpx2.Response:
         headers = {"content-type": "text/event-stream"}
         return httpx2.Response(200, headers=headers, stream=_Reads(reads))
@@ -85,7 +87,8 @@ async def _through_the_provider(reads: list[bytes], limit: int) -> Outcome:
             max_event_bytes=limit,
         )  # fmt: skip
         request = ChatRequest(messages=[{"role": "user", "content": "Hi"}], stream=True)
-        return await _outcome(provider.stream(request, idle_timeout=5.0))
+        read = provider.plain_stream if plain else provider.stream
+        return await _outcome(read(request, idle_timeout=5.0))
 
 
 async def _reads(reads: list[bytes]) -> AsyncIterator[bytes]:
@@ -103,13 +106,15 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     st.lists(st.sampled_from(_EVENTS), max_size=10),
     st.lists(st.integers(0, 2000), max_size=5),
     st.sampled_from([1024, 1024 * 1024]),
+    st.booleans(),
 )
 async def test_the_providers_own_loop_reads_what_aiter_chunks_reads(
-    events: list[bytes], cuts: list[int], limit: int
+    events: list[bytes], cuts: list[int], limit: int, plain: bool
 ) -> None:
+    """Plain chunks (``plain_stream``) included: each stands for the chunk it would be."""
     reads = _split(b"".join(events), cuts)
     want = await _outcome(aiter_chunks(_reads(reads), provider="ds", max_event_chars=limit))
-    assert await _through_the_provider(reads, limit) == want
+    assert await _through_the_provider(reads, limit, plain) == want
 
 
 async def test_chunks_before_a_failure_in_the_same_read_are_passed_on_first() -> None:

@@ -66,6 +66,7 @@ from .merge import (
     merge_tool_call,
     without,
 )
+from .plain import PlainChunk
 
 __all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
 
@@ -153,6 +154,35 @@ class Accumulator:
             self._fingerprint = chunk.system_fingerprint
         if chunk.__pydantic_extra__ or (chunk.service_tier, chunk.moderation) != _UNSET2:
             first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
+
+    def add_plain(self, body: PlainChunk) -> None:
+        """``add`` for a plain chunk (``_streaming.plain``), merged as its model would be."""
+        if self._first is None:
+            self._first = (body["id"], body.get("created", 0), body.get("model", ""))
+        for choice in body.get("choices", ()):
+            index = choice.get("index", 0)
+            state = self._states.get(index)
+            if state is None:
+                state = self._states[index] = ChoiceState()
+            delta = choice.get("delta")
+            if delta:
+                content, reasoning = delta.get("content"), delta.get("reasoning_content")
+                if content is not None:
+                    if state.content is None:
+                        state.content = []
+                    state.content.append(content)
+                if reasoning is not None:
+                    if state.reasoning is None:
+                        state.reasoning = []
+                    state.reasoning.append(reasoning)
+            finish = choice.get("finish_reason")
+            if finish is not None:
+                state.finish_reason = finish
+        if self._fingerprint is None:
+            self._fingerprint = body.get("system_fingerprint")
+        tier = body.get("service_tier")
+        if tier is not None:
+            first_extra(self._top_extra, {"service_tier": tier})
 
     @property
     def empty(self) -> bool:

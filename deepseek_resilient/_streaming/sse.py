@@ -21,6 +21,7 @@ from .._core.errors import (
     status_error,
 )
 from .._models import ChatCompletionChunk
+from .plain import plain_chunk, plain_finished
 from .sse_decoder import SSEDecoder, SSEEvent
 
 __all__ = [
@@ -187,11 +188,16 @@ class ChunkReader:
     from ``feed`` itself, before any chunk of that read.
     """
 
-    __slots__ = ("_bad", "_decoder", "_good", "_limit", "_provider", "error", "finished",
-                 "stopped")  # fmt: skip
+    __slots__ = ("_bad", "_decoder", "_good", "_limit", "_plain", "_provider", "error",
+                 "finished", "stopped")  # fmt: skip
 
-    def __init__(self, provider: str, max_event_chars: int | None = None) -> None:
+    def __init__(
+        self, provider: str, max_event_chars: int | None = None, *, plain: bool = False
+    ) -> None:
         self._decoder = SSEDecoder()
+        #: Plain events come out as ``PlainChunk`` dicts (see ``_streaming.plain``): for a
+        #: read whose chunks nobody sees, only their accumulation.
+        self._plain = plain
         self._provider = provider
         self._limit = max_event_chars
         self._good = False  # a valid chunk was seen: the stream's framing is right
@@ -200,7 +206,7 @@ class ChunkReader:
         self.stopped = False
         self.error: ProviderError | None = None
 
-    def feed(self, raw: bytes) -> list[ChatCompletionChunk]:
+    def feed(self, raw: bytes) -> list[Any]:
         decoder = self._decoder
         # No event completed now can be longer than what was held plus what arrived (a split
         # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
@@ -210,7 +216,7 @@ class ChunkReader:
             _check_size(decoder, items, self._limit, self._provider)
         return self._chunks(items) if items else []
 
-    def end(self) -> list[ChatCompletionChunk]:
+    def end(self) -> list[Any]:
         """The body ended: the last chunks; without ``[DONE]`` or a finish reason before it,
         the stream failed (``APIConnectionError``)."""
         decoder = self._decoder
@@ -228,13 +234,20 @@ class ChunkReader:
         if self.error is not None:
             raise self.error
 
-    def _chunks(self, items: list[str] | list[SSEEvent]) -> list[ChatCompletionChunk]:
-        out: list[ChatCompletionChunk] = []
+    def _chunks(self, items: list[str] | list[SSEEvent]) -> list[Any]:
+        """The chunks (``ChatCompletionChunk``, or ``PlainChunk`` when plain) of ``items``."""
+        out: list[Any] = []
+        plain = self._plain
         for item in items:
-            if isinstance(item, str):
-                chunk = _chunk(item)
-            else:
-                chunk = _chunk(item.data) if item.event is None else None
+            data = item if isinstance(item, str) else item.data if item.event is None else None
+            if plain and data is not None and data[:1] == "{":
+                body = plain_chunk(data)
+                if body is not None:
+                    self._good, self._bad = True, 0
+                    self.finished = self.finished or plain_finished(body)
+                    out.append(body)
+                    continue
+            chunk = None if data is None else _chunk(data)
             if chunk is None:
                 try:
                     event = item if isinstance(item, SSEEvent) else SSEEvent(None, item)

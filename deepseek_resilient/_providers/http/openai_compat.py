@@ -221,9 +221,24 @@ class OpenAICompatible(Provider):
         """The start of an error body: enough to name the error."""
         return await read_error_body(response, self.name)
 
-    async def stream(
+    def stream(
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
+        return self._stream(request, idle_timeout, plain=False)
+
+    def plain_stream(
+        self, request: ChatRequest, *, idle_timeout: float
+    ) -> AsyncGenerator[Any, None]:
+        """``stream`` for a read to the end that only accumulates the chunks: plain events
+        come as ``PlainChunk`` dicts (``_streaming.plain``), the others as chunks. A subclass
+        with its own ``stream`` gets that one."""
+        if type(self).stream is not OpenAICompatible.stream:
+            return self.stream(request, idle_timeout=idle_timeout)
+        return self._stream(request, idle_timeout, plain=True)
+
+    async def _stream(
+        self, request: ChatRequest, idle_timeout: float, *, plain: bool
+    ) -> AsyncGenerator[Any, None]:
         content = self._body(request)
         try:
             async with self._send().stream(
@@ -244,7 +259,7 @@ class OpenAICompatible(Provider):
                         yield chunk
                     return
                 # ``aiter_chunks``'s loop, inline: one async generator less per event.
-                reader = ChunkReader(self.name, self.max_event_bytes)
+                reader = ChunkReader(self.name, self.max_event_bytes, plain=plain)
                 pieces = decoded_pieces(response, self.name)
                 async for raw in pieces:
                     for chunk in reader.feed(raw):
