@@ -1,7 +1,7 @@
 """Import time of ``deepseek_resilient`` vs ``httpx2`` (our transport), ``httpx`` 0.28,
 ``openai`` and ``litellm``.
 
-    python -m benchmarks.bench_import [--repeats 5] [--from-source]
+    python -m benchmarks.bench_import [--repeats 5] [--from-source] [--first-call]
 
 Each import runs in a fresh interpreter (``python -c``), timed inside it around the
 ``import`` statement only (interpreter start-up excluded); modules interleaved per repeat,
@@ -12,6 +12,11 @@ The checkout's bytecode is written first (``compileall``, as ``pip install`` doe
 with. Without that, a fresh checkout under ``PYTHONDONTWRITEBYTECODE=1`` compiles every module
 of the package from source on each run (~40 ms more here); ``--from-source`` measures that
 (it deletes the checkout's ``__pycache__`` directories and writes none).
+
+``--first-call`` also times what a program pays before its first answer, so that nothing
+deferred at import comes back unseen on the first request: import, build an ``AsyncClient``
+with one ``OpenAICompatible`` provider and make one request to the benchmark server (wall and
+CPU time, fresh interpreters, interleaved with the same steps done with ``httpx2`` alone).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import ROOT, Section, Target, installed, median, run_json
+from benchmarks._common import ROOT, Section, Target, installed, median, run_json, server_process
 
 MODULES = {
     "deepseek_resilient": None,
@@ -41,6 +46,49 @@ SNIPPET = (
     "import json, time; t = time.perf_counter(); import {m}; "
     "print(json.dumps({{'seconds': time.perf_counter() - t}}))"
 )
+
+
+FIRST_CALL = {
+    "deepseek_resilient": (
+        "import deepseek_resilient as d\n"
+        "async def go():\n"
+        "    client = d.AsyncClient([d.OpenAICompatible(name='p', base_url=URL, model='ok', "
+        "api_key='k')])\n"
+        "    async with client:\n"
+        "        r = await client.chat.completions.create(messages=[{'role': 'user', "
+        "'content': 'hi'}])\n"
+        "    assert r.choices[0].message.content\n"
+    ),
+    "httpx2": (
+        "import httpx2\n"
+        "async def go():\n"
+        "    async with httpx2.AsyncClient() as client:\n"
+        "        r = await client.post(URL + '/chat/completions', json={'model': 'ok', "
+        "'messages': [{'role': 'user', 'content': 'hi'}]})\n"
+        "    assert r.json()['choices'][0]['message']['content']\n"
+    ),
+}
+"""module -> a script run after ``URL = ...``: import, build a client, one request (``go``)."""
+
+FIRST_CALL_TIMER = (
+    "import json, time\nt, c = time.perf_counter(), time.process_time()\n{body}"
+    "import anyio\nanyio.run(go)\n"
+    "print(json.dumps({{'wall': time.perf_counter() - t, 'cpu': time.process_time() - c}}))\n"
+)
+
+
+def measure_first_call(repeats: int) -> dict[str, dict[str, list[float]]]:
+    """Wall and CPU seconds from the import to the first answer, per module in FIRST_CALL."""
+    write_bytecode()
+    times: dict[str, dict[str, list[float]]] = {m: {"wall": [], "cpu": []} for m in FIRST_CALL}
+    with server_process(lifetime=600) as server:
+        for _ in range(repeats):
+            for m, body in FIRST_CALL.items():
+                script = f"URL = {server.base_url!r}\n" + FIRST_CALL_TIMER.format(body=body)
+                out = run_json(["-c", script])
+                times[m]["wall"].append(out["wall"])
+                times[m]["cpu"].append(out["cpu"])
+    return times
 
 
 def write_bytecode() -> None:
@@ -110,9 +158,18 @@ def main() -> None:
         help="compile deepseek_resilient from source in every run (deletes the checkout's "
         "__pycache__ directories, sets PYTHONDONTWRITEBYTECODE=1)",
     )
+    parser.add_argument(
+        "--first-call",
+        action="store_true",
+        help="also time import + building an AsyncClient + one request (benchmark server)",
+    )
     args = parser.parse_args()
     times = measure(args.repeats, args.from_source)
     print(section(times, args.repeats, args.from_source).text())
+    if args.first_call:
+        print(f"\nimport + client + first answer (median of {args.repeats}, fresh interpreters):")
+        for m, t in measure_first_call(args.repeats).items():
+            print(f"  {m:20s} wall {median(t['wall']):.3f} s  CPU {median(t['cpu']):.3f} s")
 
 
 if __name__ == "__main__":

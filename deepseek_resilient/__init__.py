@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from . import events
 from ._balance import Hedge, Tier
 from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
-from ._client.stats_report import ClientStats, ProviderStats
-from ._config_file import ConfigFileError
 from ._core.clock import Clock
 from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._core.errors import (
@@ -80,7 +78,6 @@ from ._models import (
     Usage,
 )
 from ._policies.breaker import BreakerHealth
-from ._policies.cache.layer import CacheStats, ResponseCache
 from ._providers.base import Provider
 from ._providers.http.deepseek import DeepSeek, MissingAPIKeyWarning, RetiredModelWarning
 from ._providers.http.openai_compat import (
@@ -94,23 +91,32 @@ from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchSummary, batch
+    from ._client.stats_report import ClientStats, ProviderStats
+    from ._config_file.locate import ConfigFileError
     from ._dropin.clients import AsyncOpenAI, OpenAI
     from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
     from ._dropin.route import route_of
     from ._dropin.transport import AsyncResilientTransport, ResilientTransport
+    from ._policies.cache.store import CacheStats, ResponseCache
     from ._providers.local.hf_transformers import Transformers
     from ._providers.local.llama_cpp import LlamaCpp
     from ._queue import JobQueue, JobQueueError, JobResult
 
 __version__ = "0.1.0"
 
-# The local backends, the transports, the openai-python drop-in, batch jobs and the job queue
-# load on first use: ``import deepseek_resilient`` stays light (``from deepseek_resilient
-# import OpenAI`` imports it).
+# The local backends, the transports, the openai-python drop-in, batch jobs, the job queue,
+# the disk cache, the stats report types and the config file's error type load on first use:
+# ``import deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports
+# it).
 _LAZY = {
     "batch": "._batch",
     "BatchProgress": "._batch",
     "BatchSummary": "._batch",
+    "ClientStats": "._client.stats_report",
+    "ProviderStats": "._client.stats_report",
+    "ConfigFileError": "._config_file.locate",
+    "CacheStats": "._policies.cache.store",
+    "ResponseCache": "._policies.cache.store",
     "JobQueue": "._queue",
     "JobQueueError": "._queue",
     "JobResult": "._queue",

@@ -297,7 +297,47 @@ def test_pybreaker_listener_sees_transitions() -> None:
     assert b.health().trips == 2
 
 
-def test_state_lives_in_pybreaker() -> None:
+class Events:
+    """A hook keeping the breaker's ``BreakerStateChanged`` events."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def on_breaker_state_changed(self, event: Any) -> None:
+        self.seen.append((event.old, event.new))
+
+
+@pytest.mark.parametrize("with_pybreaker", [False, True])
+def test_our_circuit_tells_the_hooks_what_pybreakers_does(with_pybreaker: bool) -> None:
+    # Without a pybreaker listener the state lives in our own circuit (pybreaker, which
+    # imports redis, is not needed); the hooks see the same changes either way.
+    from deepseek_resilient._core.hooks import Hooks
+
+    events = Events()
+    listeners: list[Any] = [Hooks([events], builtin=False).breaker_listener("p")]
+    if with_pybreaker:
+        listeners.append(Recorder())
+    clock = FakeClock()
+    b = ProviderBreaker("p", CircuitBreaker(window=4, min_calls=2, open_for=5.0), clock, listeners)
+    assert isinstance(b.circuit, pybreaker.CircuitBreaker) is with_pybreaker
+    assert b.circuit.name == "p" and b.state == "closed"
+    call_ok(b)
+    call_fail(b)  # -> open
+    clock.advance(5.0)
+    b.before_call()  # -> half-open
+    b.record_failure(err503())  # -> open again
+    b.circuit.close()  # e.g. closed by another process through shared storage
+    b.circuit.close()  # no change: no event
+    assert b.state == "closed"
+    assert events.seen == [
+        ("closed", "open"),
+        ("open", "half-open"),
+        ("half-open", "open"),
+        ("open", "closed"),
+    ]
+
+
+def test_state_lives_in_the_circuit() -> None:
     b, _ = make()
     b.circuit.open()  # e.g. opened by another process through shared storage
     assert b.state == "open"

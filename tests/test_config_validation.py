@@ -4,8 +4,10 @@ cache directory is reported as such and the client goes on without it."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,26 @@ def test_good_config_still_builds() -> None:
     _oc(attempt_timeout=1, first_token_timeout=0.5, max_connections=1, headers={"X-A": "b"})
     _oc(base_url="https://[::1]:8443/v1")
     _client(retry=Retry(), breaker=None, cache=None, rate_limit=RateLimit(), timeout=5)
+
+
+@pytest.mark.parametrize("kind", [Retry, CircuitBreaker, RateLimit, Cache, RetryBudget])
+def test_configs_compare_hash_and_print_as_frozen_dataclasses(kind: type[Any]) -> None:
+    # The configs share one repr/==/hash (import time): each behaves as the methods
+    # @dataclass(frozen=True) would generate, compared here with such a twin.
+    twin = dataclasses.make_dataclass(
+        kind.__name__, [(f.name, f.type, f) for f in dataclasses.fields(kind)], frozen=True
+    )
+    first = dataclasses.fields(kind)[0].name
+    a, b, other = kind(), kind(), dataclasses.replace(kind(), **{first: 7})
+    ta, tb, tother = twin(), twin(), twin(**{first: 7})
+    assert repr(a) == repr(ta).replace(twin.__qualname__, kind.__qualname__)
+    assert (a == b, a == other, a != other, hash(a) == hash(b)) == (
+        ta == tb, ta == tother, ta != tother, hash(ta) == hash(tb),
+    )  # fmt: skip
+    assert hash(a) == hash(ta) and a != ta and a != dataclasses.astuple(a)
+    assert pickle.loads(pickle.dumps(other)) == other and {a, b, other} == {a, other}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.__setattr__(first, 1)
 
 
 # ----------------------------------------------------------------------------- item 11

@@ -3,8 +3,11 @@ built-in logging hook; the breaker_listeners deprecation; no events built withou
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import logging
+import pickle
 from typing import Any
 
 import pybreaker
@@ -100,6 +103,28 @@ def test_events_compare_hash_and_print_as_dataclasses() -> None:
             with pytest.raises(TypeError):
                 hash(a)
     assert events.Coalesced(1) != events.RateLimitRefused(1, "p")
+
+
+def test_each_written_out_init_is_the_one_dataclass_would_generate() -> None:
+    # The event classes write their __init__ out (import time): its parameters are the
+    # fields, in order, with their types; positional and keyword calls set every field.
+    for kind in events.EVENT_TYPES:
+        fields = dataclasses.fields(kind)
+        params = list(inspect.signature(kind.__init__).parameters.values())[1:]
+        assert [(p.name, p.annotation, p.kind, p.default) for p in params] == [
+            (f.name, f.type, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty)
+            for f in fields
+        ], kind
+        a = _sample(kind)
+        values = [getattr(a, f.name) for f in fields]
+        assert kind(*values) == a == pickle.loads(pickle.dumps(a)) == copy.deepcopy(a)
+        marks = [object() for _ in fields]
+        made = kind(*marks)
+        assert [getattr(made, f.name) for f in fields] == marks  # each lands in its own field
+        with pytest.raises(TypeError):
+            kind(*values, None)
+        with pytest.raises(TypeError):
+            kind(*values[:-1])
 
 
 async def test_retries_then_answer(llm_server: FaultServer) -> None:

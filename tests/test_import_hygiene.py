@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 #: Imported on first use only: pybreaker imports redis (and redis opentelemetry) when they are
-#: installed; the metrics hooks and local engines are optional extras.
+#: installed (it is imported only for a pybreaker listener, the deprecated
+#: ``breaker_listeners``); the metrics hooks and local engines are optional extras.
 HEAVY = (
     "redis",
     "pybreaker",
@@ -22,10 +23,11 @@ HEAVY = (
 )
 
 #: Loaded by the feature that needs them, not by ``import deepseek_resilient`` (import time):
-#: the disk cache when a cache is first opened, the sync client's loop thread when a
-#: ``Client`` is built, HTTP-date parsing for such a ``Retry-After``, the openai-python
-#: drop-in on ``from deepseek_resilient import OpenAI``, the config-file loader (and its TOML
-#: parser) on ``from_config``.
+#: the disk cache (our store and diskcache) when a cache is first built or opened, the sync
+#: client's loop thread when a ``Client`` is built, HTTP-date parsing for such a
+#: ``Retry-After``, the openai-python drop-in on ``from deepseek_resilient import OpenAI``,
+#: the config-file loader (and its TOML parser) on ``from_config``, the config file's error
+#: type on first use of the name, the stats report types on the first ``client.stats()``.
 DEFERRED = (
     "diskcache",
     "sqlite3",
@@ -36,11 +38,15 @@ DEFERRED = (
     "deepseek_resilient._dropin.transport",
     "openai",
     "deepseek_resilient._config_file.load",
+    "deepseek_resilient._config_file.locate",
+    "deepseek_resilient._client.stats_report",
+    "deepseek_resilient._policies.cache.store",
+    "deepseek_resilient._policies.cache.files",
 )
 
 
 def _modules_after(code: str) -> set[str]:
-    script = f"import json, sys; {code}; print(json.dumps(sorted(sys.modules)))"
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=120
     )
@@ -57,11 +63,36 @@ def test_import_does_not_load_heavy_dependencies() -> None:
     assert not loaded & set(HEAVY), f"imported at import time: {sorted(loaded & set(HEAVY))}"
 
 
-def test_the_check_sees_a_heavy_import() -> None:
-    # The same probe notices pybreaker once a breaker is built (so the test above can fail).
+def test_a_client_and_its_first_answer_load_no_heavy_dependency() -> None:
+    # Building a client builds its breakers: their state holder is ours, so pybreaker (which
+    # imports redis, and redis OpenTelemetry, when installed) stays out until a pybreaker
+    # listener is passed.
     loaded = _loaded_after(
-        "import deepseek_resilient as d; from deepseek_resilient._core.hooks import Hooks; "
-        "Hooks(builtin=False).breaker_listener('p')"
+        "import anyio, deepseek_resilient as d\n"
+        "from deepseek_resilient.testing import FaultServer\n"
+        "async def main():\n"
+        "    with FaultServer() as s:\n"
+        "        p = d.OpenAICompatible(name='p', base_url=s.base_url, model='m', api_key='k')\n"
+        "        async with d.AsyncClient([p, d.OpenAICompatible(name='q', base_url=s.base_url, "
+        "model='m', api_key='k')]) as c:\n"
+        "            r = await c.chat.completions.create(messages=[{'role': 'user', "
+        "'content': 'x'}])\n"
+        "            assert r.choices[0].message.content\n"
+        "anyio.run(main)"
+    )
+    assert "httpx2" in loaded
+    assert not loaded & set(HEAVY), f"imported by a first answer: {sorted(loaded & set(HEAVY))}"
+
+
+def test_the_check_sees_a_heavy_import() -> None:
+    # The same probe notices pybreaker once a breaker gets a pybreaker listener (so the tests
+    # above can fail).
+    loaded = _loaded_after(
+        "import deepseek_resilient as d; from deepseek_resilient._policies.breaker import "
+        "ProviderBreaker; from deepseek_resilient.testing import FakeClock\n"
+        "class Listener:\n"
+        "    def state_change(self, cb, old, new): pass\n"
+        "ProviderBreaker('p', d.CircuitBreaker(), FakeClock(), [Listener()])"
     )
     assert "pybreaker" in loaded
 
@@ -82,8 +113,9 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
         "from deepseek_resilient._providers.http.errors import parse_retry_after; "
         "assert parse_retry_after({'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT'}) == 0.0; "
         f"d.ResponseCache(d.Cache(directory={str(tmp_path)!r})).stats(); "
-        "d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "
-        "model='m', api_key='k')]).close(); "
+        "c = d.Client(providers=[d.OpenAICompatible(name='x', base_url='http://127.0.0.1:9', "
+        "model='m', api_key='k')]); c.stats(); c.close(); "
+        "assert issubclass(d.ConfigFileError, d.ConfigurationError); "
         "from deepseek_resilient._config_file import load_config"
     )
     assert set(DEFERRED) <= loaded, f"not loaded by their feature: {sorted(set(DEFERRED) - loaded)}"

@@ -8,7 +8,7 @@ import itertools
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Self, Unpack
 
@@ -36,7 +36,9 @@ from .create_args import cache_mode, check_timeout, validate_request
 from .options import CallOptions, check_call_options, with_defaults
 from .resources import AsyncChat, AsyncModels, MessageInput
 from .stats import StatsHook
-from .stats_report import ClientStats
+
+if TYPE_CHECKING:
+    from .stats_report import ClientStats
 
 __all__ = ["AsyncClient"]
 

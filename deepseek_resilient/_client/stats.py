@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._core.clock import Clock
 from .._core.events import (
@@ -24,8 +25,10 @@ from .._core.events import (
     StreamCommitted,
     StreamIncomplete,
 )
-from .._policies.breaker import BreakerHealth
-from .stats_report import ClientStats, ProviderStats
+
+if TYPE_CHECKING:
+    from .._policies.breaker import BreakerHealth
+    from .stats_report import ClientStats, ProviderStats
 
 __all__ = ["SAMPLES", "WINDOW", "LatencyWindow", "StatsHook"]
 
@@ -74,14 +77,15 @@ class LatencyWindow:
         return [values[max(0, math.ceil(q * len(values)) - 1)] for q in qs]
 
 
-@dataclass
+# Counters, never compared or printed: no generated ``==``/repr to compile at import.
+@dataclass(eq=False, repr=False)
 class _Tokens:
     input: int = 0
     output: int = 0
     cache_hit: int = 0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _ProviderCounts:
     attempts: int = 0
     successes: int = 0
@@ -219,6 +223,8 @@ class StatsHook:
     def snapshot(self, health: Mapping[str, BreakerHealth] | None = None) -> ClientStats:
         """The figures now: a row per provider of the chain (in order), then any other seen.
         ``health``: the breakers' own states (they win over what the events said)."""
+        from .stats_report import ClientStats, ProviderStats  # loaded by the first snapshot
+
         now = self._clock.now()
         providers = self._chain
         rows: dict[str, ProviderStats] = {}

@@ -17,16 +17,17 @@ from .._balance.tier import Tier
 from .._core.errors import ConfigurationError
 from .._core.omit import accepts_omitted
 from .._policies.breaker import BreakerHealth
-from .._policies.cache.store import ResponseCache
 from .._providers.base import Provider
 from .async_client import AsyncClient
 from .loop_thread import LoopThread
 from .options import CallOptions, ClientOptions, check_client_keywords
 from .resources import Chat, Models
-from .stats_report import ClientStats
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
+
+    from .._policies.cache.store import ResponseCache
+    from .stats_report import ClientStats
 
 __all__ = ["Client"]
 

@@ -43,9 +43,9 @@ BreakerStateName = Literal["closed", "open", "half-open"]
 class Event:
     """Base class of every event.
 
-    It holds the ``repr``, ``==`` and ``hash`` of all events (a dataclass's, by field): each
-    event class is declared ``repr=False, eq=False`` and inherits them, which halves the code
-    ``@dataclass`` compiles per class (import time)."""
+    It holds the ``repr``, ``==`` and ``hash`` of all events (a dataclass's, by field). Each
+    event class is ``repr=False, eq=False, init=False`` and writes its ``__init__`` out (with
+    ``_fill``): ``@dataclass`` then compiles only ``__setattr__``/``__delattr__`` (import time)."""
 
     hook_method: ClassVar[str] = "on_event"
 
@@ -65,6 +65,13 @@ class Event:
         return hash(self._values())
 
 
+def _fill(event: Event, *values: object) -> None:
+    """Set ``event``'s fields (its ``__slots__``, in field order) from ``values``."""
+    names: tuple[str, ...] = type(event).__slots__
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(event, name, value)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
     """Tokens of one answer: ``input`` (prompt), ``output`` (completion) and ``cache_hit``
@@ -75,7 +82,7 @@ class TokenUsage:
     cache_hit: int = 0
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class RequestStarted(Event):
     """A validated request enters the pipeline. ``model``: the one asked for, else the first
     provider's."""
@@ -85,8 +92,11 @@ class RequestStarted(Event):
     model: str
     stream: bool
 
+    def __init__(self, request_id: int, model: str, stream: bool) -> None:
+        _fill(self, request_id, model, stream)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class RequestFinished(Event):
     """A request ended: answered (``outcome="ok"``), failed (``"error"``: the client gave up,
     ``error_type`` says why) or, for a stream, closed by the caller before its end
@@ -109,8 +119,17 @@ class RequestFinished(Event):
     response_model: str | None
     route: Route
 
+    def __init__(
+        self, request_id: int, model: str, stream: bool,
+        outcome: Literal["ok", "error", "cancelled"], provider: str | None,
+        error_type: str | None, elapsed: float, cache: str, coalesced: bool,
+        usage: TokenUsage | None, response_model: str | None, route: Route,
+    ) -> None:  # fmt: skip
+        _fill(self, request_id, model, stream, outcome, provider, error_type, elapsed, cache,
+              coalesced, usage, response_model, route)  # fmt: skip
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class AttemptStarted(Event):
     """One try at one provider begins (after its breaker and rate limiter admitted it).
     ``attempt``: 1 for the first try at this provider within the request."""
@@ -122,8 +141,13 @@ class AttemptStarted(Event):
     attempt: int
     server_address: str | None
 
+    def __init__(
+        self, request_id: int, provider: str, model: str, attempt: int, server_address: str | None
+    ) -> None:
+        _fill(self, request_id, provider, model, attempt, server_address)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class AttemptFinished(Event):
     """One try at one provider ended: ``ok``, ``error`` (``error_type``, ``status_code``),
     ``cancelled`` (the caller left), or ``skipped`` (never started: breaker open or local
@@ -139,8 +163,16 @@ class AttemptFinished(Event):
     status_code: int | None
     server_address: str | None
 
+    def __init__(
+        self, request_id: int, provider: str, model: str,
+        outcome: Literal["ok", "error", "cancelled", "skipped"], latency: float,
+        error_type: str | None, status_code: int | None, server_address: str | None,
+    ) -> None:  # fmt: skip
+        _fill(self, request_id, provider, model, outcome, latency, error_type, status_code,
+              server_address)  # fmt: skip
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class RetryScheduled(Event):
     """A failed attempt will be retried on the same provider after ``delay`` seconds;
     ``attempt`` is the number of the try that failed (1 = the first)."""
@@ -152,8 +184,13 @@ class RetryScheduled(Event):
     attempt: int
     error_type: str
 
+    def __init__(
+        self, request_id: int, provider: str, delay: float, attempt: int, error_type: str
+    ) -> None:
+        _fill(self, request_id, provider, delay, attempt, error_type)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class Failover(Event):
     """The request moves from one provider to the next in the chain; ``reason`` is the
     type name of the error that made ``from_provider`` give up."""
@@ -164,8 +201,11 @@ class Failover(Event):
     to_provider: str
     reason: str
 
+    def __init__(self, request_id: int, from_provider: str, to_provider: str, reason: str) -> None:
+        _fill(self, request_id, from_provider, to_provider, reason)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class BreakerStateChanged(Event):
     """A provider's circuit breaker moved from ``old`` to ``new``."""
 
@@ -174,8 +214,11 @@ class BreakerStateChanged(Event):
     old: BreakerStateName
     new: BreakerStateName
 
+    def __init__(self, provider: str, old: BreakerStateName, new: BreakerStateName) -> None:
+        _fill(self, provider, old, new)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class RateLimitWaited(Event):
     """The client-side rate limiter held an attempt for ``waited`` seconds before admitting it."""
 
@@ -184,8 +227,11 @@ class RateLimitWaited(Event):
     provider: str
     waited: float
 
+    def __init__(self, request_id: int, provider: str, waited: float) -> None:
+        _fill(self, request_id, provider, waited)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class RateLimitRefused(Event):
     """The client-side rate limiter could not admit the request in time: the provider is
     skipped (spill-over to the next)."""
@@ -194,8 +240,11 @@ class RateLimitRefused(Event):
     request_id: int
     provider: str
 
+    def __init__(self, request_id: int, provider: str) -> None:
+        _fill(self, request_id, provider)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class CacheLookup(Event):
     """The cache answered (``hit``), did not (``miss``: the request went upstream), or an
     expired entry answered because every provider failed (``stale``)."""
@@ -204,16 +253,22 @@ class CacheLookup(Event):
     request_id: int
     result: Literal["hit", "miss", "stale"]
 
+    def __init__(self, request_id: int, result: Literal["hit", "miss", "stale"]) -> None:
+        _fill(self, request_id, result)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class Coalesced(Event):
     """The request joined an identical one already in flight and shares its answer."""
 
     hook_method: ClassVar[str] = "on_coalesced"
     request_id: int
 
+    def __init__(self, request_id: int) -> None:
+        _fill(self, request_id)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class StreamCommitted(Event):
     """A stream's first content reached the pipeline: no failover after this point.
     ``ttft``: time to first token, from the request's start."""
@@ -223,8 +278,11 @@ class StreamCommitted(Event):
     provider: str
     ttft: float
 
+    def __init__(self, request_id: int, provider: str, ttft: float) -> None:
+        _fill(self, request_id, provider, ttft)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class StreamRecovered(Event):
     """A committed stream broke and was continued on ``provider`` (``how``: ``"continue"``
     from the delivered prefix, or ``"restart"`` emitting only what extends it);
@@ -237,8 +295,14 @@ class StreamRecovered(Event):
     how: Literal["continue", "restart"]
     delivered_chars: int
 
+    def __init__(
+        self, request_id: int, from_provider: str, provider: str,
+        how: Literal["continue", "restart"], delivered_chars: int,
+    ) -> None:  # fmt: skip
+        _fill(self, request_id, from_provider, provider, how, delivered_chars)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class StreamIncomplete(Event):
     """A committed stream broke and could not be recovered: the caller gets an
     ``IncompleteStreamError`` with ``partial_chars`` characters."""
@@ -249,8 +313,11 @@ class StreamIncomplete(Event):
     error_type: str
     partial_chars: int
 
+    def __init__(self, request_id: int, provider: str, error_type: str, partial_chars: int) -> None:
+        _fill(self, request_id, provider, error_type, partial_chars)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
 class StateDegraded(Event):
     """Shared state (e.g. Redis) failed; the client carries on with in-process state.
     ``reason``: an error type name or a short fixed text, never a URL with a password."""
@@ -258,6 +325,9 @@ class StateDegraded(Event):
     hook_method: ClassVar[str] = "on_state_degraded"
     store: str
     reason: str
+
+    def __init__(self, store: str, reason: str) -> None:
+        _fill(self, store, reason)
 
 
 #: Every event type, in a stable order (the hook method names come from these).

@@ -10,7 +10,6 @@ it never breaks a request.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,17 +26,19 @@ from .events import (
     StateDegraded,
     TokenUsage,
 )
-from .lazy import LazyModule
 
 if TYPE_CHECKING:
-    import pybreaker
-
     from .._streaming.accumulate import Accumulator
     from .pipeline import Call
-else:
-    pybreaker = LazyModule("pybreaker")  # imported when the first breaker listener is built
 
-__all__ = ["NO_HOOKS", "Hooks", "LoggingHook", "emit_request_finished", "logger"]
+__all__ = [
+    "NO_HOOKS",
+    "BreakerListener",
+    "Hooks",
+    "LoggingHook",
+    "emit_request_finished",
+    "logger",
+]
 
 logger = logging.getLogger("deepseek_resilient")
 # A library's logger stays silent until the application configures logging.
@@ -133,9 +134,9 @@ class Hooks:
             event.hook_method,
         )
 
-    def breaker_listener(self, provider: str) -> pybreaker.CircuitBreakerListener:
-        """A pybreaker listener that turns its state changes into ``BreakerStateChanged``."""
-        return _listener_class()(self, provider)
+    def breaker_listener(self, provider: str) -> BreakerListener:
+        """The listener that turns a breaker's state changes into ``BreakerStateChanged``."""
+        return BreakerListener(self, provider)
 
 
 _METHODS = frozenset(t.hook_method for t in EVENT_TYPES)
@@ -159,23 +160,32 @@ def _check(hook: object) -> None:
         )
 
 
-@functools.cache
-def _listener_class() -> Callable[[Hooks, str], pybreaker.CircuitBreakerListener]:
-    """The listener class, defined on first use: subclassing pybreaker's imports it."""
+class BreakerListener:
+    """Turns a breaker's state changes into ``BreakerStateChanged`` events. It has the methods
+    of a pybreaker listener, without subclassing one: a breaker with only these keeps its
+    state without importing pybreaker (which imports redis when installed)."""
 
-    class _BreakerListener(pybreaker.CircuitBreakerListener):
-        def __init__(self, hooks: Hooks, provider: str) -> None:
-            self._hooks = hooks
-            self._provider = provider
+    __slots__ = ("_hooks", "_provider")
 
-        def state_change(self, cb: object, old_state: object, new_state: object) -> None:
-            old = _STATES.get(str(getattr(old_state, "name", old_state)))
-            new = _STATES.get(str(getattr(new_state, "name", new_state)))
-            if old is None or new is None or old == new:
-                return
-            self._hooks.emit(BreakerStateChanged(provider=self._provider, old=old, new=new))
+    def __init__(self, hooks: Hooks, provider: str) -> None:
+        self._hooks = hooks
+        self._provider = provider
 
-    return _BreakerListener
+    def before_call(self, cb: object, func: object, *args: object, **kwargs: object) -> None:
+        return None
+
+    def success(self, cb: object) -> None:
+        return None
+
+    def failure(self, cb: object, exc: BaseException) -> None:
+        return None
+
+    def state_change(self, cb: object, old_state: object, new_state: object) -> None:
+        old = _STATES.get(str(getattr(old_state, "name", old_state)))
+        new = _STATES.get(str(getattr(new_state, "name", new_state)))
+        if old is None or new is None or old == new:
+            return
+        self._hooks.emit(BreakerStateChanged(provider=self._provider, old=old, new=new))
 
 
 #: The dispatcher of a bare pipeline (tests, tools): no hooks at all.

@@ -1,8 +1,11 @@
-"""Per-provider circuit breaker: a failure-RATE window over pybreaker's state machine.
+"""Per-provider circuit breaker: a failure-RATE window over a small state holder.
 
-pybreaker holds the state (``closed`` / ``open`` / ``half-open``) so that it can later live in
-Redis; it is only driven through ``open()``, ``half_open()`` and ``close()``, which notify its
-listeners. Everything pybreaker lacks is added here:
+The state (``closed`` / ``open`` / ``half-open``) lives in a ``_Circuit``: pybreaker's
+``CircuitBreaker`` as far as this module uses it, driven only through ``open()``,
+``half_open()`` and ``close()``, which notify its listeners. A real pybreaker breaker is built
+instead when a pybreaker listener was passed (the deprecated ``breaker_listeners``): only then
+is pybreaker imported, because importing it imports redis when installed, which costs about
+as much as ``import deepseek_resilient``. What pybreaker lacks is added here:
 
 * a count-based window of the last ``window`` outcomes; the breaker trips when at least
   ``min_calls`` calls are in the window and ``failures / calls >= failure_rate``;
@@ -22,7 +25,7 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .._core.call import Answer, Call, Handler, Layer, Site, when_settled
 from .._core.clock import Clock
@@ -34,6 +37,7 @@ from .._core.errors import (
     ProviderError,
     RateLimitedLocally,
 )
+from .._core.hooks import BreakerListener
 from .._core.lazy import LazyModule
 
 if TYPE_CHECKING:
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 
     from .._state.base import BreakerStore
 else:
-    pybreaker = LazyModule("pybreaker")  # imported when the first breaker is built
+    pybreaker = LazyModule("pybreaker")  # imported for the first pybreaker listener passed
 
 __all__ = ["BreakerHealth", "BreakerState", "ProviderBreaker", "breaker_layer"]
 
@@ -64,6 +68,33 @@ class BreakerHealth:
     """How many times this breaker has opened since it was created."""
 
 
+class _Circuit:
+    """The breaker's state, with pybreaker's ``CircuitBreaker`` interface as far as
+    ``ProviderBreaker`` uses it: each change tells every listener ``state_change(circuit,
+    old, new)`` (state names; our listener reads ``.name`` when there is one)."""
+
+    __slots__ = ("current_state", "listeners", "name")
+
+    def __init__(self, name: str, listeners: list[Any]) -> None:
+        self.name = name
+        self.listeners = listeners
+        self.current_state: BreakerState = "closed"
+
+    def open(self) -> None:
+        self._to("open")
+
+    def half_open(self) -> None:
+        self._to("half-open")
+
+    def close(self) -> None:
+        self._to("closed")
+
+    def _to(self, new: BreakerState) -> None:
+        old, self.current_state = self.current_state, new
+        for listener in self.listeners:
+            listener.state_change(self, old, new)
+
+
 class ProviderBreaker:
     """The breaker of one provider. Call ``before_call`` before each attempt, then exactly one
     of ``record_success`` / ``record_failure`` / ``record_neutral`` when the attempt ends."""
@@ -73,19 +104,24 @@ class ProviderBreaker:
         provider: str,
         config: CircuitBreaker,
         clock: Clock,
-        listeners: Sequence[pybreaker.CircuitBreakerListener] = (),
+        listeners: Sequence[Any] = (),
     ) -> None:
         self.provider = provider
         self.config = config
         self._clock = clock
-        # pybreaker's own consecutive-failure trip and timer are kept out of the way: we never
-        # route calls through it, and fail_max is unreachable anyway.
-        self._cb = pybreaker.CircuitBreaker(
-            fail_max=sys.maxsize,
-            reset_timeout=config.max_open_for,
-            listeners=list(listeners),
-            name=provider,
-        )
+        self._cb: Any
+        if all(isinstance(listener, BreakerListener) for listener in listeners):
+            self._cb = _Circuit(provider, list(listeners))
+        else:
+            # A pybreaker listener gets pybreaker's own breaker. Its consecutive-failure trip
+            # and timer are kept out of the way: we never route calls through it, and
+            # fail_max is unreachable anyway.
+            self._cb = pybreaker.CircuitBreaker(
+                fail_max=sys.maxsize,
+                reset_timeout=config.max_open_for,
+                listeners=list(listeners),
+                name=provider,
+            )
         self._window: deque[bool] = deque(maxlen=config.window)  # True = failure
         self._min_calls = min(config.min_calls, config.window)
         self._open_until: float | None = None
@@ -97,15 +133,17 @@ class ProviderBreaker:
 
     @property
     def state(self) -> BreakerState:
-        """``"closed"``, ``"open"`` or ``"half-open"``, as pybreaker's storage holds it."""
+        """``"closed"``, ``"open"`` or ``"half-open"``, as the circuit holds it."""
         state = self._cb.current_state
         if state not in _STATES:
             raise ValueError(f"unknown breaker state {state!r}")
         return cast(BreakerState, state)
 
     @property
-    def circuit(self) -> pybreaker.CircuitBreaker:
-        """The underlying pybreaker breaker (for storage and listeners)."""
+    def circuit(self) -> Any:
+        """The state holder: a ``_Circuit``, or pybreaker's breaker when a pybreaker listener
+        was passed (``name``, ``listeners``, ``current_state``, ``open()``, ``half_open()``,
+        ``close()`` on either)."""
         return self._cb
 
     def health(self) -> BreakerHealth:

@@ -103,21 +103,39 @@ class Singleflight(Generic[T]):
             # The leader left before the end: run it again, one of the waiters leading.
 
     async def _lead(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
+        flight = self.take_off(key)
+        try:
+            result = await fn()
+        except BaseException as exc:
+            self.crash(key, flight, exc)
+            raise
+        self.land(key, flight, result)
+        return result
+
+    def take_off(self, key: str) -> _Flight[T]:
+        """Lead the call for ``key`` (nobody runs it now): later callers of ``run`` join it.
+        Exactly one of ``land`` or ``crash`` must follow."""
         flight: _Flight[T] = _Flight()
         self._flights[key] = flight
-        try:
-            flight.result = result = await fn()
-        except anyio.get_cancelled_exc_class():
-            raise  # the leader left: the waiters start again
-        except BaseException as exc:  # delivered to every waiter too
+        return flight
+
+    def land(self, key: str, flight: _Flight[T], result: T) -> None:
+        """The led call returned ``result``: every waiter gets it."""
+        flight.result = result
+        self._end(key, flight)
+
+    def crash(self, key: str, flight: _Flight[T], exc: BaseException) -> None:
+        """The led call raised ``exc``: every waiter gets it, except a cancellation (the
+        leader left: the waiters start again, one of them leading)."""
+        if not isinstance(exc, anyio.get_cancelled_exc_class()):
             flight.error = exc
             flight.traceback = exc.__traceback__
-            raise
-        finally:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-            flight.finish()
-        return result
+        self._end(key, flight)
+
+    def _end(self, key: str, flight: _Flight[T]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        flight.finish()
 
 
 # ----------------------------------------------------------------------------- the layer
@@ -137,6 +155,22 @@ async def _coalesced(
     if not call.merges:
         return await next(call)
     shared_store = site.policies.flights
+    key = site.key(call)
+    joined = flights.waiters(key) > 0
+    if joined and call.hooks.wants(Coalesced):
+        call.hooks.emit(Coalesced(call.id))
+    if not joined and shared_store is None:
+        # The leader: its own deadline already bounds the shared call (the deadline layer
+        # inside it), so it needs no cancel scope of its own here. What ``run`` does for a
+        # leader, inline: three coroutine frames fewer on every await of the call.
+        flight = flights.take_off(key)
+        try:
+            answer = await next(call)
+        except BaseException as exc:
+            flights.crash(key, flight, exc)
+            raise
+        flights.land(key, flight, (answer, call.route))
+        return answer
     ran = False  # this caller's own call ran (it led, or took over from a leader who left)
 
     async def shared() -> tuple[Answer, Route]:
@@ -146,15 +180,6 @@ async def _coalesced(
             return await _merged(shared_store, key, call, next), call.route
         return await next(call), call.route
 
-    key = site.key(call)
-    joined = flights.waiters(key) > 0
-    if joined and call.hooks.wants(Coalesced):
-        call.hooks.emit(Coalesced(call.id))
-    if not joined and shared_store is None:
-        # The leader: its own deadline already bounds the shared call (the deadline layer
-        # inside it), so it needs no cancel scope of its own here.
-        (answer, _), _ = await flights.run(key, shared)
-        return answer
     # Each waiter keeps its own deadline; leaving early never cancels the others' call.
     with anyio.move_on_after(max(0.0, call.time_left())):
         try:

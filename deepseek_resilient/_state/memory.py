@@ -7,7 +7,7 @@ at once, so the hot path costs what it did before the store seam existed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core.clock import Clock
 from .._core.config import Cache, CircuitBreaker, RateLimit
@@ -15,9 +15,11 @@ from .._core.config import RetryBudget as BudgetConfig
 from .._models import ChatCompletion
 from .._policies.breaker import ProviderBreaker
 from .._policies.budget import RetryBudget
-from .._policies.cache.layer import CachedAnswer, ResponseCache
 from .._policies.rate_limit.layer import ProviderRateLimiter
 from .base import FlightStore
+
+if TYPE_CHECKING:
+    from .._policies.cache.store import CachedAnswer, ResponseCache
 
 __all__ = ["DiskCacheStore", "MemoryState"]
 
@@ -64,7 +66,10 @@ class MemoryState:
         )
 
     def cache(self, config: Cache, clock: Clock | None) -> DiskCacheStore:
-        # Entries outlive the process: wall time unless a test injects a clock.
+        # Entries outlive the process: wall time unless a test injects a clock. The disk store
+        # (and its models) loads with the first cache, not at import.
+        from .._policies.cache.store import ResponseCache
+
         return DiskCacheStore(ResponseCache(config, clock))
 
     def flights(self) -> FlightStore | None:

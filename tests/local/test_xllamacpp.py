@@ -192,6 +192,7 @@ async def main():
                                       "max_tokens": 16, "temperature": 0})
     resp = await p.complete(req, idle_timeout=60)
     print(json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY"),
+                      "spin": os.environ.get("GOMP_SPINCOUNT"),
                       "tokens": resp.usage.completion_tokens}))
 anyio.run(main)
 """
@@ -213,27 +214,35 @@ def _answer_under_hog(env: dict[str, str]) -> dict[str, object]:
             hog.wait()
 
 
+_OPENMP = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def _without_openmp_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _OPENMP}
+
+
 def test_a_passive_openmp_wait_policy_is_set_before_the_engine_loads_under_a_cpu_hog() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    result = _answer_under_hog(env)
-    assert result["policy"] == "PASSIVE"
+    result = _answer_under_hog(_without_openmp_settings())
+    assert result["policy"] == "PASSIVE" and result["spin"] is None
     assert isinstance(result["tokens"], int) and result["tokens"] > 0
 
 
-def test_a_wait_policy_the_user_set_is_kept() -> None:
-    env = {**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}
+@pytest.mark.parametrize("setting", [{"OMP_WAIT_POLICY": "ACTIVE"},
+                                     {"GOMP_SPINCOUNT": "3000"}])  # fmt: skip
+def test_an_openmp_setting_the_user_made_is_kept(setting: dict[str, str]) -> None:
+    env = {**_without_openmp_settings(), **setting}
     out = subprocess.run(
-        [sys.executable, "-c", "from deepseek_resilient._providers.local.omp import "
-         "passive_openmp; print(passive_openmp())"],
+        [sys.executable, "-c", "import json; from deepseek_resilient._providers.local.omp "
+         "import passive_openmp; print(json.dumps(passive_openmp()))"],
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    assert out.stdout.strip() == "ACTIVE"
+    assert json.loads(out.stdout) == setting
 
 
 def test_an_engine_imported_before_the_policy_is_set_is_a_warning(tmp_path: Path) -> None:
     # No model is started (the path does not exist): the check runs before the load, and an
     # engine with spinning threads must not slow this test down on a busy machine.
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = _without_openmp_settings()
     child = ("import warnings, xllamacpp; from deepseek_resilient import LlamaCpp\n"
              "with warnings.catch_warnings(record=True) as seen:\n"
              "    warnings.simplefilter('always')\n"

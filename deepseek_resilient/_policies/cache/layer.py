@@ -8,7 +8,7 @@ key and the per-call modes are :mod:`.cache_key`.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..._core.call import Answer, Call, Handler, Layer, Site, when_complete
 from ..._core.errors import AllProvidersFailed, DeadlineExceeded
@@ -17,17 +17,33 @@ from ..._models import ChatCompletion
 from ..._streaming.accumulate import completion_to_chunks
 from ..._streaming.streams import OpenedStream
 from .key import CacheMode, is_cacheable, mode_reads, mode_writes, request_key
-from .store import (
-    ENTRY_VERSION,
-    CachedAnswer,
-    CacheStats,
-    ResponseCache,
-    WallClock,
-    resolve_directory,
-)
 
 if TYPE_CHECKING:
     from ..._state.base import CacheStore
+    from .store import (
+        ENTRY_VERSION,
+        CachedAnswer,
+        CacheStats,
+        ResponseCache,
+        WallClock,
+        resolve_directory,
+    )
+
+#: The disk store's names, re-exported here, load with the store: when a disk cache is first
+#: built (``import deepseek_resilient`` does not load it).
+_FROM_STORE = frozenset(
+    {"ENTRY_VERSION", "CachedAnswer", "CacheStats", "ResponseCache", "WallClock",
+     "resolve_directory"}
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_STORE:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ENTRY_VERSION",

@@ -1,12 +1,22 @@
 """The contention guard: a passive OpenMP wait policy, set before a llama.cpp engine loads.
 
-llama.cpp's CPU threads are OpenMP threads. By default they spin between parallel regions,
-which on a busy machine takes the cores the other threads need (measured on 2 cores at load
-17: 0.23 tokens/s). ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep instead. The OpenMP runtime
-reads it once, when it is loaded, so this must run before the engine's module is imported.
-A value the user set is left alone. When the engine was imported earlier with no policy set,
-it is too late: a ``RuntimeWarning`` says so (measured on 2 shared cores: 66-107 ms of CPU
-per token instead of 19-23).
+llama.cpp's CPU threads are OpenMP threads. Between parallel regions they wait, and how they
+wait is a trade:
+
+* **Spinning** (libgomp's default spins about 300,000 times) takes the cores the other work
+  needs on a busy machine (measured on 2 cores at load 17: 0.23 tokens/s).
+* **Sleeping at once** (``OMP_WAIT_POLICY=PASSIVE``) costs a kernel wake-up at each of the
+  many barriers of a token: on a quiet 2-core machine one request runs at about 40 % of the
+  spinning speed, but on a busy one it is the fastest and takes the least CPU.
+* A short spin (``GOMP_SPINCOUNT=3000``) is as fast as spinning on a quiet machine and in
+  between on a busy one, where it takes about 2-3 times passive's CPU per token.
+
+The embedded model is a fallback, often used when the machine is busy with other work, so the
+guard picks passive. ``python -m benchmarks.bench_omp`` measures the three. The OpenMP runtime
+reads its environment once, when it is loaded, so this must run before the engine's module is
+imported. A policy or spin count the user set is left alone. When the engine was imported
+earlier with neither set, it is too late: a ``RuntimeWarning`` says so (measured on 2 shared
+cores: 66-107 ms of CPU per token instead of 19-23).
 """
 
 from __future__ import annotations
@@ -15,24 +25,30 @@ import os
 import sys
 import warnings
 
-__all__ = ["WAIT_POLICY", "passive_openmp"]
+__all__ = ["SPIN", "WAIT_POLICY", "passive_openmp"]
 
 #: The environment variable OpenMP runtimes read for their wait policy.
 WAIT_POLICY = "OMP_WAIT_POLICY"
+#: libgomp's busy-wait length, in spins, before a waiting thread sleeps.
+SPIN = "GOMP_SPINCOUNT"
 
 
-def passive_openmp(engine_module: str | None = None) -> str:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` unless it is set; return the policy in force.
+def passive_openmp(engine_module: str | None = None) -> dict[str, str]:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is
+    set; return those of the two in force.
 
     ``engine_module``: the engine's module; if it is already imported (its OpenMP runtime has
-    read the environment without a policy), warn that its threads will spin."""
-    if WAIT_POLICY not in os.environ and engine_module in sys.modules:
-        warnings.warn(
-            f"{engine_module} was imported before {WAIT_POLICY}=PASSIVE could be set, so its "
-            "OpenMP threads spin and take the CPU on a busy machine; set "
-            f"{WAIT_POLICY}=PASSIVE in the environment, or import {engine_module} only "
-            "through LlamaCpp",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return os.environ.setdefault(WAIT_POLICY, "PASSIVE")
+    read the environment with neither set), warn that its threads will spin."""
+    user_set = WAIT_POLICY in os.environ or SPIN in os.environ
+    if not user_set:
+        if engine_module in sys.modules:
+            warnings.warn(
+                f"{engine_module} was imported before {WAIT_POLICY}=PASSIVE could be set, so "
+                "its OpenMP threads spin and take the CPU on a busy machine; set "
+                f"{WAIT_POLICY}=PASSIVE in the environment, or import {engine_module} only "
+                "through LlamaCpp",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        os.environ[WAIT_POLICY] = "PASSIVE"
+    return {name: os.environ[name] for name in (WAIT_POLICY, SPIN) if name in os.environ}
