@@ -591,7 +591,7 @@ def test_pending_counts_every_data_line_of_the_event() -> None:
 class _GeneralOnly(SSEDecoder):
     """The decoder without its fast path for whole ``data: `` blocks."""
 
-    def _data_blocks(self, text: str) -> list[SSEEvent] | None:
+    def _data_blocks(self, text: str) -> list[str] | None:
         return None
 
 

@@ -78,7 +78,10 @@ def timed_send(site: Site) -> Layer | None:
         with anyio.move_on_after(limit) if limit < math.inf else _UNBOUNDED as scope:
             try:
                 if streaming or lim.as_stream:
-                    source = provider.stream(request, idle_timeout=lim.idle)
+                    # Read to the end here: the chunks themselves are never shown, so the
+                    # plain ones may stay parsed JSON (``_streaming.plain``).
+                    plain = None if streaming else getattr(provider, "plain_stream", None)
+                    source = (plain or provider.stream)(request, idle_timeout=lim.idle)
                     opened = await open_until_commit(source, provider.name)
                     opened.idle = lim.data_idle
                     committed = True

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -59,27 +58,19 @@ from .merge import (
     DELTA_KEPT,
     MESSAGE_BUILT,
     MESSAGE_KEPT,
+    ChoiceState,
     extras,
     first_extra,
     merge_extra,
+    merge_logprobs,
+    merge_tool_call,
     without,
 )
+from .plain import PlainChunk
 
 __all__ = ["Accumulator", "accumulate", "completion_to_chunks"]
 
 _UNSET2, _UNSET3 = (None, None), (None, None, None)  # CHUNK_KEPT / DELTA_KEPT all unset
-
-
-@dataclass
-class _ChoiceState:
-    content: list[str] | None = None
-    reasoning: list[str] | None = None
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
-    last_tool_index: int | None = None
-    finish_reason: str | None = None
-    logprobs: dict[str, Any] | None = None
-    delta_extra: dict[str, Any] = field(default_factory=dict)
-    choice_extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _unknown(extra: dict[str, Any] | None, model: type[BaseModel]) -> dict[str, Any]:
@@ -90,62 +81,7 @@ def _unknown(extra: dict[str, Any] | None, model: type[BaseModel]) -> dict[str, 
     return {k: copy.deepcopy(v) for k, v in extra.items() if k not in known}
 
 
-def _merge_logprobs(state: _ChoiceState, logprobs: dict[str, Any]) -> None:
-    if state.logprobs is None:
-        state.logprobs = copy.deepcopy(logprobs)
-        return
-    for key, value in logprobs.items():
-        old = state.logprobs.get(key)
-        if isinstance(value, list) and isinstance(old, list):
-            old.extend(copy.deepcopy(value))
-        elif value is not None or key not in state.logprobs:
-            state.logprobs[key] = copy.deepcopy(value)
-
-
-def _merge_tool_call(state: _ChoiceState, delta: dict[str, Any]) -> None:
-    index = _tool_index(state, delta)
-    state.last_tool_index = index
-    piece = {k: v for k, v in delta.items() if k != "index"}
-    call = state.tool_calls.get(index)
-    if call is None:
-        state.tool_calls[index] = copy.deepcopy(piece)
-        return
-    for key, value in piece.items():
-        if key == "function" and isinstance(value, dict):
-            fn = call.get("function")
-            if isinstance(fn, dict):
-                _merge_function(fn, value)
-            else:
-                call["function"] = copy.deepcopy(value)
-        elif call.get(key) is None or call.get(key) == "":
-            call[key] = copy.deepcopy(value)
-
-
-def _tool_index(state: _ChoiceState, delta: dict[str, Any]) -> int:
-    """The tool call a delta belongs to: its ``index``, else (a provider that sends none)
-    the last one, or a new one when the delta carries another ``id``."""
-    index = delta.get("index")
-    if isinstance(index, int) and not isinstance(index, bool):
-        return index
-    new_id = delta.get("id")
-    last = state.last_tool_index
-    if last is None or (new_id and new_id != state.tool_calls[last].get("id")):
-        return max(state.tool_calls, default=-1) + 1
-    return last
-
-
-def _merge_function(fn: dict[str, Any], delta: dict[str, Any]) -> None:
-    """A function delta onto the call's function so far: ``arguments`` concatenated, any
-    other field set once."""
-    for key, value in delta.items():
-        old = fn.get(key)
-        if key == "arguments" and isinstance(value, str) and isinstance(old, str):
-            fn[key] = old + value
-        elif old is None or old == "":
-            fn[key] = copy.deepcopy(value)
-
-
-def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
+def _merge_choice(state: ChoiceState, choice: ChunkChoice) -> None:
     delta = choice.delta
     if delta.content is not None:
         if state.content is None:
@@ -157,11 +93,11 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         state.reasoning.append(delta.reasoning_content)
     if delta.tool_calls:
         for call in delta.tool_calls:
-            _merge_tool_call(state, call.model_dump(exclude_unset=True))
+            merge_tool_call(state, call.model_dump(exclude_unset=True))
     if choice.finish_reason is not None:
         state.finish_reason = choice.finish_reason
     if choice.logprobs is not None:
-        _merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
+        merge_logprobs(state, choice.logprobs.model_dump(exclude_unset=True))
     kept = (delta.refusal, delta.audio, delta.function_call)
     if delta.__pydantic_extra__ or kept != _UNSET3:
         merge_extra(state.delta_extra, extras(delta, DELTA_KEPT), concat=True)
@@ -169,7 +105,7 @@ def _merge_choice(state: _ChoiceState, choice: ChunkChoice) -> None:
         merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
-def _build_choice(index: int, state: _ChoiceState) -> Choice:
+def _build_choice(index: int, state: ChoiceState) -> Choice:
     calls = [
         ChatCompletionMessageToolCall.model_validate(state.tool_calls[i])
         for i in sorted(state.tool_calls)
@@ -199,7 +135,7 @@ class Accumulator:
 
     def __init__(self) -> None:
         self._first: tuple[str, int, str] | None = None  # id, created, model
-        self._states: dict[int, _ChoiceState] = {}
+        self._states: dict[int, ChoiceState] = {}
         self._usage: Usage | None = None
         self._fingerprint: str | None = None
         self._top_extra: dict[str, Any] = {}
@@ -210,7 +146,7 @@ class Accumulator:
         for choice in chunk.choices:
             state = self._states.get(choice.index)
             if state is None:
-                state = self._states[choice.index] = _ChoiceState()
+                state = self._states[choice.index] = ChoiceState()
             _merge_choice(state, choice)
         if chunk.usage is not None:
             self._usage = chunk.usage
@@ -218,6 +154,35 @@ class Accumulator:
             self._fingerprint = chunk.system_fingerprint
         if chunk.__pydantic_extra__ or (chunk.service_tier, chunk.moderation) != _UNSET2:
             first_extra(self._top_extra, extras(chunk, CHUNK_KEPT))
+
+    def add_plain(self, body: PlainChunk) -> None:
+        """``add`` for a plain chunk (``_streaming.plain``), merged as its model would be."""
+        if self._first is None:
+            self._first = (body["id"], body.get("created", 0), body.get("model", ""))
+        for choice in body.get("choices", ()):
+            index = choice.get("index", 0)
+            state = self._states.get(index)
+            if state is None:
+                state = self._states[index] = ChoiceState()
+            delta = choice.get("delta")
+            if delta:
+                content, reasoning = delta.get("content"), delta.get("reasoning_content")
+                if content is not None:
+                    if state.content is None:
+                        state.content = []
+                    state.content.append(content)
+                if reasoning is not None:
+                    if state.reasoning is None:
+                        state.reasoning = []
+                    state.reasoning.append(reasoning)
+            finish = choice.get("finish_reason")
+            if finish is not None:
+                state.finish_reason = finish
+        if self._fingerprint is None:
+            self._fingerprint = body.get("system_fingerprint")
+        tier = body.get("service_tier")
+        if tier is not None:
+            first_extra(self._top_extra, {"service_tier": tier})
 
     @property
     def empty(self) -> bool:

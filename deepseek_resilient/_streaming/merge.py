@@ -5,6 +5,7 @@ declared ones it carries over as they are (``refusal``, ``audio``, ``function_ca
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,9 +17,12 @@ __all__ = [
     "DELTA_KEPT",
     "MESSAGE_BUILT",
     "MESSAGE_KEPT",
+    "ChoiceState",
     "extras",
     "first_extra",
     "merge_extra",
+    "merge_logprobs",
+    "merge_tool_call",
     "without",
 ]
 
@@ -87,3 +91,72 @@ def first_extra(into: dict[str, Any], extra: dict[str, Any] | None) -> None:
     for key, value in extra.items():
         if into.get(key) is None:
             into[key] = copy.deepcopy(value)
+
+
+@dataclass
+class ChoiceState:
+    """What one choice of a stream has said so far."""
+
+    content: list[str] | None = None
+    reasoning: list[str] | None = None
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last_tool_index: int | None = None
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+    delta_extra: dict[str, Any] = field(default_factory=dict)
+    choice_extra: dict[str, Any] = field(default_factory=dict)
+
+
+def merge_logprobs(state: ChoiceState, logprobs: dict[str, Any]) -> None:
+    if state.logprobs is None:
+        state.logprobs = copy.deepcopy(logprobs)
+        return
+    for key, value in logprobs.items():
+        old = state.logprobs.get(key)
+        if isinstance(value, list) and isinstance(old, list):
+            old.extend(copy.deepcopy(value))
+        elif value is not None or key not in state.logprobs:
+            state.logprobs[key] = copy.deepcopy(value)
+
+
+def merge_tool_call(state: ChoiceState, delta: dict[str, Any]) -> None:
+    index = _tool_index(state, delta)
+    state.last_tool_index = index
+    piece = {k: v for k, v in delta.items() if k != "index"}
+    call = state.tool_calls.get(index)
+    if call is None:
+        state.tool_calls[index] = copy.deepcopy(piece)
+        return
+    for key, value in piece.items():
+        if key == "function" and isinstance(value, dict):
+            fn = call.get("function")
+            if isinstance(fn, dict):
+                _merge_function(fn, value)
+            else:
+                call["function"] = copy.deepcopy(value)
+        elif call.get(key) is None or call.get(key) == "":
+            call[key] = copy.deepcopy(value)
+
+
+def _tool_index(state: ChoiceState, delta: dict[str, Any]) -> int:
+    """The tool call a delta belongs to: its ``index``, else (a provider that sends none)
+    the last one, or a new one when the delta carries another ``id``."""
+    index = delta.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        return index
+    new_id = delta.get("id")
+    last = state.last_tool_index
+    if last is None or (new_id and new_id != state.tool_calls[last].get("id")):
+        return max(state.tool_calls, default=-1) + 1
+    return last
+
+
+def _merge_function(fn: dict[str, Any], delta: dict[str, Any]) -> None:
+    """A function delta onto the call's function so far: ``arguments`` concatenated, any
+    other field set once."""
+    for key, value in delta.items():
+        old = fn.get(key)
+        if key == "arguments" and isinstance(value, str) and isinstance(old, str):
+            fn[key] = old + value
+        elif old is None or old == "":
+            fn[key] = copy.deepcopy(value)

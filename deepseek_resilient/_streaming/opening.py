@@ -15,6 +15,7 @@ from .._core.errors import APIConnectionError, APITimeoutError, InvalidResponseE
 from .._models import ChatCompletion, ChatCompletionChunk
 from .accumulate import Accumulator
 from .idle import IdleWatch
+from .plain import plain_finished, plain_has_content
 from .sse import SKIPPED_EVENT
 
 if TYPE_CHECKING:
@@ -74,13 +75,12 @@ def is_finished(chunk: ChatCompletionChunk) -> bool:
     return False
 
 
-async def open_until_commit(
-    source: AsyncIterator[ChatCompletionChunk], provider: str
-) -> OpenedStream:
-    """Read ``source`` up to and including its first chunk with output. On any failure (or
+async def open_until_commit(source: AsyncIterator[Any], provider: str) -> OpenedStream:
+    """Read ``source`` (chunks; plain chunks too from a ``plain_stream``, which only
+    ``read_to_end`` reads on) up to and including its first chunk with output. On any failure (or
     cancellation) the source is closed before the error propagates. A stream that ends with
     no output and no finish reason is an empty answer: ``InvalidResponseError``."""
-    buffered: list[ChatCompletionChunk] = []
+    buffered: list[Any] = []
     skipped = 0
     finished = False
     try:
@@ -89,6 +89,11 @@ async def open_until_commit(
                 skipped += 1
                 continue
             buffered.append(chunk)
+            if type(chunk) is dict:  # a plain chunk (``plain_stream``): read to the end only
+                finished = finished or plain_finished(chunk)
+                if plain_has_content(chunk):
+                    return OpenedStream(provider, buffered, source, skipped=skipped)
+                continue
             finished = finished or is_finished(chunk)
             if chunk.has_content:
                 return OpenedStream(provider, buffered, source, skipped=skipped)
@@ -109,12 +114,17 @@ async def read_to_end(
     """The whole answer of a committed stream (a request sent upstream as a stream), each
     wait for a data event bounded by ``opened.idle``; and the malformed events skipped.
     ``outer``: on asyncio the idle limit cancels this enclosing scope instead of one of its
-    own (``opened.idle_expired`` then says so; the caller raises the idle error)."""
+    own (``opened.idle_expired`` then says so; the caller raises the idle error). Plain
+    chunks (dicts, from a ``plain_stream``) are accumulated as their models would be."""
     acc = Accumulator()
     skipped = opened.skipped
-    for chunk in opened.buffered:
-        acc.add(chunk)
-    rest = opened.rest
+    buffered: list[Any] = opened.buffered
+    for chunk in buffered:
+        if type(chunk) is dict:
+            acc.add_plain(chunk)
+        else:
+            acc.add(chunk)
+    rest: AsyncIterator[Any] | None = opened.rest
     if rest is None:
         return acc.result(), skipped
     ended = False
@@ -123,10 +133,12 @@ async def read_to_end(
         with watch:
             async for chunk in rest:
                 watch.touch()
-                if chunk is SKIPPED_EVENT:
+                if type(chunk) is dict:
+                    acc.add_plain(chunk)
+                elif chunk is SKIPPED_EVENT:
                     skipped += 1
-                    continue
-                acc.add(chunk)
+                else:
+                    acc.add(chunk)
             ended = True
     finally:
         opened.idle_expired = watch.expired

@@ -21,11 +21,13 @@ from .._core.errors import (
     status_error,
 )
 from .._models import ChatCompletionChunk
+from .plain import plain_chunk, plain_finished
 from .sse_decoder import SSEDecoder, SSEEvent
 
 __all__ = [
     "MAX_BAD_EVENTS_IN_A_ROW",
     "SKIPPED_EVENT",
+    "ChunkReader",
     "SSEDecoder",
     "SSEEvent",
     "aiter_chunks",
@@ -156,11 +158,10 @@ def _parse_event(event: SSEEvent, provider: str) -> ChatCompletionChunk | None:
     raise _invalid(data, provider)
 
 
-def _chunk(event: SSEEvent) -> ChatCompletionChunk | None:
+def _chunk(data: str) -> ChatCompletionChunk | None:
     """The common event, a JSON chat chunk, parsed; None for anything else (``_parse_event``
     decides: ``[DONE]``, errors, keep-alives, bad events)."""
-    data = event.data
-    if event.event is not None or data[:1] != "{":
+    if data[:1] != "{":
         return None
     try:
         chunk = ChatCompletionChunk.model_validate_json(data)
@@ -170,10 +171,108 @@ def _chunk(event: SSEEvent) -> ChatCompletionChunk | None:
     return None if extra and extra.get("error") else chunk
 
 
-def _check_size(decoder: SSEDecoder, events: list[SSEEvent], limit: int, provider: str) -> None:
-    if decoder.pending > limit or (events and max(len(e.data) for e in events) > limit):
+def _check_size(decoder: SSEDecoder, items: list[Any], limit: int, provider: str) -> None:
+    longest = max((len(e if type(e) is str else e.data) for e in items), default=0)
+    if decoder.pending > limit or longest > limit:
         message = f"a stream event is longer than {limit} characters"
         raise InvalidResponseError(message, provider=provider)
+
+
+class ChunkReader:
+    """``aiter_chunks`` without the loop: feed it each read of the body, get its chunks.
+
+    ``feed`` and ``end`` (the body ended) return the chunks a read completed, in order, with
+    ``SKIPPED_EVENT`` for each malformed event skipped. When the read also ended the stream,
+    ``stopped`` is set: then ``raise_error()`` raises its failure (after the chunks before it
+    were passed on), if any, else the stream reached ``[DONE]``. An over-long event raises
+    from ``feed`` itself, before any chunk of that read.
+    """
+
+    __slots__ = ("_bad", "_decoder", "_good", "_limit", "_plain", "_provider", "error",
+                 "finished", "stopped")  # fmt: skip
+
+    def __init__(
+        self, provider: str, max_event_chars: int | None = None, *, plain: bool = False
+    ) -> None:
+        self._decoder = SSEDecoder()
+        #: Plain events come out as ``PlainChunk`` dicts (see ``_streaming.plain``): for a
+        #: read whose chunks nobody sees, only their accumulation.
+        self._plain = plain
+        self._provider = provider
+        self._limit = max_event_chars
+        self._good = False  # a valid chunk was seen: the stream's framing is right
+        self._bad = 0  # malformed events in a row
+        self.finished = False  # some choice had a finish reason
+        self.stopped = False
+        self.error: ProviderError | None = None
+
+    def feed(self, raw: bytes) -> list[Any]:
+        decoder = self._decoder
+        # No event completed now can be longer than what was held plus what arrived (a split
+        # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
+        held = decoder.pending + 3 + len(raw)
+        items = decoder.feed_items(raw)
+        if self._limit is not None and held > self._limit:
+            _check_size(decoder, items, self._limit, self._provider)
+        return self._chunks(items) if items else []
+
+    def end(self) -> list[Any]:
+        """The body ended: the last chunks; without ``[DONE]`` or a finish reason before it,
+        the stream failed (``APIConnectionError``)."""
+        decoder = self._decoder
+        held = decoder.pending + 3
+        items = decoder.flush()
+        if self._limit is not None and held > self._limit:
+            _check_size(decoder, items, self._limit, self._provider)
+        chunks = self._chunks(items) if items else []
+        if not self.stopped and not self.finished:
+            self.error = APIConnectionError("stream ended without [DONE]", provider=self._provider)
+        self.stopped = True
+        return chunks
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _chunks(self, items: list[str] | list[SSEEvent]) -> list[Any]:
+        """The chunks (``ChatCompletionChunk``, or ``PlainChunk`` when plain) of ``items``."""
+        out: list[Any] = []
+        plain = self._plain
+        for item in items:
+            data = item if isinstance(item, str) else item.data if item.event is None else None
+            if plain and data is not None and data[:1] == "{":
+                body = plain_chunk(data)
+                if body is not None:
+                    self._good, self._bad = True, 0
+                    self.finished = self.finished or plain_finished(body)
+                    out.append(body)
+                    continue
+            chunk = None if data is None else _chunk(data)
+            if chunk is None:
+                try:
+                    event = item if isinstance(item, SSEEvent) else SSEEvent(None, item)
+                    chunk = _parse_event(event, self._provider)
+                except ProviderError as exc:
+                    if isinstance(exc, InvalidResponseError):
+                        self._bad += 1
+                        if self._good and self._bad < MAX_BAD_EVENTS_IN_A_ROW:
+                            out.append(SKIPPED_EVENT)
+                            continue
+                    self.error, self.stopped = exc, True
+                    return out
+                if chunk is None:
+                    continue
+                if chunk is _END:
+                    self.stopped = True
+                    return out
+            self._good = True
+            self._bad = 0
+            if not self.finished:
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        self.finished = True
+            out.append(chunk)
+        return out
 
 
 async def aiter_chunks(
@@ -194,49 +293,15 @@ async def aiter_chunks(
       without waiting for its end.
 
     Iteration stops at ``[DONE]`` without reading further; the caller owns ``byte_stream``
-    (and its connection) and closes it.
+    (and its connection) and closes it. The work per read is ``ChunkReader``'s.
     """
-    decoder = SSEDecoder()
-    finished = False
-    eof = False
-    good = False  # a valid chunk was seen: the stream's framing is right
-    bad_in_a_row = 0
-    iterator = byte_stream.__aiter__()
-    while not eof:
-        # No event completed now can be longer than what was held plus what arrives (a split
-        # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
-        held = decoder.pending + 3
-        try:
-            raw = await iterator.__anext__()
-        except StopAsyncIteration:
-            eof = True
-            events = decoder.flush()
-        else:
-            events = decoder.feed(raw)
-            held += len(raw)
-        if max_event_chars is not None and held > max_event_chars:
-            _check_size(decoder, events, max_event_chars, provider)
-        for event in events:
-            chunk = _chunk(event)
-            if chunk is None:
-                try:
-                    chunk = _parse_event(event, provider)
-                except InvalidResponseError:
-                    bad_in_a_row += 1
-                    if not good or bad_in_a_row >= MAX_BAD_EVENTS_IN_A_ROW:
-                        raise
-                    yield SKIPPED_EVENT
-                    continue
-                if chunk is None:
-                    continue
-                if chunk is _END:
-                    return
-            good = True
-            bad_in_a_row = 0
-            if not finished:
-                for choice in chunk.choices:
-                    if choice.finish_reason is not None:
-                        finished = True
+    reader = ChunkReader(provider, max_event_chars)
+    async for raw in byte_stream:
+        for chunk in reader.feed(raw):
             yield chunk
-    if not finished:
-        raise APIConnectionError("stream ended without [DONE]", provider=provider)
+        if reader.stopped:
+            reader.raise_error()
+            return
+    for chunk in reader.end():
+        yield chunk
+    reader.raise_error()

@@ -70,6 +70,16 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Decode ``data`` (any slice of the stream) and return the events it completed."""
+        items = self.feed_items(data)
+        if items and type(items[0]) is str:  # whole data blocks: unnamed events
+            last_id = self._last_id
+            return [SSEEvent(None, d, last_id, None) for d in items]
+        return items  # type: ignore[return-value]
+
+    def feed_items(self, data: bytes) -> list[str] | list[SSEEvent]:
+        """``feed``, with each event of the common read (whole ``data: `` blocks, one line
+        each, read between events) given as its data alone: a ``str`` stands for
+        ``SSEEvent(None, data, <the last id>, None)``. A list holds one kind only."""
         if (
             data[-2:] == b"\n\n"
             and self._started
@@ -81,8 +91,8 @@ class SSEDecoder:
         ):
             # Between events, whole blocks arrived (it ends in ASCII: nothing is held back).
             text = codecs.utf_8_decode(data, "replace", True)[0]
-            events = self._data_blocks(text)
-            return events if events is not None else self._text(text)
+            blocks = self._data_blocks(text)
+            return blocks if blocks is not None else self._text(text)
         text = self._decode(data, final=False)
         return self._text(text) if text else []
 
@@ -126,17 +136,16 @@ class SSEDecoder:
 
     # ------------------------------------------------------------------ internals
 
-    def _data_blocks(self, text: str) -> list[SSEEvent] | None:
+    def _data_blocks(self, text: str) -> list[str] | None:
         """The common case, read between events: whole blocks of one ``data: `` line each
-        (what every chat API sends). Their events, as the general rules give them; None for
-        anything else (nothing consumed: the general path reads it)."""
-        events = []
-        last_id = self._last_id
+        (what every chat API sends). Their events' data, as the general rules give them;
+        None for anything else (nothing consumed: the general path reads it)."""
+        datas = []
         for block in text[:-2].split("\n\n"):
             if block[:6] != "data: " or "\n" in block:
                 return None
-            events.append(SSEEvent(None, block[6:], last_id, None))
-        return events
+            datas.append(block[6:])
+        return datas
 
     def _lines(self, text: str, *, final: bool) -> list[SSEEvent]:
         """The events completed by ``text``. An unterminated line is kept as a list of pieces

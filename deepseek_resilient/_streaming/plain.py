@@ -1,0 +1,88 @@
+"""Plain chunks: the common stream event read without building a ``ChatCompletionChunk``.
+
+A request sent upstream as a stream only to be read to its end (``read_to_end``) never shows
+its chunks to anyone: only the accumulated ``ChatCompletion`` is returned. For such a read,
+an event whose JSON is *plain* is kept as the parsed ``dict``: only the keys below, each of
+the exact JSON type its model field takes unchanged (a string for ``str``, an integer for
+``int``, ``null`` where ``None`` is allowed). Such a dict is a chunk that validation would
+accept as it is, and ``Accumulator.add_plain`` merges it exactly as ``add`` merges that chunk.
+Any other event (usage, tool calls, logprobs, unknown keys, an error object, a type that
+validation would coerce or refuse) is validated into a ``ChatCompletionChunk`` as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import Required, TypedDict
+
+__all__ = ["PlainChunk", "plain_chunk", "plain_finished", "plain_has_content"]
+
+#: A plain chunk: the event's parsed JSON (see the module docstring).
+PlainChunk = dict[str, Any]
+
+# The plain shape, checked in strict mode (no coercion: the exact JSON types the chunk's
+# fields take unchanged) with no other key.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+class _Delta(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    role: str | None
+    content: str | None
+    reasoning_content: str | None
+
+
+class _Choice(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    index: int
+    delta: _Delta
+    finish_reason: str | None
+    logprobs: None
+
+
+class _Chunk(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    id: Required[str]
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[_Choice]
+    system_fingerprint: str | None
+    service_tier: str | None
+    usage: None
+    obfuscation: str | None
+
+
+_validate: Callable[[str], Any] | None = None
+
+
+def plain_chunk(data: str) -> PlainChunk | None:
+    """``data`` parsed, when it is a plain chunk; else None (nothing is raised)."""
+    global _validate
+    if _validate is None:  # built on first use: nothing at import time
+        _validate = TypeAdapter(_Chunk).validator.validate_json
+    try:
+        body: PlainChunk = _validate(data)
+    except ValidationError:
+        return None
+    return body
+
+
+def plain_has_content(body: PlainChunk) -> bool:
+    """``ChatCompletionChunk.has_content`` of a plain chunk."""
+    for choice in body.get("choices", ()):
+        delta = choice.get("delta")
+        if delta and (delta.get("content") or delta.get("reasoning_content")):
+            return True
+    return False
+
+
+def plain_finished(body: PlainChunk) -> bool:
+    """Some choice of a plain chunk has a finish reason."""
+    for choice in body.get("choices", ()):  # noqa: SIM110 - a loop: no generator per event
+        if choice.get("finish_reason") is not None:
+            return True
+    return False
