@@ -220,6 +220,22 @@ def test_json_mode_empty_answer_is_asked_again_with_a_fallback_in_the_chain(
     assert llm_server.calls == 2 and fallback.calls == 0
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("json_mode", [False, True])
+async def test_a_read_to_the_end_keeps_plain_chunks_outside_json_mode(
+    llm_server: FaultServer, json_mode: bool
+) -> None:
+    # Outside JSON mode the preset reads as OpenAICompatible does (its common events stay
+    # parsed JSON); in JSON mode every chunk is a model, held back for the second ask.
+    llm_server.script(Ok("Hello there"))
+    mode = JSON_MODE if json_mode else {}
+    request = ChatRequest.model_validate({"messages": USER, "stream": True, **mode})
+    source = preset(llm_server).plain_stream(request, idle_timeout=30)
+    got = [chunk async for chunk in source]
+    models = [isinstance(chunk, ChatCompletionChunk) for chunk in got]
+    assert got and all(models) == json_mode
+
+
 def test_empty_answer_outside_json_mode_is_not_asked_again(llm_server: FaultServer) -> None:
     llm_server.script(Ok(""), Ok("never asked"))
     with Client([preset(llm_server)], clock=InstantClock()) as client:

@@ -152,16 +152,28 @@ class DeepSeek(OpenAICompatible):
                 return answer
         return answer
 
-    async def stream(
+    def stream(
         self, request: ChatRequest, *, idle_timeout: float
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
         """As ``OpenAICompatible.stream``; in JSON mode a stream that ends with no content is
-        asked again once, as ``complete`` does (the chunks before the first content are held
-        back until some arrives)."""
+        asked again once, as ``complete`` does (``_json_stream``)."""
         if not _json_mode(request):
-            async for chunk in super().stream(request, idle_timeout=idle_timeout):
-                yield chunk
-            return
+            return super().stream(request, idle_timeout=idle_timeout)
+        return self._json_stream(request, idle_timeout)
+
+    def plain_stream(
+        self, request: ChatRequest, *, idle_timeout: float
+    ) -> AsyncGenerator[Any, None]:
+        """As ``OpenAICompatible.plain_stream``, with JSON mode's second ask."""
+        if not _json_mode(request):
+            return self._stream(request, idle_timeout, plain=True)
+        return self._json_stream(request, idle_timeout)
+
+    async def _json_stream(
+        self, request: ChatRequest, idle_timeout: float
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
+        """The stream of a JSON-mode request: the chunks before the first content are held
+        back until some arrives; a stream that ends with none is asked again once."""
         answered = False
         first: list[ChatCompletionChunk] = []
         held: list[ChatCompletionChunk] = []
