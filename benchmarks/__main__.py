@@ -6,9 +6,9 @@ writes ``docs/benchmarks.md`` and ``docs/benchmarks-overhead.png``.
 
 Sections: 1 overhead per call (raw httpx2 and httpx 0.28, our AsyncClient and sync Client,
 openai-python, LiteLLM); 2 import time; 3 cache hit, merging, failover, stalled primary;
-4 local models (llama.cpp, its batching, the embedded model candidates, transformers
-micro-batching). ``--only`` picks sections, e.g.
-``--only 1,3``.
+4 local models (llama.cpp, its batching, the embedded model candidates, how llama.cpp's
+threads wait quiet and under CPU hogs, transformers micro-batching). ``--only`` picks
+sections, e.g. ``--only 1,3``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from benchmarks import (
     bench_import,
     bench_llama_cpp,
     bench_models,
+    bench_omp,
     bench_overhead,
     bench_resilience,
     bench_transformers,
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         done(bench_llama_cpp.run(p["llama"], p["llama_tokens"]))
         done(bench_llama_cpp.run_batched(p["tf"], p["llama_tokens"]))
         done(bench_models.run(p["tf"]))
+        done(bench_omp.run([0, 6], p["tf"] - 1, 32))
         done(bench_transformers.run(p["tf"], p["tf_tokens"]))
 
     elapsed = time.perf_counter() - started
