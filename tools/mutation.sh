@@ -30,7 +30,9 @@ SOURCE[retry]=deepseek_resilient/_policies/retry.py
 TESTS[retry]="tests/test_retry.py tests/test_budget.py"
 SOURCE[breaker]=deepseek_resilient/_policies/breaker.py
 TESTS[breaker]="tests/test_breaker.py tests/test_layers.py tests/test_router.py tests/redis/test_redis_round_trips.py tests/redis/test_redis_fleet_breaker.py"
-ORDER=(retry_after redact splice sse budget retry breaker)
+SOURCE[plain]=deepseek_resilient/_streaming/plain.py
+TESTS[plain]="tests/test_plain_chunks.py tests/test_chunk_reader.py"
+ORDER=(retry_after redact splice sse budget retry breaker plain)
 
 root=$(git rev-parse --show-toplevel)
 targets=("$@")
