@@ -202,3 +202,14 @@ async def test_an_answer_read_to_its_end_is_the_accumulation_of_its_chunk_models
     want = accumulate(ChatCompletionChunk.model_validate_json(d) for d in datas)
     assert answer.to_dict() == want.to_dict()
     assert answer.model_dump(exclude_unset=True) == want.model_dump(exclude_unset=True)
+
+
+def test_the_check_is_built_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not at import (nothing is built then); the first call in a process builds it.
+    from deepseek_resilient._streaming import plain
+
+    monkeypatch.setattr(plain, "_validate", None)
+    body = {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+    assert plain_chunk(json.dumps(body)) == body
+    assert plain_chunk(json.dumps({**body, "id": 1})) is None
+    assert plain._validate is not None
