@@ -5,7 +5,6 @@ test_xllamacpp.py and marked here."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+from _support import need
 
 from deepseek_resilient._core.errors import LocalModelError
 from deepseek_resilient._models import ChatRequest
@@ -20,13 +20,6 @@ from deepseek_resilient._providers.local.embedded import embedded_model_path
 from deepseek_resilient._providers.local.llama_cpp import LlamaCpp
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
-
-
-def need(module: str) -> None:
-    """Skip unless ``module`` is installed, without importing it: an engine's import loads its
-    OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
 
 
 ENGINES = {"xllamacpp": "xllamacpp", "llama-cpp-python": "llama_cpp"}

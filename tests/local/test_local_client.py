@@ -3,7 +3,6 @@ and the llama.cpp server preset against a real llama.cpp server (xllamacpp's) on
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _support import need
 
 from deepseek_resilient import (
     AsyncClient,
@@ -24,13 +24,6 @@ from deepseek_resilient._providers.local.embedded import embedded_model_path
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 ASK = [{"role": "user", "content": "Say hello."}]
-
-
-def need(module: str) -> None:
-    """Skip unless ``module`` is installed, without importing it: an engine's import loads its
-    OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ Also: ``extra_body`` reaches llama.cpp (``ignore_eos``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from _support import need
 
 from deepseek_resilient import AsyncClient, LlamaCpp, UnsupportedParameterError
 from deepseek_resilient._models import ChatRequest
@@ -27,13 +27,6 @@ WEATHER = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]}}}  # fmt: skip
 TOOLS: Any = [WEATHER, ADD]
-
-
-def need(module: str) -> None:
-    """Skip unless ``module`` is installed, without importing it: an engine's import loads its
-    OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
 
 
 @pytest.fixture(scope="module")
