@@ -21,7 +21,10 @@ def validate_request(
 ) -> ChatRequest:
     """The validated request. ``plain``: the arguments are known to be plain JSON of sane
     depth already (parsed from JSON text that ``_dropin.wire.plain_json`` passed), so that
-    check is not run again on the validated request."""
+    check is not run again on the validated request; ``messages`` may then be the request
+    itself, validated from that text already (``_dropin.wire.parsed_request``)."""
+    if plain and isinstance(messages, ChatRequest):
+        return messages
     try:
         if messages is not None and not isinstance(messages, (list, tuple, str, bytes)):
             messages = list(messages)  # type: ignore[call-overload]

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 from .._client.async_client import AsyncClient
 from .._core.errors import DeepSeekResilientError
 from .._core.route import Route
+from .._models import ChatCompletion
 from .._streaming.streams import AsyncStream
 from .passthrough import Passthrough
 from .wire import (
@@ -21,6 +22,7 @@ from .wire import (
     Reply,
     completion_body,
     error_outcome,
+    parsed_request,
     plain_json,
     request_arguments,
     route_json,
@@ -94,19 +96,15 @@ class Engine:
         query: dict[str, str] | None = None,
         call_headers: dict[str, str] | None = None,
     ) -> Reply | Failure:
+        plain = plain_json(content)
+        simple = plain and not (query or call_headers or self.client._call_defaults)
+        request = parsed_request(content) if simple else None
         try:
-            body = json.loads(content) if content else None
-        except ValueError:
-            body = None
-        try:
-            messages, stream, params = request_arguments(body)
-            params["timeout"] = min(deadline, 1e9)
-            if query:
-                params["extra_query"] = query
-            if call_headers:
-                params["extra_headers"] = call_headers
-            plain = plain_json(content)
-            answer = await self.client._create(messages, stream, params, from_json=plain)  # type: ignore[arg-type]
+            if request is not None:  # validated from the text: handed through as it is
+                timeout = {"timeout": min(deadline, 1e9)}
+                answer = await self.client._create(request, request.stream, timeout, from_json=True)  # type: ignore[arg-type]
+            else:
+                answer = await self._create(content, deadline, query, call_headers, plain)
         except DeepSeekResilientError as exc:
             return error_outcome(exc)
         if isinstance(answer, AsyncStream):
@@ -119,6 +117,28 @@ class Engine:
         summary = route_json(route)
         headers = [("content-type", "application/json"), (ROUTE_HEADER, summary)]
         return Reply(200, headers, completion_body(answer, summary))
+
+    def _create(
+        self,
+        content: bytes,
+        deadline: float,
+        query: dict[str, str] | None,
+        call_headers: dict[str, str] | None,
+        plain: bool,
+    ) -> Awaitable[ChatCompletion | AsyncStream]:
+        """``create()`` from the request body parsed as JSON: fields ``create()`` doesn't
+        name go in ``extra_body``; a ``None`` means "not passed"."""
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            body = None
+        messages, stream, params = request_arguments(body)
+        params["timeout"] = min(deadline, 1e9)
+        if query:
+            params["extra_query"] = query
+        if call_headers:
+            params["extra_headers"] = call_headers
+        return self.client._create(messages, stream, params, from_json=plain)  # type: ignore[arg-type]
 
     async def _events(self, stream: AsyncStream) -> AsyncIterator[bytes]:
         try:

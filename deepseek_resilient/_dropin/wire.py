@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from .._core.errors import (
     AllProvidersFailed,
     APIConnectionError,
@@ -36,6 +38,7 @@ __all__ = [
     "Reply",
     "completion_body",
     "error_outcome",
+    "parsed_request",
     "plain_json",
     "request_arguments",
     "sse_event",
@@ -93,6 +96,23 @@ def plain_json(content: bytes) -> bool:
     if content.count(b"{") + content.count(b"[") > MAX_DEPTH:
         return False
     return _SUSPECT.search(content) is None
+
+
+def parsed_request(content: bytes) -> ChatRequest | None:
+    """The request validated straight from its JSON text (no ``json.loads``, no dict to
+    validate again), when that surely gives what ``request_arguments`` and ``create()``
+    would; else None, and the general path decides (and names any problem). ``content``
+    must have passed ``plain_json``. Left to the general path: a ``null`` anywhere (there,
+    a top-level ``null`` means "not passed"), an ``extra_*`` key (there, such a body field is
+    passed on in ``extra_body``), and whatever strict validation refuses: an unknown field
+    (passed on in ``extra_body``), a value of another JSON type than the field's (there,
+    e.g. a ``"stream"`` that is not ``true`` means no stream; ``"0.5"`` is a temperature)."""
+    if b"null" in content or b'"extra_' in content:
+        return None
+    try:
+        return ChatRequest.model_validate_json(content, strict=True)
+    except ValidationError:
+        return None
 
 
 def request_arguments(body: object) -> tuple[object, bool, dict[str, Any]]:

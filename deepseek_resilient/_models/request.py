@@ -143,7 +143,10 @@ class ChatRequest(BaseModel):
 
     def to_wire(self, model: str) -> dict[str, Any]:
         """The JSON body for an OpenAI-compatible endpoint, with the provider's model."""
-        body = self.model_dump(exclude_none=True, exclude=_NOT_IN_BODY)
+        # ``model_dump``'s serializer call without its Python wrapper: the same dict.
+        body: dict[str, Any] = self.__pydantic_serializer__.to_python(
+            self, exclude_none=True, exclude=_NOT_IN_BODY
+        )
         body["model"] = self.model or model
         if self.stream:
             body["stream"] = True
