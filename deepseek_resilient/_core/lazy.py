@@ -11,9 +11,11 @@ __all__ = ["LazyModule"]
 
 
 class LazyModule:
-    """Stands for the module ``name``; the first attribute read imports it."""
-
-    __slots__ = ("_module", "_name")
+    """Stands for the module ``name``; the first attribute read imports it. Each attribute
+    read is kept: the next read of it is an ordinary attribute lookup (``__getattr__`` costs
+    a Python call and an ``AttributeError`` built and dropped, on a hot path several times a
+    request). So a module attribute rebound after its first read is not seen (a class's own
+    attributes are, patched or not)."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -23,7 +25,9 @@ class LazyModule:
         module = self._module
         if module is None:
             module = self._module = importlib.import_module(self._name)
-        return getattr(module, attr)
+        value = getattr(module, attr)
+        self.__dict__[attr] = value
+        return value
 
     def __repr__(self) -> str:
         return f"<lazy module {self._name!r}>"
