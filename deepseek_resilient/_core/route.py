@@ -1,6 +1,7 @@
-"""How a request was answered: ``Route`` and its ``Attempt`` and ``Recovery`` entries."""
+"""How a request was answered: ``Route`` and its ``Attempt`` and ``Recovery`` entries.
 
-from __future__ import annotations
+No ``from __future__ import annotations``: pydantic would compile each field's annotation
+string when the class is built (see ``_models.request``)."""
 
 from typing import Literal
 
