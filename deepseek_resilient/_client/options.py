@@ -5,7 +5,7 @@ No ``from __future__ import annotations``: each string annotation of a ``TypedDi
 compiled at import (65 ``compile`` calls)."""
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import TypedDict
 
@@ -15,7 +15,9 @@ from .._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from .._core.errors import ConfigurationError
 from .._policies.cache.key import CacheMode
 from .._policies.rate_limit.layer import Priority
-from .._state.redis import RedisState
+
+if TYPE_CHECKING:
+    from .._state.redis import RedisState  # loaded with its first use, not at import
 
 __all__ = [
     "CallOptions",
@@ -119,7 +121,7 @@ class PolicyOptions(TypedDict, total=False):
     clock: Clock | None
     hooks: Sequence[object]
     stats: bool
-    state: RedisState | None
+    state: "RedisState | None"
     hedge: Hedge | None
 
 
