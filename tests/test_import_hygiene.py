@@ -141,3 +141,42 @@ def test_each_deferred_module_loads_with_its_feature(tmp_path: Path) -> None:
         "from deepseek_resilient._config_file import load_config"
     )
     assert set(DEFERRED) <= loaded, f"not loaded by their feature: {sorted(set(DEFERRED) - loaded)}"
+
+
+def test_no_model_field_defaults_to_a_builtin_factory() -> None:
+    # pydantic reads a default_factory's signature; for a builtin (list, dict) that parses
+    # its text signature with tokenize, whose first use compiles tokenize's regular
+    # expressions (about 14 M instructions, at import and again for the first answer).
+    import pydantic
+
+    import deepseek_resilient._models as models
+
+    kinds = [k for k in vars(models).values() if isinstance(k, type)]
+    built = [k for k in kinds if issubclass(k, pydantic.BaseModel)]
+    assert len(built) > 25
+    for kind in built:
+        for name, field in kind.model_fields.items():
+            factory = field.default_factory
+            assert not isinstance(factory, type) or issubclass(factory, pydantic.BaseModel), (
+                kind,
+                name,
+            )
+    route = models.Route()
+    assert route.attempts == [] and route.attempts is not models.Route().attempts
+    chunk = models.ChatCompletionChunk.model_construct(id="x")
+    assert chunk.choices == [] and chunk.choices is not models.ChatCompletionChunk(id="y").choices
+    moderation = models.ModerationResult()
+    assert (
+        moderation.categories == {}
+        and moderation.categories is not models.ModerationResult().categories
+    )
+
+
+def test_import_compiles_no_tokenize_pattern() -> None:
+    # The same cost, seen from outside: nothing at import parses a builtin's signature.
+    out = subprocess.run(
+        [sys.executable, "-c", "import deepseek_resilient, tokenize\n"
+         "print(tokenize._compile.cache_info().currsize)"],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.stdout.strip() == "0"

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr
 
+from .._core.factories import empty_list
 from .._core.route import Route
 from .extras import (
     Annotation,
@@ -86,7 +87,7 @@ class TokenLogprob(_Answer):
     token: str
     logprob: float
     bytes: list[int] | None = None
-    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+    top_logprobs: list[TopLogprob] = Field(default_factory=empty_list)
 
 
 class ChoiceLogprobs(_Answer):
@@ -194,7 +195,7 @@ class ChatCompletionChunk(_Answer):
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int = 0
     model: str = ""
-    choices: list[ChunkChoice] = Field(default_factory=list)
+    choices: list[ChunkChoice] = Field(default_factory=empty_list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
