@@ -134,16 +134,9 @@ class Choice(_Answer):
     logprobs: ChoiceLogprobs | None = None
 
 
-class _Routed(_Answer):
+class ChatCompletion(_Answer):
     _route: Route | None = PrivateAttr(default=None)
 
-    @property
-    def route(self) -> Route | None:
-        """How this answer was obtained (set by the client; ``None`` on a bare model)."""
-        return self._route
-
-
-class ChatCompletion(_Routed):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int = 0
@@ -157,6 +150,11 @@ class ChatCompletion(_Routed):
 
     def model_post_init(self, context: Any, /) -> None:
         self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
+
+    @property
+    def route(self) -> Route | None:
+        """How this answer was obtained (set by the client; ``None`` on a bare model)."""
+        return self._route
 
 
 class ChoiceDeltaToolCallFunction(_Answer):
