@@ -20,7 +20,7 @@ import anyio
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["IdleWatch"]
+__all__ = ["AttemptScope", "IdleWatch"]
 
 
 class IdleWatch:
@@ -95,3 +95,105 @@ class IdleWatch:
         swallowed: Any = self._scope.__exit__(exc_type, exc, tb)
         self.expired = self._scope.cancelled_caught
         return bool(swallowed)
+
+
+class AttemptScope:
+    """``with AttemptScope(limit) as scope``: one attempt's cancel scope, cancelled ``limit``
+    seconds after it is entered (``scope.extend(s)`` moves that deadline ``s`` seconds out,
+    as ``scope.deadline += s`` would) and, while ``watch_idle`` is on, once its idle limit
+    passes without a ``touch`` (``idle_expired`` then says so).
+
+    On asyncio the deadline and the idle limit share one loop timer, which checks both when
+    it fires and re-arms itself for the earlier: moving the deadline or touching costs a
+    float store, where a scope's own deadline re-arms a timer each time it moves. Elsewhere
+    (trio) the scope's own deadline is used, and ``watch_idle`` declines (the reader then
+    keeps an ``IdleWatch`` of its own, as before)."""
+
+    __slots__ = ("_handle", "_limit", "_loop", "_scope", "deadline", "idle", "idle_expired",
+                 "last")  # fmt: skip
+
+    def __init__(self, limit: float) -> None:
+        self._limit = limit
+        self.deadline = math.inf
+        self.idle = math.inf
+        self.last = 0.0
+        self.idle_expired = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._scope = anyio.CancelScope()
+
+    @property
+    def cancel_called(self) -> bool:
+        return self._scope.cancel_called
+
+    def __enter__(self) -> AttemptScope:
+        try:
+            import asyncio
+
+            self._loop = loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: the scope's own deadline
+            self._scope.deadline = anyio.current_time() + self._limit
+            self._scope.__enter__()
+            return self
+        self._scope.__enter__()
+        self.deadline = loop.time() + self._limit
+        if self._limit <= 0:
+            self._scope.cancel()  # as a deadline already passed: at once
+        elif self.deadline < math.inf:
+            self._handle = loop.call_at(self.deadline, self._check)
+        return self
+
+    def extend(self, seconds: float) -> None:
+        """The deadline moves ``seconds`` out (never in)."""
+        if self._loop is None:
+            self._scope.deadline += seconds
+        else:  # the timer, due earlier, re-arms itself when it fires
+            self.deadline += seconds
+
+    def watch_idle(self, idle: float) -> bool:
+        """Cancel the scope also once ``idle`` seconds pass without a ``touch``; False (nothing
+        done) where this scope has no timer of its own to do it with (not asyncio)."""
+        loop = self._loop
+        if loop is None:
+            return False
+        self.last = loop.time()
+        self.idle = idle
+        due = self.last + idle
+        if due < math.inf and (self._handle is None or due < self._handle.when()):
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = loop.call_at(due, self._check)
+        return True
+
+    def touch(self) -> None:
+        """Progress: the idle time starts again (``watch_idle`` returned True)."""
+        assert self._loop is not None
+        self.last = self._loop.time()
+
+    def end_idle(self) -> None:
+        """No idle limit any more."""
+        self.idle = math.inf
+
+    def _check(self) -> None:
+        assert self._loop is not None
+        idle_due = self.last + self.idle
+        due = min(self.deadline, idle_due)
+        if due == math.inf:
+            self._handle = None
+        elif self._loop.time() >= due:
+            self._handle = None
+            self.idle_expired = idle_due <= self.deadline
+            self._scope.cancel()
+        else:
+            self._handle = self._loop.call_at(due, self._check)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        return bool(self._scope.__exit__(exc_type, exc, tb))

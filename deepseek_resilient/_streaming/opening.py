@@ -14,7 +14,7 @@ import anyio
 from .._core.errors import APIConnectionError, APITimeoutError, InvalidResponseError, ProviderError
 from .._models import ChatCompletion, ChatCompletionChunk
 from .accumulate import Accumulator
-from .idle import IdleWatch
+from .idle import AttemptScope, IdleWatch
 from .plain import plain_finished, plain_has_content
 from .sse import SKIPPED_EVENT
 
@@ -109,13 +109,14 @@ async def open_until_commit(source: AsyncIterator[Any], provider: str) -> Opened
 
 
 async def read_to_end(
-    opened: OpenedStream, outer: anyio.CancelScope | None = None
+    opened: OpenedStream, outer: AttemptScope | None = None
 ) -> tuple[ChatCompletion, int]:
     """The whole answer of a committed stream (a request sent upstream as a stream), each
     wait for a data event bounded by ``opened.idle``; and the malformed events skipped.
-    ``outer``: on asyncio the idle limit cancels this enclosing scope instead of one of its
-    own (``opened.idle_expired`` then says so; the caller raises the idle error). Plain
-    chunks (dicts, from a ``plain_stream``) are accumulated as their models would be."""
+    ``outer``: the attempt's scope; where it can (asyncio), the idle limit cancels that
+    enclosing scope, on its own timer, instead of a scope of its own (``opened.idle_expired``
+    then says so; the caller raises the idle error). Plain chunks (dicts, from a
+    ``plain_stream``) are accumulated as their models would be."""
     acc = Accumulator()
     skipped = opened.skipped
     buffered: list[Any] = opened.buffered
@@ -127,8 +128,10 @@ async def read_to_end(
     rest: AsyncIterator[Any] | None = opened.rest
     if rest is None:
         return acc.result(), skipped
+    if outer is not None and outer.watch_idle(opened.idle):
+        return await _read_rest(opened, rest, acc, skipped, outer)
     ended = False
-    watch = IdleWatch(opened.idle, outer)
+    watch = IdleWatch(opened.idle)
     try:
         with watch:
             async for chunk in rest:
@@ -146,6 +149,37 @@ async def read_to_end(
             await close_quietly(rest)
     if watch.expired:
         raise idle_error(opened)
+    if not acc.finished():
+        raise APIConnectionError(
+            "the answer ended without a finish reason", provider=opened.provider
+        )
+    return acc.result(), skipped
+
+
+async def _read_rest(
+    opened: OpenedStream,
+    rest: AsyncIterator[Any],
+    acc: Accumulator,
+    skipped: int,
+    scope: AttemptScope,
+) -> tuple[ChatCompletion, int]:
+    """``read_to_end``'s loop when the attempt's scope watches the idle limit."""
+    ended = False
+    try:
+        async for chunk in rest:
+            scope.touch()
+            if type(chunk) is dict:
+                acc.add_plain(chunk)
+            elif chunk is SKIPPED_EVENT:
+                skipped += 1
+            else:
+                acc.add(chunk)
+        ended = True
+    finally:
+        scope.end_idle()
+        opened.idle_expired = scope.idle_expired
+        if not ended:  # a finished generator needs no closing
+            await close_quietly(rest)
     if not acc.finished():
         raise APIConnectionError(
             "the answer ended without a finish reason", provider=opened.provider

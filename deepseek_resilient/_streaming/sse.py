@@ -158,11 +158,9 @@ def _parse_event(event: SSEEvent, provider: str) -> ChatCompletionChunk | None:
     raise _invalid(data, provider)
 
 
-def _chunk(data: str) -> ChatCompletionChunk | None:
+def _chunk(data: str | bytes) -> ChatCompletionChunk | None:
     """The common event, a JSON chat chunk, parsed; None for anything else (``_parse_event``
-    decides: ``[DONE]``, errors, keep-alives, bad events)."""
-    if data[:1] != "{":
-        return None
+    decides: ``[DONE]``, errors, keep-alives, bad events). ``data`` starts with ``{``."""
     try:
         chunk = ChatCompletionChunk.model_validate_json(data)
     except ValidationError:
@@ -208,6 +206,12 @@ class ChunkReader:
 
     def feed(self, raw: bytes) -> list[Any]:
         decoder = self._decoder
+        if self._limit is None or len(raw) + 3 <= self._limit:
+            data = decoder.one_block(raw)
+            if data is not None:  # one whole event, the common read: no decoding to text
+                quick = self._quick(data)
+                if quick is not None:
+                    return quick
         # No event completed now can be longer than what was held plus what arrived (a split
         # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
         held = decoder.pending + 3 + len(raw)
@@ -215,6 +219,32 @@ class ChunkReader:
         if self._limit is not None and held > self._limit:
             _check_size(decoder, items, self._limit, self._provider)
         return self._chunks(items) if items else []
+
+    def _quick(self, data: bytes) -> list[Any] | None:
+        """``feed`` of a read that is one whole ``data: `` block (``data``, its bytes) when its
+        data is a valid chunk, plain when plain, or ``[DONE]``; else None, nothing changed
+        (the general path reads it: anything else, and invalid UTF-8, which it replaces)."""
+        if data[:1] == b"{":
+            if self._plain:
+                body = plain_chunk(data)
+                if body is not None:
+                    self._good, self._bad = True, 0
+                    if not self.finished:
+                        self.finished = plain_finished(body)
+                    return [body]
+            chunk = _chunk(data)
+            if chunk is None:
+                return None
+            self._good, self._bad = True, 0
+            if not self.finished:
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        self.finished = True
+            return [chunk]
+        if data == b"[DONE]":
+            self.stopped = True
+            return []
+        return None
 
     def end(self) -> list[Any]:
         """The body ended: the last chunks; without ``[DONE]`` or a finish reason before it,
@@ -247,7 +277,7 @@ class ChunkReader:
                     self.finished = self.finished or plain_finished(body)
                     out.append(body)
                     continue
-            chunk = None if data is None else _chunk(data)
+            chunk = None if data is None or data[:1] != "{" else _chunk(data)
             if chunk is None:
                 try:
                     event = item if isinstance(item, SSEEvent) else SSEEvent(None, item)
