@@ -186,8 +186,8 @@ class ChunkReader:
     from ``feed`` itself, before any chunk of that read.
     """
 
-    __slots__ = ("_bad", "_decoder", "_good", "_limit", "_plain", "_provider", "error",
-                 "finished", "stopped")  # fmt: skip
+    __slots__ = ("_bad", "_clean", "_decoder", "_good", "_limit", "_plain", "_provider",
+                 "error", "finished", "stopped")  # fmt: skip
 
     def __init__(
         self, provider: str, max_event_chars: int | None = None, *, plain: bool = False
@@ -200,18 +200,26 @@ class ChunkReader:
         self._limit = max_event_chars
         self._good = False  # a valid chunk was seen: the stream's framing is right
         self._bad = 0  # malformed events in a row
+        self._clean = False  # the last read was read quickly: the decoder is between events
         self.finished = False  # some choice had a finish reason
         self.stopped = False
         self.error: ProviderError | None = None
 
     def feed(self, raw: bytes) -> list[Any]:
         decoder = self._decoder
-        if self._limit is None or len(raw) + 3 <= self._limit:
-            data = decoder.one_block(raw)
-            if data is not None:  # one whole event, the common read: no decoding to text
-                quick = self._quick(data)
-                if quick is not None:
-                    return quick
+        if (
+            raw[-2:] == b"\n\n"
+            and raw[:6] == b"data: "
+            and raw.count(b"\n") == 2
+            and b"\r" not in raw
+            and (self._limit is None or len(raw) + 3 <= self._limit)
+            and (self._clean or decoder.between_events())
+        ):  # one whole event between events, the common read: no decoding to text
+            quick = self._quick(raw[6:-2])
+            if quick is not None:
+                self._clean = True  # the decoder was left as it was
+                return quick
+        self._clean = False
         # No event completed now can be longer than what was held plus what arrived (a split
         # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
         held = decoder.pending + 3 + len(raw)
@@ -250,6 +258,7 @@ class ChunkReader:
         """The body ended: the last chunks; without ``[DONE]`` or a finish reason before it,
         the stream failed (``APIConnectionError``)."""
         decoder = self._decoder
+        self._clean = False
         held = decoder.pending + 3
         items = decoder.flush()
         if self._limit is not None and held > self._limit:

@@ -96,24 +96,18 @@ class SSEDecoder:
         text = self._decode(data, final=False)
         return self._text(text) if text else []
 
-    def one_block(self, data: bytes) -> bytes | None:
-        """The data of ``data`` when it is exactly one whole ``data: `` block of one line,
-        read between events (the most common read of a chat stream), as bytes; else None.
-        ``feed_items`` would return that data, decoded, and change nothing else (the caller
-        decodes it, or feeds ``data`` when it is not valid UTF-8)."""
-        if (
-            data[-2:] == b"\n\n"
-            and data[:6] == b"data: "
-            and data.count(b"\n") == 2
-            and b"\r" not in data
-            and self._started
+    def between_events(self) -> bool:
+        """Nothing is held (no partial line, event or UTF-8 sequence) and some text was read:
+        a read that is exactly one whole ``data: `` block of one line, with no CR, is then
+        one event whose data is that line's value, and ``feed_items`` would change nothing
+        else (``ChunkReader`` reads such a read without the decoder)."""
+        return (
+            self._started
             and not (self._raw or self._tail or self._data or self._last_cr)
             and not self._block_comment
             and self._event is None
             and self._retry is None
-        ):
-            return data[6:-2]
-        return None
+        )
 
     def _text(self, text: str) -> list[SSEEvent]:
         if self._last_cr or "\n" in text or "\r" in text:

@@ -34,7 +34,7 @@ _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 class Sender:
     """Streams requests on ``http``: straight to its transport when ``owned``."""
 
-    __slots__ = ("_base_headers", "_direct", "_http", "_urls")
+    __slots__ = ("_base_headers", "_direct", "_http", "_urls", "_with")
 
     def __init__(self, http: AsyncHTTP, *, owned: bool) -> None:
         self._http = http
@@ -43,6 +43,8 @@ class Sender:
         self._direct = owned and hasattr(http, "_transport_for_url")
         self._base_headers = {k.lower(): v for k, v in http.headers.items()}
         self._urls: dict[str, _Target | None] = {}
+        #: Prepared headers with a call's own set over them, by (target, headers).
+        self._with: dict[tuple[object, ...], tuple[_Target, httpx2.Headers]] = {}
 
     def stream(
         self,
@@ -84,13 +86,29 @@ class Sender:
                 method, target, headers=merged, content=content, extensions=extensions
             )
         else:
-            request = _with_body(method, target, prepared, headers, content, extensions)
+            if headers:
+                prepared = self._prepared_with(found, headers)
+            request = _with_body(method, target, prepared, None, content, extensions)
         response = await transport.handle_async_request(request)
         response.request = request
         try:
             yield response
         finally:
             await response.aclose()
+
+    def _prepared_with(self, found: _Target, headers: Mapping[str, str]) -> httpx2.Headers:
+        """The headers a request with a body to ``found`` starts from, with ``headers`` set
+        over them (kept for the few sets of headers a provider sends: a stream's ``Accept``)."""
+        key = (id(found), *headers.items())
+        kept = self._with.get(key)
+        if kept is not None and kept[0] is found:  # (an id is reused only once freed)
+            return kept[1]
+        prepared = httpx2.Headers(found[2])
+        for name, value in headers.items():
+            prepared[name.lower()] = value
+        if len(self._with) < 64:
+            self._with[key] = (found, prepared)
+        return prepared
 
     def _target(self, url: str) -> _Target | None:
         """``url`` parsed, the transport the client sends it through, and the headers every
