@@ -10,11 +10,16 @@ a call, measured in ``benchmarks/hot_path.md``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import sys
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..._core.lazy import LazyModule
+from .body import DRAIN_BYTES, DRAIN_SECONDS
+from .body import drain as body_drain
 
 if TYPE_CHECKING:
     import httpx2
@@ -23,12 +28,13 @@ if TYPE_CHECKING:
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = ["Sender"]
+__all__ = ["Sender", "drain"]
 
 #: A URL parsed, its transport, and the headers of a request with a body to it.
 _Target = tuple["httpx2.URL", Any, "httpx2.Headers"]
 #: Headers httpx2 places itself: a call that sets one gets its request built the usual way.
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+
 
 
 class Sender:
@@ -150,3 +156,111 @@ def _with_body(
     request = httpx2.Request(method, target, headers=merged, stream=stream, extensions=extensions)
     request.read()  # ``request.content`` readable, as after ``content=``
     return request
+
+
+async def drain(pieces: AsyncIterator[bytes]) -> None:
+    """``body.drain``: read what is left of a body after a stream's ``[DONE]``, within
+    ``DRAIN_BYTES`` and ``DRAIN_SECONDS``, errors ignored. On asyncio (3.11+) its first step
+    is taken at once, by hand: when the end of the body came with the last event, that step
+    ends the body and no timer is set at all. A step that has to wait is awaited from where
+    it stopped, the rest read after it, within the time limit of a plain loop timer that
+    cancels the task (``asyncio.timeout``'s way, no cancel scope: a scope entered now would
+    sit inside any the first step entered and left open)."""
+    loop = _asyncio_loop()
+    if loop is None or not hasattr(pieces, "asend"):  # trio, 3.10, not an async generator
+        return await body_drain(pieces)
+    step: Any = pieces.__anext__()
+    size = 0
+    try:
+        waiting = step.send(None)
+    except StopAsyncIteration:
+        return  # the body has ended
+    except StopIteration as done:  # a piece came at once
+        size, waiting = len(done.value), _DONE
+    except Exception:
+        return
+    with _Cut(loop, DRAIN_SECONDS):
+        try:
+            if waiting is not _DONE:
+                size += len(await _Resumed(step, waiting))
+            while size <= DRAIN_BYTES:
+                size += len(await pieces.__anext__())
+        except Exception:  # the end (StopAsyncIteration), or a failure: the answer is in
+            return
+
+
+_DONE = object()
+
+
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, where tasks can be uncancelled (3.11+); else None."""
+    if sys.version_info < (3, 11):
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class _Cut:
+    """``with _Cut(loop, seconds)``: the task is cancelled once ``seconds`` pass, and that
+    cancellation (only: not a caller's, nor a cancel scope's) ends the block quietly, as
+    ``asyncio.timeout`` does (3.11+: ``Task.uncancel``)."""
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self._task = task
+        self._cancelling: int = task.cancelling()  # type: ignore[attr-defined]  # (3.11+)
+        self._fired = False
+        self._handle = loop.call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def __enter__(self) -> _Cut:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._handle.cancel()
+        if self._fired and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            left: int = self._task.uncancel()  # type: ignore[attr-defined]
+            return left <= self._cancelling
+        return False
+
+
+class _Resumed(Awaitable[bytes]):
+    """A started awaitable (``step``, which yielded ``waiting`` to the event loop) awaited
+    on from where it stopped: what ``await`` does, for a first step taken by hand."""
+
+    __slots__ = ("_step", "_waiting")
+
+    def __init__(self, step: Any, waiting: Any) -> None:
+        self._step, self._waiting = step, waiting
+
+    def __await__(self) -> Generator[Any, Any, bytes]:
+        step, out = self._step, self._waiting
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # (a cancellation): thrown where the step waits
+                try:
+                    out = step.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                continue
+            try:
+                out = step.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
