@@ -36,7 +36,6 @@ _Target = tuple["httpx2.URL", Any, "httpx2.Headers"]
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 
 
-
 class Sender:
     """Streams requests on ``http``: straight to its transport when ``owned``."""
 
