@@ -234,7 +234,9 @@ class Pipeline:
             answer, index, g = await self._hedged(call, route, step, hedge_to, after)
         call.admission_wait = math.inf  # a later recovery of the stream may wait
         call.route.provider = self.slots[index].provider.name
-        call.route.tier = self._groups[g].name
+        tier = self._groups[g].name
+        if tier is not None or call.route.tier is not None:  # (None unless set: not set again)
+            call.route.tier = tier
         if isinstance(answer, OpenedStream) and answer.rest is not None:
             answer.resume = functools.partial(self._resume, call, index)
         return answer

@@ -95,7 +95,7 @@ def timed_send(site: Site) -> Layer | None:
                     reading = opened
                     outer = None if isinstance(scope, _Unbounded) else scope
                     reply, skipped = await read_to_end(opened, outer)
-                    call.route.skipped_events += skipped
+                    _count_skipped(call, skipped)
                 answer = opened if streaming else _checked(reply, provider.name)
             except ProviderError as exc:
                 error = exc
@@ -224,6 +224,11 @@ def _as_stream(request: ChatRequest) -> ChatRequest:
     if request.stream_options is None:
         update["stream_options"] = {"include_usage": True}
     return request.model_copy(update=update)
+
+
+def _count_skipped(call: Call, skipped: int) -> None:
+    if skipped:  # (setting a pydantic attribute costs a few µs: not for nothing)
+        call.route.skipped_events += skipped
 
 
 def _checked(completion: ChatCompletion, provider: str) -> ChatCompletion:

@@ -128,14 +128,14 @@ async def read_to_end(
     rest: AsyncIterator[Any] | None = opened.rest
     if rest is None:
         return acc.result(), skipped
-    if outer is not None and outer.watch_idle(opened.idle):
-        return await _read_rest(opened, rest, acc, skipped, outer)
+    # The idle limit: on the attempt's own timer where it can, else an ``IdleWatch``.
+    own = None if outer is not None and outer.watch_idle(opened.idle) else IdleWatch(opened.idle)
+    touch = outer.touch if own is None else own.touch  # type: ignore[union-attr]
     ended = False
-    watch = IdleWatch(opened.idle)
     try:
-        with watch:
+        with own if own is not None else _NO_WATCH:
             async for chunk in rest:
-                watch.touch()
+                touch()
                 if type(chunk) is dict:
                     acc.add_plain(chunk)
                 elif chunk is SKIPPED_EVENT:
@@ -144,10 +144,15 @@ async def read_to_end(
                     acc.add(chunk)
             ended = True
     finally:
-        opened.idle_expired = watch.expired
+        if own is None:
+            assert outer is not None
+            outer.end_idle()
+            opened.idle_expired = outer.idle_expired
+        else:
+            opened.idle_expired = own.expired
         if not ended:  # a finished generator needs no closing
             await close_quietly(rest)
-    if watch.expired:
+    if own is not None and own.expired:
         raise idle_error(opened)
     if not acc.finished():
         raise APIConnectionError(
@@ -156,35 +161,7 @@ async def read_to_end(
     return acc.result(), skipped
 
 
-async def _read_rest(
-    opened: OpenedStream,
-    rest: AsyncIterator[Any],
-    acc: Accumulator,
-    skipped: int,
-    scope: AttemptScope,
-) -> tuple[ChatCompletion, int]:
-    """``read_to_end``'s loop when the attempt's scope watches the idle limit."""
-    ended = False
-    try:
-        async for chunk in rest:
-            scope.touch()
-            if type(chunk) is dict:
-                acc.add_plain(chunk)
-            elif chunk is SKIPPED_EVENT:
-                skipped += 1
-            else:
-                acc.add(chunk)
-        ended = True
-    finally:
-        scope.end_idle()
-        opened.idle_expired = scope.idle_expired
-        if not ended:  # a finished generator needs no closing
-            await close_quietly(rest)
-    if not acc.finished():
-        raise APIConnectionError(
-            "the answer ended without a finish reason", provider=opened.provider
-        )
-    return acc.result(), skipped
+_NO_WATCH = contextlib.nullcontext()
 
 
 def idle_error(opened: OpenedStream) -> APITimeoutError:

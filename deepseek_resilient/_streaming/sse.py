@@ -9,6 +9,7 @@ our ``ProviderError`` subclasses.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -187,7 +188,7 @@ class ChunkReader:
     """
 
     __slots__ = ("_bad", "_clean", "_decoder", "_good", "_limit", "_plain", "_provider",
-                 "error", "finished", "stopped")  # fmt: skip
+                 "_quick_max", "error", "finished", "stopped")  # fmt: skip
 
     def __init__(
         self, provider: str, max_event_chars: int | None = None, *, plain: bool = False
@@ -201,6 +202,8 @@ class ChunkReader:
         self._good = False  # a valid chunk was seen: the stream's framing is right
         self._bad = 0  # malformed events in a row
         self._clean = False  # the last read was read quickly: the decoder is between events
+        #: The longest read ``feed`` may read quickly (the size check needs no measuring).
+        self._quick_max = sys.maxsize if max_event_chars is None else max_event_chars - 3
         self.finished = False  # some choice had a finish reason
         self.stopped = False
         self.error: ProviderError | None = None
@@ -212,7 +215,7 @@ class ChunkReader:
             and raw[:6] == b"data: "
             and raw.count(b"\n") == 2
             and b"\r" not in raw
-            and (self._limit is None or len(raw) + 3 <= self._limit)
+            and len(raw) <= self._quick_max
             and (self._clean or decoder.between_events())
         ):  # one whole event between events, the common read: no decoding to text
             quick = self._quick(raw[6:-2])

@@ -69,8 +69,7 @@ class Sender:
             )
         return self._send(method, target, timeout, content, headers, params)
 
-    @contextlib.asynccontextmanager
-    async def _send(
+    def _send(
         self,
         method: str,
         found: _Target,
@@ -78,7 +77,7 @@ class Sender:
         content: bytes | None,
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
-    ) -> AsyncIterator[httpx2.Response]:
+    ) -> _Sent:
         target, transport, prepared = found
         if params:
             target = target.copy_merge_params(params)
@@ -94,12 +93,7 @@ class Sender:
             if headers:
                 prepared = self._prepared_with(found, headers)
             request = _with_body(method, target, prepared, None, content, extensions)
-        response = await transport.handle_async_request(request)
-        response.request = request
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        return _Sent(transport, request)
 
     def _prepared_with(self, found: _Target, headers: Mapping[str, str]) -> httpx2.Headers:
         """The headers a request with a body to ``found`` starts from, with ``headers`` set
@@ -133,6 +127,27 @@ class Sender:
         if len(self._urls) < 64:  # a provider has two or three URLs
             self._urls[url] = found
         return found
+
+
+class _Sent(contextlib.AbstractAsyncContextManager["httpx2.Response"]):
+    """``async with``: ``request`` sent on ``transport``, its response (body unread) closed
+    when the block ends (a class: no generator-based context manager per request)."""
+
+    __slots__ = ("_request", "_response", "_transport")
+
+    def __init__(self, transport: Any, request: httpx2.Request) -> None:
+        self._transport, self._request = transport, request
+        self._response: httpx2.Response | None = None
+
+    async def __aenter__(self) -> httpx2.Response:
+        response = await self._transport.handle_async_request(self._request)
+        response.request = self._request
+        self._response = response
+        return response  # type: ignore[no-any-return]
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._response is not None
+        await self._response.aclose()
 
 
 def _with_body(
