@@ -16,8 +16,6 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import anyio
-
 from .._balance.attempt import attempt_measured, race
 from .._balance.group import Group, RoutePlan, build_groups, request_order
 from .._models import Attempt
@@ -32,6 +30,7 @@ from .._policies.send import (
     attempt_labels,
     timed_send,
 )
+from .._streaming.idle import scope_after
 from .._streaming.recovery import Broken
 from .._streaming.splice import Splice
 from .._streaming.streams import OpenedStream
@@ -70,7 +69,7 @@ def deadline_layer(site: Site) -> Layer:
 
 
 async def _deadline(call: Call, next: Handler) -> Answer:
-    with anyio.move_on_after(call.time_left()):
+    with scope_after(call.time_left()):
         return await next(call)
     raise call.deadline_exceeded()
 

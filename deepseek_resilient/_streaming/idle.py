@@ -20,7 +20,37 @@ import anyio
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["AttemptScope", "IdleWatch"]
+__all__ = ["AttemptScope", "IdleWatch", "scope_after"]
+
+#: asyncio's cancel scope class (anyio's own), once known: built directly, a scope costs no
+#: lookup of the running backend (``anyio.CancelScope()`` and ``move_on_after`` each do one
+#: or two).
+_asyncio_scope: type[anyio.CancelScope] | None = None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio
+        return None
+
+
+def _asyncio_cancel_scope(deadline: float = math.inf) -> anyio.CancelScope:
+    global _asyncio_scope
+    if _asyncio_scope is None:
+        _asyncio_scope = type(anyio.CancelScope())
+    return _asyncio_scope(deadline=deadline)
+
+
+def scope_after(delay: float) -> anyio.CancelScope:
+    """``anyio.move_on_after(delay)``: on asyncio, anyio's own scope built directly."""
+    loop = _running_loop()
+    if loop is None:
+        return anyio.move_on_after(delay)
+    return _asyncio_cancel_scope(loop.time() + delay)
+
 
 
 class IdleWatch:
@@ -40,14 +70,10 @@ class IdleWatch:
         self._handle: asyncio.TimerHandle | None = None
 
     def __enter__(self) -> IdleWatch:
-        try:
-            import asyncio
-
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio: a scope of its own, its deadline moved per touch
-            self._loop = None
+        # not asyncio: a scope of its own, its deadline moved per touch
+        self._loop = _running_loop()
         if self._scope is None or self._loop is None:
-            self._scope = anyio.CancelScope()
+            self._scope = anyio.CancelScope() if self._loop is None else _asyncio_cancel_scope()
             self._scope.__enter__()
             self._entered = True
         if self.idle == math.inf:
@@ -120,21 +146,19 @@ class AttemptScope:
         self.idle_expired = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
-        self._scope = anyio.CancelScope()
+        self._scope: anyio.CancelScope | None = None
 
     @property
     def cancel_called(self) -> bool:
-        return self._scope.cancel_called
+        return self._scope is not None and self._scope.cancel_called
 
     def __enter__(self) -> AttemptScope:
-        try:
-            import asyncio
-
-            self._loop = loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio: the scope's own deadline
-            self._scope.deadline = anyio.current_time() + self._limit
+        self._loop = loop = _running_loop()
+        if loop is None:  # not asyncio: the scope's own deadline
+            self._scope = anyio.move_on_after(self._limit)
             self._scope.__enter__()
             return self
+        self._scope = _asyncio_cancel_scope()
         self._scope.__enter__()
         self.deadline = loop.time() + self._limit
         if self._limit <= 0:
@@ -145,6 +169,7 @@ class AttemptScope:
 
     def extend(self, seconds: float) -> None:
         """The deadline moves ``seconds`` out (never in)."""
+        assert self._scope is not None
         if self._loop is None:
             self._scope.deadline += seconds
         else:  # the timer, due earlier, re-arms itself when it fires
@@ -183,6 +208,7 @@ class AttemptScope:
         elif self._loop.time() >= due:
             self._handle = None
             self.idle_expired = idle_due <= self.deadline
+            assert self._scope is not None
             self._scope.cancel()
         else:
             self._handle = self._loop.call_at(due, self._check)
@@ -196,4 +222,5 @@ class AttemptScope:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        assert self._scope is not None
         return bool(self._scope.__exit__(exc_type, exc, tb))
