@@ -52,7 +52,6 @@ def scope_after(delay: float) -> anyio.CancelScope:
     return _asyncio_cancel_scope(loop.time() + delay)
 
 
-
 class IdleWatch:
     """``with IdleWatch(idle) as watch: ... watch.touch() ...``: the block is cancelled once
     ``idle`` seconds pass without a touch (``watch.expired`` then says so). ``idle`` may be
