@@ -152,6 +152,7 @@ async def test_retries_then_answer(llm_server: FaultServer) -> None:
     assert [a.attempt for a in rec.of(events.AttemptStarted)] == [1, 2, 3]
     retries = rec.of(events.RetryScheduled)
     assert [r.attempt for r in retries] == [1, 2] and retries[1].delay == 0.5
+    assert {(r.provider, r.error_type) for r in retries} == {("primary", "ServiceUnavailableError")}
     done = rec.of(events.RequestFinished)[0]
     assert done.outcome == "ok" and done.provider == "primary" and done.error_type is None
     assert done.usage == events.TokenUsage(input=5, output=1, cache_hit=0)

@@ -170,3 +170,36 @@ async def test_retries_against_the_real_server(llm_server: FaultServer) -> None:
         resp = await c.chat.completions.create(messages=USER)
     assert llm_server.calls == 4 and resp.route is not None
     assert [a.status_code for a in resp.route.attempts] == [503, 429, 500, None]
+
+
+async def test_two_attempts_mean_one_retry() -> None:
+    clock = FakeClock()
+    fake = FakeProvider("p", [busy(), "second time"])
+    async with AsyncClient([fake], retry=Retry(attempts=2, base=1), clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "second time"
+    assert fake.calls == 2 and len(clock.sleeps) == 1
+
+
+async def test_a_non_retryable_error_on_a_retry_ends_the_retries() -> None:
+    """Only the first failure is checked inline; later ones are the retry loop's to judge."""
+    from deepseek_resilient import AuthenticationError
+
+    fake = FakeProvider(
+        "p", [busy(), AuthenticationError("bad key", status_code=401)], default="never"
+    )
+    async with AsyncClient([fake], retry=Retry(attempts=5, base=0), clock=FakeClock()) as c:
+        with pytest.raises(AllProvidersFailed) as info:
+            await c.chat.completions.create(messages=USER)
+    assert fake.calls == 2 and isinstance(info.value.errors[0], AuthenticationError)
+
+
+async def test_a_hint_exactly_as_long_as_the_time_left_is_not_slept_on() -> None:
+    """Sleeping all the time that is left would leave none for the next attempt."""
+    clock = FakeClock()
+    fake = FakeProvider("p", [limited(10)], default="never")
+    async with AsyncClient([fake], retry=Retry(attempts=5), timeout=10, clock=clock) as c:
+        with pytest.raises(AllProvidersFailed) as info:
+            await c.chat.completions.create(messages=USER)
+    assert fake.calls == 1 and clock.sleeps == []
+    assert isinstance(info.value.errors[0], RateLimitError)
