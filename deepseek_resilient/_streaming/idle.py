@@ -199,27 +199,21 @@ class AttemptScope:
         self.idle = math.inf
 
     def _check(self) -> None:
-        assert self._loop is not None
+        """The timer fired: cancel the scope when a limit has passed, else wait for the
+        earlier one (none: the timer stops)."""
+        assert self._loop is not None and self._scope is not None
         idle_due = self.last + self.idle
         due = min(self.deadline, idle_due)
-        if due == math.inf:
-            self._handle = None
-        elif self._loop.time() >= due:
-            self._handle = None
-            self.idle_expired = idle_due <= self.deadline
-            assert self._scope is not None
-            self._scope.cancel()
-        else:
+        self._handle = None
+        if due < math.inf and self._loop.time() < due:
             self._handle = self._loop.call_at(due, self._check)
+        elif due < math.inf:
+            self.idle_expired = idle_due <= self.deadline
+            self._scope.cancel()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+    def __exit__(self, *exc_info: Any) -> bool:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
         assert self._scope is not None
-        return bool(self._scope.__exit__(exc_type, exc, tb))
+        return bool(self._scope.__exit__(*exc_info))

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..._core.lazy import LazyModule
@@ -238,12 +237,7 @@ class _Cut:
     def __enter__(self) -> _Cut:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> bool:
         self._handle.cancel()
         if self._fired and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
             left: int = self._task.uncancel()  # type: ignore[attr-defined]
