@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import events
 from ._balance import Hedge, Tier
-from ._client import AsyncClient, CallOptions, Client, ClientOptions, CreateParams
+from ._client import AsyncClient, CallOptions, ClientOptions, CreateParams
 from ._core.clock import Clock
 from ._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from ._core.errors import (
@@ -79,39 +79,42 @@ from ._models import (
 )
 from ._policies.breaker import BreakerHealth
 from ._providers.base import Provider
-from ._providers.http.deepseek import DeepSeek, MissingAPIKeyWarning, RetiredModelWarning
 from ._providers.http.openai_compat import (
     LlamaCppPythonServer,
     LlamaCppServer,
     OpenAICompatible,
 )
-from ._state.redis import RedisState
 from ._streaming.accumulate import accumulate
 from ._streaming.streams import AsyncStream, Stream
 
 if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchSummary, batch
     from ._client.stats_report import ClientStats, ProviderStats
+    from ._client.sync_client import Client
     from ._config_file.locate import ConfigFileError
     from ._dropin.clients import AsyncOpenAI, OpenAI
     from ._dropin.httpx_compat import AsyncHttpxResilientTransport, HttpxResilientTransport
     from ._dropin.route import route_of
     from ._dropin.transport import AsyncResilientTransport, ResilientTransport
     from ._policies.cache.store import CacheStats, ResponseCache
+    from ._providers.http.deepseek import DeepSeek, MissingAPIKeyWarning, RetiredModelWarning
     from ._providers.local.hf_transformers import Transformers
     from ._providers.local.llama_cpp import LlamaCpp
     from ._queue import JobQueue, JobQueueError, JobResult
+    from ._state.redis import RedisState
 
 __version__ = "0.1.0"
 
 # The local backends, the transports, the openai-python drop-in, batch jobs, the job queue,
-# the disk cache, the stats report types and the config file's error type load on first use:
+# the disk cache, the stats report types, the config file's error type, the sync ``Client``
+# (and its loop thread), the ``DeepSeek`` preset and ``RedisState`` load on first use:
 # ``import deepseek_resilient`` stays light (``from deepseek_resilient import OpenAI`` imports
 # it).
 _LAZY = {
     "batch": "._batch",
     "BatchProgress": "._batch",
     "BatchSummary": "._batch",
+    "Client": "._client.sync_client",
     "ClientStats": "._client.stats_report",
     "ProviderStats": "._client.stats_report",
     "ConfigFileError": "._config_file.locate",
@@ -127,6 +130,10 @@ _LAZY = {
     "HttpxResilientTransport": "._dropin.httpx_compat",
     "ResilientTransport": "._dropin.transport",
     "route_of": "._dropin.route",
+    "DeepSeek": "._providers.http.deepseek",
+    "MissingAPIKeyWarning": "._providers.http.deepseek",
+    "RetiredModelWarning": "._providers.http.deepseek",
+    "RedisState": "._state.redis",
     "LlamaCpp": "._providers.local.llama_cpp",
     "Transformers": "._providers.local.hf_transformers",
 }

@@ -4,7 +4,9 @@ cache directory is reported as such and the client goes on without it."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import logging
 import os
 import pickle
@@ -118,6 +120,41 @@ def test_configs_compare_hash_and_print_as_frozen_dataclasses(kind: type[Any]) -
     assert pickle.loads(pickle.dumps(other)) == other and {a, b, other} == {a, other}
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.__setattr__(first, 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        delattr(a, first)
+    assert copy.deepcopy(other) == other and kind.__dataclass_params__.frozen
+
+
+@pytest.mark.parametrize("kind", [Retry, CircuitBreaker, RateLimit, Cache, RetryBudget])
+def test_each_config_init_is_the_one_dataclass_would_generate(kind: type[Any]) -> None:
+    # Each config writes its __init__ out (import time): the same parameters as the frozen
+    # dataclass's (names, order, kinds, defaults, types), each value lands in its own field,
+    # and the checks run (__post_init__).
+    fields = dataclasses.fields(kind)
+    twin = dataclasses.make_dataclass(
+        kind.__name__, [(f.name, f.type, f) for f in fields], frozen=True
+    )
+    ours = list(inspect.signature(kind).parameters.values())
+    theirs = list(inspect.signature(twin).parameters.values())
+    assert [(p.name, p.kind, p.default, p.annotation) for p in ours] == [
+        (p.name, p.kind, p.default, p.annotation) for p in theirs
+    ]
+    values = [i + 1 for i in range(len(fields))]  # in range for every field
+    if kind is Cache:
+        values[2] = "/tmp/x"  # directory
+    if kind is RateLimit:
+        values[5:9] = [0.5, 0.1, 0.2, 0.3]  # the fractions
+    if kind is CircuitBreaker:
+        values[2] = 0.5  # failure_rate
+    if kind is RetryBudget:
+        values[0] = 0.5
+    made = kind(*values)
+    assert [getattr(made, f.name) for f in fields] == values
+    assert made == kind(**{f.name: v for f, v in zip(fields, values)})
+    with pytest.raises(ConfigurationError):
+        kind(**{fields[0].name: -1})
+    with pytest.raises(TypeError):
+        kind(*values, 1)
 
 
 # ----------------------------------------------------------------------------- item 11

@@ -127,6 +127,37 @@ def test_each_written_out_init_is_the_one_dataclass_would_generate() -> None:
             kind(*values[:-1])
 
 
+def test_token_usage_behaves_as_the_frozen_dataclass_it_replaces() -> None:
+    # TokenUsage writes its __init__ out and shares Frozen's methods (import time): compared
+    # with the @dataclass(frozen=True, slots=True) it was, field by field.
+    twin = dataclasses.make_dataclass(
+        "TokenUsage",
+        [("input", int, 0), ("output", int, 0), ("cache_hit", int, 0)],
+        frozen=True,
+        slots=True,
+    )
+    ours = inspect.signature(events.TokenUsage).parameters.values()
+    theirs = inspect.signature(twin).parameters.values()
+    assert [(p.name, p.kind, p.default) for p in ours] == [
+        (p.name, p.kind, p.default) for p in theirs
+    ]
+    assert dataclasses.is_dataclass(events.TokenUsage)
+    assert events.TokenUsage.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    for args, kwargs in [((), {}), ((1,), {"cache_hit": 3}), ((1, 2, 3), {})]:
+        a, t = events.TokenUsage(*args, **kwargs), twin(*args, **kwargs)
+        assert repr(a) == repr(t) and hash(a) == hash(t)
+        assert a == events.TokenUsage(*args, **kwargs) == pickle.loads(pickle.dumps(a))
+        assert a == copy.deepcopy(a) == dataclasses.replace(a) and a != t
+        assert dataclasses.astuple(a) == dataclasses.astuple(t)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            a.input = 9  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del a.output  # type: ignore[misc]
+    assert events.TokenUsage(1, 2, 3) != events.TokenUsage(1, 2, 4)
+    with pytest.raises(TypeError):
+        events.TokenUsage(1, 2, 3, 4)  # type: ignore[call-arg]
+
+
 async def test_retries_then_answer(llm_server: FaultServer) -> None:
     llm_server.script(Status(503), Status(503, retry_after=0.5), Ok("fine"))
     rec = Recorder()

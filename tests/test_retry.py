@@ -203,3 +203,13 @@ async def test_a_hint_exactly_as_long_as_the_time_left_is_not_slept_on() -> None
             await c.chat.completions.create(messages=USER)
     assert fake.calls == 1 and clock.sleeps == []
     assert isinstance(info.value.errors[0], RateLimitError)
+
+
+async def test_retries_work_when_no_hook_listens() -> None:
+    """Without stats or hooks nobody receives ``RetryScheduled``: none is built, and the
+    retry still happens."""
+    clock = FakeClock()
+    fake = FakeProvider("p", [busy()], default="second time")
+    async with AsyncClient([fake], stats=False, retry=Retry(attempts=2), clock=clock) as c:
+        resp = await c.chat.completions.create(messages=USER)
+    assert resp.choices[0].message.content == "second time" and len(clock.sleeps) == 1

@@ -30,7 +30,6 @@ from .._policies.coalesce import Singleflight
 from .._providers.base import Provider
 from .._state.base import BreakerStore, StateStore
 from .._state.memory import DiskCacheStore, MemoryState
-from .._state.redis import RedisState
 from .._streaming.streams import AsyncStream, OpenedStream
 from .create_args import cache_mode, check_timeout, validate_request
 from .options import CallOptions, check_call_options, with_defaults
@@ -38,6 +37,7 @@ from .resources import AsyncChat, AsyncModels, MessageInput
 from .stats import StatsHook
 
 if TYPE_CHECKING:
+    from .._state.redis import RedisState
     from .stats_report import ClientStats
 
 __all__ = ["AsyncClient"]
@@ -138,8 +138,11 @@ class AsyncClient:
                 stacklevel=3,  # the caller of AsyncClient(...), past accepts_omitted
             )
         listeners = list(breaker_listeners)
-        if state is not None and not isinstance(state, RedisState):
-            raise ConfigurationError(f"state must be a RedisState or None, got {state!r}")
+        if state is not None:
+            from .._state.redis import RedisState  # loaded with its first use
+
+            if not isinstance(state, RedisState):
+                raise ConfigurationError(f"state must be a RedisState or None, got {state!r}")
         store: StateStore = state.bind(self._state_degraded) if state is not None else MemoryState()
         self._store = store
         slots = [

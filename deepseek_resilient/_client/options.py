@@ -1,10 +1,11 @@
 """The typed keyword arguments of the clients and of ``create`` (``TypedDict``s), and the
-per-call defaults that ``with_options`` sets."""
+per-call defaults that ``with_options`` sets.
 
-from __future__ import annotations
+No ``from __future__ import annotations``: each string annotation of a ``TypedDict`` would be
+compiled at import (65 ``compile`` calls)."""
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import TypedDict
 
@@ -14,7 +15,9 @@ from .._core.config import Cache, CircuitBreaker, RateLimit, Retry, RetryBudget
 from .._core.errors import ConfigurationError
 from .._policies.cache.key import CacheMode
 from .._policies.rate_limit.layer import Priority
-from .._state.redis import RedisState
+
+if TYPE_CHECKING:
+    from .._state.redis import RedisState  # loaded with its first use, not at import
 
 __all__ = [
     "CallOptions",
@@ -118,7 +121,7 @@ class PolicyOptions(TypedDict, total=False):
     clock: Clock | None
     hooks: Sequence[object]
     stats: bool
-    state: RedisState | None
+    state: "RedisState | None"
     hedge: Hedge | None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .._core.clock import Clock
@@ -77,28 +76,36 @@ class LatencyWindow:
         return [values[max(0, math.ceil(q * len(values)) - 1)] for q in qs]
 
 
-# Counters, never compared or printed: no generated ``==``/repr to compile at import.
-@dataclass(eq=False, repr=False)
+# Counters, never compared or printed: plain slotted classes (``@dataclass`` would compile
+# their ``__init__`` with ``exec`` at import).
 class _Tokens:
-    input: int = 0
-    output: int = 0
-    cache_hit: int = 0
+    __slots__ = ("cache_hit", "input", "output")
+
+    def __init__(self) -> None:
+        self.input = 0
+        self.output = 0
+        self.cache_hit = 0
 
 
-@dataclass(eq=False, repr=False)
 class _ProviderCounts:
-    attempts: int = 0
-    successes: int = 0
-    failures: dict[str, int] = field(default_factory=dict)
-    cancelled: int = 0
-    skipped: int = 0
-    retries: int = 0
-    failovers: int = 0
-    answered: int = 0
-    breaker: str = "closed"
-    tokens: _Tokens = field(default_factory=_Tokens)
-    latency: LatencyWindow = field(default_factory=LatencyWindow)
-    ttft: LatencyWindow = field(default_factory=LatencyWindow)
+    __slots__ = (
+        "answered", "attempts", "breaker", "cancelled", "failovers", "failures", "latency",
+        "retries", "skipped", "successes", "tokens", "ttft",
+    )  # fmt: skip
+
+    def __init__(self, latency: LatencyWindow, ttft: LatencyWindow) -> None:
+        self.attempts = 0
+        self.successes = 0
+        self.failures: dict[str, int] = {}
+        self.cancelled = 0
+        self.skipped = 0
+        self.retries = 0
+        self.failovers = 0
+        self.answered = 0
+        self.breaker = "closed"
+        self.tokens = _Tokens()
+        self.latency = latency
+        self.ttft = ttft
 
 
 def _rate(bad: int, good: int) -> float:

@@ -4,40 +4,26 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 from .errors import ConfigurationError
+from .frozen import Frozen, fill_fields, frozen_dict, mark_frozen
 
 __all__ = ["Cache", "CircuitBreaker", "RateLimit", "Retry", "RetryBudget"]
 
 
-class _Checked:
+class _Checked(Frozen):
     """Validation shared by the configs: every numeric field is finite and in range.
 
-    It also holds the ``repr``, ``==`` and ``hash`` of every config (a frozen dataclass's, by
-    field): each config is declared ``repr=False, eq=False``, so ``@dataclass`` compiles three
-    methods fewer per class at ``import deepseek_resilient``."""
+    Each config is a frozen dataclass that compiles nothing at ``import deepseek_resilient``
+    (``frozen_dict``): ``Frozen`` holds its ``repr``, ``==``, ``hash`` and frozen-ness (by
+    field), and it writes its ``__init__`` out, which ends with ``__post_init__`` as a
+    dataclass's does."""
 
     _positive: tuple[str, ...] = ()
     _non_negative: tuple[str, ...] = ()
     _fraction: tuple[str, ...] = ()
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
-
-    def __repr__(self) -> str:
-        names = (f.name for f in fields(self))  # type: ignore[arg-type]
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
-        return f"{type(self).__qualname__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -92,7 +78,7 @@ def _check_type(owner: str, field: str, annotation: str, value: object) -> None:
 _EXAMPLES: dict[str, object] = {"float": 1.0, "int": 3, "Path or str": "/path/to/dir"}
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@frozen_dict
 class Retry(_Checked):
     """Retries of one provider: full-jitter exponential backoff, Retry-After honoured.
 
@@ -112,8 +98,18 @@ class Retry(_Checked):
     _positive = ("attempts", "cap")
     _non_negative = ("base", "max_retry_after")
 
+    def __init__(
+        self,
+        attempts: int = 3,
+        base: float = 0.5,
+        cap: float = 8.0,
+        max_retry_after: float = 30.0,
+    ) -> None:
+        fill_fields(self, attempts, base, cap, max_retry_after)
+        self.__post_init__()
 
-@dataclass(frozen=True, repr=False, eq=False)
+
+@frozen_dict
 class CircuitBreaker(_Checked):
     """A per-provider breaker that opens on a failure rate over the last ``window`` calls."""
 
@@ -144,8 +140,25 @@ class CircuitBreaker(_Checked):
     )
     _fraction = ("failure_rate",)
 
+    def __init__(
+        self,
+        window: int = 20,
+        min_calls: int = 5,
+        failure_rate: float = 0.5,
+        slow_call: float | None = None,
+        open_for: float = 5.0,
+        max_open_for: float = 10.0,
+        auth_open_for: float = 3600.0,
+        probe_timeout: float = 300.0,
+    ) -> None:
+        fill_fields(
+            self, window, min_calls, failure_rate, slow_call, open_for, max_open_for,
+            auth_open_for, probe_timeout,
+        )  # fmt: skip
+        self.__post_init__()
 
-@dataclass(frozen=True, repr=False, eq=False)
+
+@frozen_dict
 class RateLimit(_Checked):
     """Client-side limits for one provider (None: unlimited)."""
 
@@ -179,8 +192,28 @@ class RateLimit(_Checked):
     _non_negative = ("increase_step",)
     _fraction = ("decrease_factor", "min_factor", "low_priority_headroom")
 
+    def __init__(
+        self,
+        requests_per_second: float | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        burst: int | None = None,
+        max_concurrency: int | None = None,
+        decrease_factor: float = 0.5,
+        increase_step: float = 0.05,
+        min_factor: float = 0.1,
+        low_priority_headroom: float = 0.2,
+        max_pause: float = 60.0,
+    ) -> None:
+        fill_fields(
+            self, requests_per_second, requests_per_minute, tokens_per_minute, burst,
+            max_concurrency, decrease_factor, increase_step, min_factor, low_priority_headroom,
+            max_pause,
+        )  # fmt: skip
+        self.__post_init__()
 
-@dataclass(frozen=True, repr=False, eq=False)
+
+@frozen_dict
 class Cache(_Checked):
     """Disk cache of answers. ``directory`` defaults to the user cache dir
     (or ``$DEEPSEEK_RESILIENT_CACHE_DIR``)."""
@@ -200,8 +233,19 @@ class Cache(_Checked):
     _positive = ("ttl", "size_limit", "lock_timeout")
     _non_negative = ("stale_if_error",)
 
+    def __init__(
+        self,
+        ttl: float = 3600.0,
+        stale_if_error: float = 86400.0,
+        directory: str | Path | None = None,
+        size_limit: int = 512 * 1024 * 1024,
+        lock_timeout: float = 0.25,
+    ) -> None:
+        fill_fields(self, ttl, stale_if_error, directory, size_limit, lock_timeout)
+        self.__post_init__()
 
-@dataclass(frozen=True, repr=False, eq=False)
+
+@frozen_dict
 class RetryBudget(_Checked):
     """Client-wide cap on retries (gRPC/Finagle style), so a failure storm can't multiply the
     load upstream: each request deposits ``ratio`` retries, plus ``min_per_second`` as a floor;
@@ -214,3 +258,13 @@ class RetryBudget(_Checked):
 
     _non_negative = ("ratio", "min_per_second")
     _positive = ("window",)
+
+    def __init__(
+        self, ratio: float = 0.2, min_per_second: float = 10.0, window: float = 10.0
+    ) -> None:
+        fill_fields(self, ratio, min_per_second, window)
+        self.__post_init__()
+
+
+#: Declared unfrozen to ``dataclass`` above, so that it compiles nothing (see ``frozen``).
+mark_frozen(Retry, CircuitBreaker, RateLimit, Cache, RetryBudget)

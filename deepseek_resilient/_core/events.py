@@ -9,8 +9,9 @@ key, a prompt or an answer's text. ``request_id`` ties the events of one request
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar, Literal
+
+from .frozen import Frozen, fill, frozen, mark_frozen
 
 if TYPE_CHECKING:
     from .._models import Route
@@ -39,41 +40,19 @@ __all__ = [
 BreakerStateName = Literal["closed", "open", "half-open"]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Base class of every event.
+@frozen
+class Event(Frozen):
+    """Base class of every event: a frozen dataclass with slots.
 
-    It holds the ``repr``, ``==`` and ``hash`` of all events (a dataclass's, by field). Each
-    event class is ``repr=False, eq=False, init=False`` and writes its ``__init__`` out (with
-    ``_fill``): ``@dataclass`` then compiles only ``__setattr__``/``__delattr__`` (import time)."""
+    ``Frozen`` holds the ``repr``, ``==``, ``hash`` and frozen-ness of all events (a
+    dataclass's, by field), and each event class writes its ``__init__`` out (with ``fill``):
+    ``@dataclass`` compiles nothing for them at import (see ``frozen``)."""
 
     hook_method: ClassVar[str] = "on_event"
 
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
-        return f"{type(self).__qualname__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Event) and other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-
-def _fill(event: Event, *values: object) -> None:
-    """Set ``event``'s fields (its ``__slots__``, in field order) from ``values``."""
-    names: tuple[str, ...] = type(event).__slots__
-    for name, value in zip(names, values, strict=True):
-        object.__setattr__(event, name, value)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
+@frozen
+class TokenUsage(Frozen):
     """Tokens of one answer: ``input`` (prompt), ``output`` (completion) and ``cache_hit``
     (DeepSeek's ``prompt_cache_hit_tokens``: prompt tokens served from its context cache)."""
 
@@ -81,8 +60,11 @@ class TokenUsage:
     output: int = 0
     cache_hit: int = 0
 
+    def __init__(self, input: int = 0, output: int = 0, cache_hit: int = 0) -> None:
+        fill(self, input, output, cache_hit)
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+
+@frozen
 class RequestStarted(Event):
     """A validated request enters the pipeline. ``model``: the one asked for, else the first
     provider's."""
@@ -93,10 +75,10 @@ class RequestStarted(Event):
     stream: bool
 
     def __init__(self, request_id: int, model: str, stream: bool) -> None:
-        _fill(self, request_id, model, stream)
+        fill(self, request_id, model, stream)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class RequestFinished(Event):
     """A request ended: answered (``outcome="ok"``), failed (``"error"``: the client gave up,
     ``error_type`` says why) or, for a stream, closed by the caller before its end
@@ -125,11 +107,11 @@ class RequestFinished(Event):
         error_type: str | None, elapsed: float, cache: str, coalesced: bool,
         usage: TokenUsage | None, response_model: str | None, route: Route,
     ) -> None:  # fmt: skip
-        _fill(self, request_id, model, stream, outcome, provider, error_type, elapsed, cache,
+        fill(self, request_id, model, stream, outcome, provider, error_type, elapsed, cache,
               coalesced, usage, response_model, route)  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class AttemptStarted(Event):
     """One try at one provider begins (after its breaker and rate limiter admitted it).
     ``attempt``: 1 for the first try at this provider within the request."""
@@ -144,10 +126,10 @@ class AttemptStarted(Event):
     def __init__(
         self, request_id: int, provider: str, model: str, attempt: int, server_address: str | None
     ) -> None:
-        _fill(self, request_id, provider, model, attempt, server_address)
+        fill(self, request_id, provider, model, attempt, server_address)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class AttemptFinished(Event):
     """One try at one provider ended: ``ok``, ``error`` (``error_type``, ``status_code``),
     ``cancelled`` (the caller left), or ``skipped`` (never started: breaker open or local
@@ -168,11 +150,11 @@ class AttemptFinished(Event):
         outcome: Literal["ok", "error", "cancelled", "skipped"], latency: float,
         error_type: str | None, status_code: int | None, server_address: str | None,
     ) -> None:  # fmt: skip
-        _fill(self, request_id, provider, model, outcome, latency, error_type, status_code,
+        fill(self, request_id, provider, model, outcome, latency, error_type, status_code,
               server_address)  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class RetryScheduled(Event):
     """A failed attempt will be retried on the same provider after ``delay`` seconds;
     ``attempt`` is the number of the try that failed (1 = the first)."""
@@ -187,10 +169,10 @@ class RetryScheduled(Event):
     def __init__(
         self, request_id: int, provider: str, delay: float, attempt: int, error_type: str
     ) -> None:
-        _fill(self, request_id, provider, delay, attempt, error_type)
+        fill(self, request_id, provider, delay, attempt, error_type)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class Failover(Event):
     """The request moves from one provider to the next in the chain; ``reason`` is the
     type name of the error that made ``from_provider`` give up."""
@@ -202,10 +184,10 @@ class Failover(Event):
     reason: str
 
     def __init__(self, request_id: int, from_provider: str, to_provider: str, reason: str) -> None:
-        _fill(self, request_id, from_provider, to_provider, reason)
+        fill(self, request_id, from_provider, to_provider, reason)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class BreakerStateChanged(Event):
     """A provider's circuit breaker moved from ``old`` to ``new``."""
 
@@ -215,10 +197,10 @@ class BreakerStateChanged(Event):
     new: BreakerStateName
 
     def __init__(self, provider: str, old: BreakerStateName, new: BreakerStateName) -> None:
-        _fill(self, provider, old, new)
+        fill(self, provider, old, new)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class RateLimitWaited(Event):
     """The client-side rate limiter held an attempt for ``waited`` seconds before admitting it."""
 
@@ -228,10 +210,10 @@ class RateLimitWaited(Event):
     waited: float
 
     def __init__(self, request_id: int, provider: str, waited: float) -> None:
-        _fill(self, request_id, provider, waited)
+        fill(self, request_id, provider, waited)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class RateLimitRefused(Event):
     """The client-side rate limiter could not admit the request in time: the provider is
     skipped (spill-over to the next)."""
@@ -241,10 +223,10 @@ class RateLimitRefused(Event):
     provider: str
 
     def __init__(self, request_id: int, provider: str) -> None:
-        _fill(self, request_id, provider)
+        fill(self, request_id, provider)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class CacheLookup(Event):
     """The cache answered (``hit``), did not (``miss``: the request went upstream), or an
     expired entry answered because every provider failed (``stale``)."""
@@ -254,10 +236,10 @@ class CacheLookup(Event):
     result: Literal["hit", "miss", "stale"]
 
     def __init__(self, request_id: int, result: Literal["hit", "miss", "stale"]) -> None:
-        _fill(self, request_id, result)
+        fill(self, request_id, result)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class Coalesced(Event):
     """The request joined an identical one already in flight and shares its answer."""
 
@@ -265,10 +247,10 @@ class Coalesced(Event):
     request_id: int
 
     def __init__(self, request_id: int) -> None:
-        _fill(self, request_id)
+        fill(self, request_id)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class StreamCommitted(Event):
     """A stream's first content reached the pipeline: no failover after this point.
     ``ttft``: time to first token, from the request's start."""
@@ -279,10 +261,10 @@ class StreamCommitted(Event):
     ttft: float
 
     def __init__(self, request_id: int, provider: str, ttft: float) -> None:
-        _fill(self, request_id, provider, ttft)
+        fill(self, request_id, provider, ttft)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class StreamRecovered(Event):
     """A committed stream broke and was continued on ``provider`` (``how``: ``"continue"``
     from the delivered prefix, or ``"restart"`` emitting only what extends it);
@@ -299,10 +281,10 @@ class StreamRecovered(Event):
         self, request_id: int, from_provider: str, provider: str,
         how: Literal["continue", "restart"], delivered_chars: int,
     ) -> None:  # fmt: skip
-        _fill(self, request_id, from_provider, provider, how, delivered_chars)
+        fill(self, request_id, from_provider, provider, how, delivered_chars)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class StreamIncomplete(Event):
     """A committed stream broke and could not be recovered: the caller gets an
     ``IncompleteStreamError`` with ``partial_chars`` characters."""
@@ -314,10 +296,10 @@ class StreamIncomplete(Event):
     partial_chars: int
 
     def __init__(self, request_id: int, provider: str, error_type: str, partial_chars: int) -> None:
-        _fill(self, request_id, provider, error_type, partial_chars)
+        fill(self, request_id, provider, error_type, partial_chars)
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+@frozen
 class StateDegraded(Event):
     """Shared state (e.g. Redis) failed; the client carries on with in-process state.
     ``reason``: an error type name or a short fixed text, never a URL with a password."""
@@ -327,7 +309,7 @@ class StateDegraded(Event):
     reason: str
 
     def __init__(self, store: str, reason: str) -> None:
-        _fill(self, store, reason)
+        fill(self, store, reason)
 
 
 #: Every event type, in a stable order (the hook method names come from these).
@@ -348,3 +330,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     StreamIncomplete,
     StateDegraded,
 )
+
+#: Declared unfrozen to ``dataclass`` above, so that it compiles nothing (see ``frozen``).
+mark_frozen(Event, TokenUsage, *EVENT_TYPES)

@@ -1,10 +1,13 @@
-"""How a request was answered: ``Route`` and its ``Attempt`` and ``Recovery`` entries."""
+"""How a request was answered: ``Route`` and its ``Attempt`` and ``Recovery`` entries.
 
-from __future__ import annotations
+No ``from __future__ import annotations``: pydantic would compile each field's annotation
+string when the class is built (see ``_models.request``)."""
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .factories import empty_list
 
 __all__ = ["Attempt", "CacheStatus", "Recovery", "Route", "StreamFailure"]
 
@@ -71,11 +74,11 @@ class Route(BaseModel):
     """The tier of the provider that answered (None: a provider on its own)."""
     hedged: bool = False
     """A hedge was sent (a second request because the first was slow to start)."""
-    attempts: list[Attempt] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=empty_list)
     cache: CacheStatus = "bypass"
     coalesced: bool = False
     elapsed: float = 0.0
-    recoveries: list[Recovery] = Field(default_factory=list)
+    recoveries: list[Recovery] = Field(default_factory=empty_list)
     failure: StreamFailure | None = None
     skipped_events: int = 0
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from .._core.factories import empty_dict
 from .request import WireModel
 
 __all__ = [
@@ -89,9 +90,9 @@ class ModerationResult(_Answer):
     type: str = "moderation_result"
     model: str | None = None
     flagged: bool | None = None
-    categories: dict[str, bool] = Field(default_factory=dict)
-    category_scores: dict[str, float] = Field(default_factory=dict)
-    category_applied_input_types: dict[str, list[str]] = Field(default_factory=dict)
+    categories: dict[str, bool] = Field(default_factory=empty_dict)
+    category_scores: dict[str, float] = Field(default_factory=empty_dict)
+    category_applied_input_types: dict[str, list[str]] = Field(default_factory=empty_dict)
 
 
 class ModerationResults(_Answer):

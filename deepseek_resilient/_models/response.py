@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr
 
+from .._core.factories import empty_list
 from .._core.route import Route
 from .extras import (
     Annotation,
@@ -86,7 +87,7 @@ class TokenLogprob(_Answer):
     token: str
     logprob: float
     bytes: list[int] | None = None
-    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+    top_logprobs: list[TopLogprob] = Field(default_factory=empty_list)
 
 
 class ChoiceLogprobs(_Answer):
@@ -133,16 +134,9 @@ class Choice(_Answer):
     logprobs: ChoiceLogprobs | None = None
 
 
-class _Routed(_Answer):
+class ChatCompletion(_Answer):
     _route: Route | None = PrivateAttr(default=None)
 
-    @property
-    def route(self) -> Route | None:
-        """How this answer was obtained (set by the client; ``None`` on a bare model)."""
-        return self._route
-
-
-class ChatCompletion(_Routed):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int = 0
@@ -156,6 +150,11 @@ class ChatCompletion(_Routed):
 
     def model_post_init(self, context: Any, /) -> None:
         self.__pydantic_fields_set__.add("object")  # so to_dict() shows it
+
+    @property
+    def route(self) -> Route | None:
+        """How this answer was obtained (set by the client; ``None`` on a bare model)."""
+        return self._route
 
 
 class ChoiceDeltaToolCallFunction(_Answer):
@@ -194,7 +193,7 @@ class ChatCompletionChunk(_Answer):
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int = 0
     model: str = ""
-    choices: list[ChunkChoice] = Field(default_factory=list)
+    choices: list[ChunkChoice] = Field(default_factory=empty_list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
