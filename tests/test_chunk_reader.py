@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from deepseek_resilient import OpenAICompatible
 from deepseek_resilient._core.errors import ProviderError
 from deepseek_resilient._models import ChatCompletionChunk, ChatRequest
-from deepseek_resilient._streaming.sse import SKIPPED_EVENT, aiter_chunks
+from deepseek_resilient._streaming.sse import SKIPPED_EVENT, ChunkReader, aiter_chunks
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +122,66 @@ async def test_chunks_before_a_failure_in_the_same_read_are_passed_on_first() ->
     got, error = await _through_the_provider([read], 1024)
     assert len(got) == 3 and got[1:] == ["skipped", "skipped"]
     assert error is not None and error[0] == "InvalidResponseError"
+
+
+class _GeneralOnly(ChunkReader):
+    """``ChunkReader`` without its quick read of a read that is one whole data block."""
+
+    def _quick(self, data: bytes) -> list[Any] | None:
+        return None
+
+
+def _read_all(reader: ChunkReader, reads: list[bytes]) -> Outcome:
+    got: list[object] = []
+    try:
+        for read in reads:
+            got += [_seen(c) for c in reader.feed(read)]
+            if reader.stopped:
+                break
+        else:
+            got += [_seen(c) for c in reader.end()]
+        reader.raise_error()
+    except ProviderError as exc:
+        return got, (type(exc).__name__, str(exc), getattr(exc, "status_code", None))
+    return got, None
+
+
+_ODD = [
+    _chunk({"content": "caf\xe9"}).replace(b"caf\\u00e9", b"caf\xe9"),  # raw UTF-8 text
+    _chunk({"content": "x"}).replace(b'"x"', b'"\xff"'),  # invalid UTF-8: replaced
+    b"data: " + json.dumps({"id": "c1", "choices": []}).encode() + b"\n\n",
+    _chunk({"content": "a\rb"}).replace(b"\\r", b"\r"),  # a CR: a line end
+    b'data: {"id": 5}\n\n',
+    b"data:{}\n\n",
+    b"data: [DONE]",  # no blank line yet
+    b'data: {"id": "c1",\r"choices": []}\n\n',  # a CR between JSON tokens: a line end
+    _chunk({}, "stop"),  # plain, finished
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, True)
+@example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, False)
+@example([_EVENTS[1], _EVENTS[1], _ODD[8]], [], None, True)
+@example([_EVENTS[1], _EVENTS[1], _ODD[7], _EVENTS[5]], [], None, True)
+@given(
+    st.lists(st.sampled_from(_EVENTS + _ODD), max_size=10),
+    st.lists(st.integers(0, 2000), max_size=3),
+    st.sampled_from([None, 64, 1024]),
+    st.booleans(),
+)
+def test_a_read_of_one_whole_block_is_read_as_the_general_rules_read_it(
+    events: list[bytes], cuts: list[int], limit: int | None, plain: bool
+) -> None:
+    """Reads mostly of one event each (the quick read's case), sometimes cut anywhere."""
+    reads = events if not cuts else _split(b"".join(events), cuts)
+    quick = ChunkReader("ds", limit, plain=plain)
+    want = _read_all(_GeneralOnly("ds", limit, plain=plain), reads)
+    assert _read_all(quick, reads) == want
+    assert (quick.finished, quick.stopped) == (_state(reads, limit, plain))
+
+
+def _state(reads: list[bytes], limit: int | None, plain: bool) -> tuple[bool, bool]:
+    general = _GeneralOnly("ds", limit, plain=plain)
+    _read_all(general, reads)
+    return general.finished, general.stopped

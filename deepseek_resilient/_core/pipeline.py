@@ -16,8 +16,6 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import anyio
-
 from .._balance.attempt import attempt_measured, race
 from .._balance.group import Group, RoutePlan, build_groups, request_order
 from .._models import Attempt
@@ -32,6 +30,7 @@ from .._policies.send import (
     attempt_labels,
     timed_send,
 )
+from .._streaming.idle import scope_after
 from .._streaming.recovery import Broken
 from .._streaming.splice import Splice
 from .._streaming.streams import OpenedStream
@@ -70,7 +69,7 @@ def deadline_layer(site: Site) -> Layer:
 
 
 async def _deadline(call: Call, next: Handler) -> Answer:
-    with anyio.move_on_after(call.time_left()):
+    with scope_after(call.time_left()):
         return await next(call)
     raise call.deadline_exceeded()
 
@@ -142,6 +141,13 @@ class Pipeline:
         self._hedge = hedge
         budgets = {id(g.budget): g.budget for g in self._groups if g.budget is not None}
         self._hedge_budgets = list(budgets.values())
+        #: Only lone providers (no tier): every request's order is the same and, while no
+        #: provider is refused, so is each step's "could another still answer".
+        self._lone = all(g.balancer is None and len(g.slots) == 1 for g in self._groups)
+        order = request_order(self._groups, [True] * len(self.slots), 0.0) if self._lone else []
+        self._plan = (order, _more_after([None] * len(order)))  # (read, never changed)
+        #: ``run(call)``: the composed request layers (no frame of its own on every await).
+        self.run: Handler = self._handler
 
     def describe(self) -> list[str]:
         """The layers this client runs, outermost first (per-provider ones prefixed); after
@@ -156,9 +162,6 @@ class Pipeline:
         at = used.index("router") + 1
         return [*used[:at], *extra, *used[at:]]
 
-    async def run(self, call: Call) -> Answer:
-        return await self._handler(call)
-
     async def _route(self, call: Call) -> Answer:
         """Providers in priority order (a tier's members in its balancer's order); a
         fail-over error hands the request to the next."""
@@ -171,8 +174,12 @@ class Pipeline:
         # Which providers are skipped without I/O (breaker open, context too small), checked
         # once per request; and whether one after each could still answer (O(n) in all).
         refusals = [slot.refusal(call.request) for slot in self.slots]
-        order = request_order(self._groups, [r is None for r in refusals], self.clock.now())
-        route = RoutePlan(order, refusals, _more_after([refusals[i] for i, _ in order]))
+        if self._lone and refusals.count(None) == len(refusals):
+            order, more = self._plan
+            route = RoutePlan(order, refusals, more)
+        else:
+            order = request_order(self._groups, [r is None for r in refusals], self.clock.now())
+            route = RoutePlan(order, refusals, _more_after([refusals[i] for i, _ in order]))
         for step, (index, _) in enumerate(order):
             if index in route.tried:
                 continue
@@ -213,16 +220,22 @@ class Pipeline:
         group = self._groups[g]
         call.enter(route.more_after[step], self.policies.failover_reserve)
         # In a tier, a member whose rate limit cannot admit at once hands over to a sibling.
-        call.admission_wait = 0.0 if route.sibling_after(step) else math.inf
+        sibling = not self._lone and route.sibling_after(step)
+        call.admission_wait = 0.0 if sibling else math.inf
         after = group.hedge_after(call.request.stream)
         hedge_to = None if after is None else route.next_candidate(step)
         if after is None or hedge_to is None:
-            answer = await self._attempt(call, index, group)
+            if group.balancer is None and not group.windows:  # inline: one frame fewer
+                answer = await self._chains[index](call)
+            else:
+                answer = await self._attempt(call, index, group)
         else:
             answer, index, g = await self._hedged(call, route, step, hedge_to, after)
         call.admission_wait = math.inf  # a later recovery of the stream may wait
         call.route.provider = self.slots[index].provider.name
-        call.route.tier = self._groups[g].name
+        tier = self._groups[g].name
+        if tier is not None or call.route.tier is not None:  # (None unless set: not set again)
+            call.route.tier = tier
         if isinstance(answer, OpenedStream) and answer.rest is not None:
             answer.resume = functools.partial(self._resume, call, index)
         return answer

@@ -25,6 +25,7 @@ from .._core.errors import (
 from .._core.events import AttemptFinished, AttemptStarted, StreamCommitted
 from .._models import Attempt, ChatCompletion, ChatRequest
 from .._providers.base import Provider
+from .._streaming.idle import AttemptScope
 from .._streaming.opening import idle_error
 from .._streaming.streams import OpenedStream, open_until_commit, read_to_end
 
@@ -75,7 +76,7 @@ def timed_send(site: Site) -> Layer | None:
         # limit when that is the shorter one, then its deadline moves out to the attempt's.
         first_phase = True
         limit = max(0.0, min(lim.first_token, lim.attempt))
-        with anyio.move_on_after(limit) if limit < math.inf else _UNBOUNDED as scope:
+        with AttemptScope(limit) if limit < math.inf else _UNBOUNDED as scope:
             try:
                 if streaming or lim.as_stream:
                     # Read to the end here: the chunks themselves are never shown, so the
@@ -89,12 +90,12 @@ def timed_send(site: Site) -> Layer | None:
                     reply = await provider.complete(request, idle_timeout=lim.idle)
                 first_phase = False
                 if lim.first_limited:
-                    scope.deadline += max(0.0, lim.attempt) - max(0.0, lim.first_token)
+                    scope.extend(max(0.0, lim.attempt) - max(0.0, lim.first_token))
                 if lim.as_stream:  # the idle limit ends this attempt's scope (asyncio)
                     reading = opened
                     outer = None if isinstance(scope, _Unbounded) else scope
                     reply, skipped = await read_to_end(opened, outer)
-                    call.route.skipped_events += skipped
+                    _count_skipped(call, skipped)
                 answer = opened if streaming else _checked(reply, provider.name)
             except ProviderError as exc:
                 error = exc
@@ -133,10 +134,12 @@ class _Unbounded:
     bounds it): never cancelled, so none is entered (a real one costs a few µs a call)."""
 
     cancel_called = False
-    deadline = math.inf
 
     def __enter__(self) -> _Unbounded:
         return self
+
+    def extend(self, seconds: float) -> None:  # pragma: no cover - never limited
+        return None
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -221,6 +224,11 @@ def _as_stream(request: ChatRequest) -> ChatRequest:
     if request.stream_options is None:
         update["stream_options"] = {"include_usage": True}
     return request.model_copy(update=update)
+
+
+def _count_skipped(call: Call, skipped: int) -> None:
+    if skipped:  # (setting a pydantic attribute costs a few µs: not for nothing)
+        call.route.skipped_events += skipped
 
 
 def _checked(completion: ChatCompletion, provider: str) -> ChatCompletion:

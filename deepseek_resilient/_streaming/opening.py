@@ -14,7 +14,7 @@ import anyio
 from .._core.errors import APIConnectionError, APITimeoutError, InvalidResponseError, ProviderError
 from .._models import ChatCompletion, ChatCompletionChunk
 from .accumulate import Accumulator
-from .idle import IdleWatch
+from .idle import AttemptScope, IdleWatch
 from .plain import plain_finished, plain_has_content
 from .sse import SKIPPED_EVENT
 
@@ -109,13 +109,14 @@ async def open_until_commit(source: AsyncIterator[Any], provider: str) -> Opened
 
 
 async def read_to_end(
-    opened: OpenedStream, outer: anyio.CancelScope | None = None
+    opened: OpenedStream, outer: AttemptScope | None = None
 ) -> tuple[ChatCompletion, int]:
     """The whole answer of a committed stream (a request sent upstream as a stream), each
     wait for a data event bounded by ``opened.idle``; and the malformed events skipped.
-    ``outer``: on asyncio the idle limit cancels this enclosing scope instead of one of its
-    own (``opened.idle_expired`` then says so; the caller raises the idle error). Plain
-    chunks (dicts, from a ``plain_stream``) are accumulated as their models would be."""
+    ``outer``: the attempt's scope; where it can (asyncio), the idle limit cancels that
+    enclosing scope, on its own timer, instead of a scope of its own (``opened.idle_expired``
+    then says so; the caller raises the idle error). Plain chunks (dicts, from a
+    ``plain_stream``) are accumulated as their models would be."""
     acc = Accumulator()
     skipped = opened.skipped
     buffered: list[Any] = opened.buffered
@@ -127,12 +128,14 @@ async def read_to_end(
     rest: AsyncIterator[Any] | None = opened.rest
     if rest is None:
         return acc.result(), skipped
+    # The idle limit: on the attempt's own timer where it can, else an ``IdleWatch``.
+    own = None if outer is not None and outer.watch_idle(opened.idle) else IdleWatch(opened.idle)
+    touch = outer.touch if own is None else own.touch  # type: ignore[union-attr]
     ended = False
-    watch = IdleWatch(opened.idle, outer)
     try:
-        with watch:
+        with own if own is not None else _NO_WATCH:
             async for chunk in rest:
-                watch.touch()
+                touch()
                 if type(chunk) is dict:
                     acc.add_plain(chunk)
                 elif chunk is SKIPPED_EVENT:
@@ -141,16 +144,24 @@ async def read_to_end(
                     acc.add(chunk)
             ended = True
     finally:
-        opened.idle_expired = watch.expired
+        if own is None:
+            assert outer is not None
+            outer.end_idle()
+            opened.idle_expired = outer.idle_expired
+        else:
+            opened.idle_expired = own.expired
         if not ended:  # a finished generator needs no closing
             await close_quietly(rest)
-    if watch.expired:
+    if own is not None and own.expired:
         raise idle_error(opened)
     if not acc.finished():
         raise APIConnectionError(
             "the answer ended without a finish reason", provider=opened.provider
         )
     return acc.result(), skipped
+
+
+_NO_WATCH = contextlib.nullcontext()
 
 
 def idle_error(opened: OpenedStream) -> APITimeoutError:

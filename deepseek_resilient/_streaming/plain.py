@@ -56,11 +56,12 @@ class _Chunk(TypedDict, total=False):
     obfuscation: str | None
 
 
-_validate: Callable[[str], Any] | None = None
+_validate: Callable[[str | bytes], Any] | None = None
 
 
-def plain_chunk(data: str) -> PlainChunk | None:
-    """``data`` parsed, when it is a plain chunk; else None (nothing is raised)."""
+def plain_chunk(data: str | bytes) -> PlainChunk | None:
+    """``data`` (JSON text, or its UTF-8 bytes) parsed, when it is a plain chunk; else None
+    (nothing is raised)."""
     global _validate
     if _validate is None:  # built on first use: nothing at import time
         _validate = TypeAdapter(_Chunk).validator.validate_json

@@ -9,6 +9,7 @@ our ``ProviderError`` subclasses.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -158,11 +159,9 @@ def _parse_event(event: SSEEvent, provider: str) -> ChatCompletionChunk | None:
     raise _invalid(data, provider)
 
 
-def _chunk(data: str) -> ChatCompletionChunk | None:
+def _chunk(data: str | bytes) -> ChatCompletionChunk | None:
     """The common event, a JSON chat chunk, parsed; None for anything else (``_parse_event``
-    decides: ``[DONE]``, errors, keep-alives, bad events)."""
-    if data[:1] != "{":
-        return None
+    decides: ``[DONE]``, errors, keep-alives, bad events). ``data`` starts with ``{``."""
     try:
         chunk = ChatCompletionChunk.model_validate_json(data)
     except ValidationError:
@@ -188,8 +187,8 @@ class ChunkReader:
     from ``feed`` itself, before any chunk of that read.
     """
 
-    __slots__ = ("_bad", "_decoder", "_good", "_limit", "_plain", "_provider", "error",
-                 "finished", "stopped")  # fmt: skip
+    __slots__ = ("_bad", "_clean", "_decoder", "_good", "_limit", "_plain", "_provider",
+                 "_quick_max", "error", "finished", "stopped")  # fmt: skip
 
     def __init__(
         self, provider: str, max_event_chars: int | None = None, *, plain: bool = False
@@ -202,12 +201,28 @@ class ChunkReader:
         self._limit = max_event_chars
         self._good = False  # a valid chunk was seen: the stream's framing is right
         self._bad = 0  # malformed events in a row
+        self._clean = False  # the last read was read quickly: the decoder is between events
+        #: The longest read ``feed`` may read quickly (the size check needs no measuring).
+        self._quick_max = sys.maxsize if max_event_chars is None else max_event_chars - 3
         self.finished = False  # some choice had a finish reason
         self.stopped = False
         self.error: ProviderError | None = None
 
     def feed(self, raw: bytes) -> list[Any]:
         decoder = self._decoder
+        if (
+            raw[-2:] == b"\n\n"
+            and raw[:6] == b"data: "
+            and raw.count(b"\n") == 2
+            and b"\r" not in raw
+            and len(raw) <= self._quick_max
+            and (self._clean or decoder.between_events())
+        ):  # one whole event between events, the common read: no decoding to text
+            quick = self._quick(raw[6:-2])
+            if quick is not None:
+                self._clean = True  # the decoder was left as it was
+                return quick
+        self._clean = False
         # No event completed now can be longer than what was held plus what arrived (a split
         # UTF-8 sequence held back is at most 3 bytes): below the limit, nothing is measured.
         held = decoder.pending + 3 + len(raw)
@@ -216,10 +231,37 @@ class ChunkReader:
             _check_size(decoder, items, self._limit, self._provider)
         return self._chunks(items) if items else []
 
+    def _quick(self, data: bytes) -> list[Any] | None:
+        """``feed`` of a read that is one whole ``data: `` block (``data``, its bytes) when its
+        data is a valid chunk, plain when plain, or ``[DONE]``; else None, nothing changed
+        (the general path reads it: anything else, and invalid UTF-8, which it replaces)."""
+        if data[:1] == b"{":
+            if self._plain:
+                body = plain_chunk(data)
+                if body is not None:
+                    self._good, self._bad = True, 0
+                    if not self.finished:
+                        self.finished = plain_finished(body)
+                    return [body]
+            chunk = _chunk(data)
+            if chunk is None:
+                return None
+            self._good, self._bad = True, 0
+            if not self.finished:
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        self.finished = True
+            return [chunk]
+        if data == b"[DONE]":
+            self.stopped = True
+            return []
+        return None
+
     def end(self) -> list[Any]:
         """The body ended: the last chunks; without ``[DONE]`` or a finish reason before it,
         the stream failed (``APIConnectionError``)."""
         decoder = self._decoder
+        self._clean = False
         held = decoder.pending + 3
         items = decoder.flush()
         if self._limit is not None and held > self._limit:
@@ -247,7 +289,7 @@ class ChunkReader:
                     self.finished = self.finished or plain_finished(body)
                     out.append(body)
                     continue
-            chunk = None if data is None else _chunk(data)
+            chunk = None if data is None or data[:1] != "{" else _chunk(data)
             if chunk is None:
                 try:
                     event = item if isinstance(item, SSEEvent) else SSEEvent(None, item)

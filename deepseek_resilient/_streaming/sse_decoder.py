@@ -96,6 +96,19 @@ class SSEDecoder:
         text = self._decode(data, final=False)
         return self._text(text) if text else []
 
+    def between_events(self) -> bool:
+        """Nothing is held (no partial line, event or UTF-8 sequence) and some text was read:
+        a read that is exactly one whole ``data: `` block of one line, with no CR, is then
+        one event whose data is that line's value, and ``feed_items`` would change nothing
+        else (``ChunkReader`` reads such a read without the decoder)."""
+        return (
+            self._started
+            and not (self._raw or self._tail or self._data or self._last_cr)
+            and not self._block_comment
+            and self._event is None
+            and self._retry is None
+        )
+
     def _text(self, text: str) -> list[SSEEvent]:
         if self._last_cr or "\n" in text or "\r" in text:
             return self._lines(text, final=False)

@@ -23,7 +23,6 @@ from .body import (
     MAX_EVENT_BYTES,
     MAX_RESPONSE_BYTES,
     decoded_pieces,
-    drain,
     encode_json,
     read_body,
     read_error_body,
@@ -31,7 +30,7 @@ from .body import (
 )
 from .errors import status_error_from, transport_error
 from .options import check_options
-from .send import Sender
+from .send import Sender, drain
 
 if TYPE_CHECKING:
     import httpx2

@@ -10,11 +10,15 @@ a call, measured in ``benchmarks/hot_path.md``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import sys
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..._core.lazy import LazyModule
+from .body import DRAIN_BYTES, DRAIN_SECONDS
+from .body import drain as body_drain
 
 if TYPE_CHECKING:
     import httpx2
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 else:
     httpx2 = LazyModule("httpx2")  # imported when the first HTTP provider is built
 
-__all__ = ["Sender"]
+__all__ = ["Sender", "drain"]
 
 #: A URL parsed, its transport, and the headers of a request with a body to it.
 _Target = tuple["httpx2.URL", Any, "httpx2.Headers"]
@@ -34,7 +38,7 @@ _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 class Sender:
     """Streams requests on ``http``: straight to its transport when ``owned``."""
 
-    __slots__ = ("_base_headers", "_direct", "_http", "_urls")
+    __slots__ = ("_base_headers", "_direct", "_http", "_urls", "_with")
 
     def __init__(self, http: AsyncHTTP, *, owned: bool) -> None:
         self._http = http
@@ -43,6 +47,8 @@ class Sender:
         self._direct = owned and hasattr(http, "_transport_for_url")
         self._base_headers = {k.lower(): v for k, v in http.headers.items()}
         self._urls: dict[str, _Target | None] = {}
+        #: Prepared headers with a call's own set over them, by (target, headers).
+        self._with: dict[tuple[object, ...], tuple[_Target, httpx2.Headers]] = {}
 
     def stream(
         self,
@@ -62,8 +68,7 @@ class Sender:
             )
         return self._send(method, target, timeout, content, headers, params)
 
-    @contextlib.asynccontextmanager
-    async def _send(
+    def _send(
         self,
         method: str,
         found: _Target,
@@ -71,7 +76,7 @@ class Sender:
         content: bytes | None,
         headers: Mapping[str, str] | None,
         params: Mapping[str, Any] | None,
-    ) -> AsyncIterator[httpx2.Response]:
+    ) -> _Sent:
         target, transport, prepared = found
         if params:
             target = target.copy_merge_params(params)
@@ -84,13 +89,24 @@ class Sender:
                 method, target, headers=merged, content=content, extensions=extensions
             )
         else:
-            request = _with_body(method, target, prepared, headers, content, extensions)
-        response = await transport.handle_async_request(request)
-        response.request = request
-        try:
-            yield response
-        finally:
-            await response.aclose()
+            if headers:
+                prepared = self._prepared_with(found, headers)
+            request = _with_body(method, target, prepared, None, content, extensions)
+        return _Sent(transport, request)
+
+    def _prepared_with(self, found: _Target, headers: Mapping[str, str]) -> httpx2.Headers:
+        """The headers a request with a body to ``found`` starts from, with ``headers`` set
+        over them (kept for the few sets of headers a provider sends: a stream's ``Accept``)."""
+        key = (id(found), *headers.items())
+        kept = self._with.get(key)
+        if kept is not None and kept[0] is found:  # (an id is reused only once freed)
+            return kept[1]
+        prepared = httpx2.Headers(found[2])
+        for name, value in headers.items():
+            prepared[name.lower()] = value
+        if len(self._with) < 64:
+            self._with[key] = (found, prepared)
+        return prepared
 
     def _target(self, url: str) -> _Target | None:
         """``url`` parsed, the transport the client sends it through, and the headers every
@@ -110,6 +126,27 @@ class Sender:
         if len(self._urls) < 64:  # a provider has two or three URLs
             self._urls[url] = found
         return found
+
+
+class _Sent(contextlib.AbstractAsyncContextManager["httpx2.Response"]):
+    """``async with``: ``request`` sent on ``transport``, its response (body unread) closed
+    when the block ends (a class: no generator-based context manager per request)."""
+
+    __slots__ = ("_request", "_response", "_transport")
+
+    def __init__(self, transport: Any, request: httpx2.Request) -> None:
+        self._transport, self._request = transport, request
+        self._response: httpx2.Response | None = None
+
+    async def __aenter__(self) -> httpx2.Response:
+        response = await self._transport.handle_async_request(self._request)
+        response.request = self._request
+        self._response = response
+        return response  # type: ignore[no-any-return]
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._response is not None
+        await self._response.aclose()
 
 
 def _with_body(
@@ -132,3 +169,106 @@ def _with_body(
     request = httpx2.Request(method, target, headers=merged, stream=stream, extensions=extensions)
     request.read()  # ``request.content`` readable, as after ``content=``
     return request
+
+
+async def drain(pieces: AsyncIterator[bytes]) -> None:
+    """``body.drain``: read what is left of a body after a stream's ``[DONE]``, within
+    ``DRAIN_BYTES`` and ``DRAIN_SECONDS``, errors ignored. On asyncio (3.11+) its first step
+    is taken at once, by hand: when the end of the body came with the last event, that step
+    ends the body and no timer is set at all. A step that has to wait is awaited from where
+    it stopped, the rest read after it, within the time limit of a plain loop timer that
+    cancels the task (``asyncio.timeout``'s way, no cancel scope: a scope entered now would
+    sit inside any the first step entered and left open)."""
+    loop = _asyncio_loop()
+    if loop is None or not hasattr(pieces, "asend"):  # trio, 3.10, not an async generator
+        return await body_drain(pieces)
+    step: Any = pieces.__anext__()
+    size = 0
+    try:
+        waiting = step.send(None)
+    except StopAsyncIteration:
+        return  # the body has ended
+    except StopIteration as done:  # a piece came at once
+        size, waiting = len(done.value), _DONE
+    except Exception:
+        return
+    with _Cut(loop, DRAIN_SECONDS):
+        try:
+            if waiting is not _DONE:
+                size += len(await _Resumed(step, waiting))
+            while size <= DRAIN_BYTES:
+                size += len(await pieces.__anext__())
+        except Exception:  # the end (StopAsyncIteration), or a failure: the answer is in
+            return
+
+
+_DONE = object()
+
+
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, where tasks can be uncancelled (3.11+); else None."""
+    if sys.version_info < (3, 11):
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class _Cut:
+    """``with _Cut(loop, seconds)``: the task is cancelled once ``seconds`` pass, and that
+    cancellation (only: not a caller's, nor a cancel scope's) ends the block quietly, as
+    ``asyncio.timeout`` does (3.11+: ``Task.uncancel``)."""
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self._task = task
+        self._cancelling: int = task.cancelling()  # type: ignore[attr-defined]  # (3.11+)
+        self._fired = False
+        self._handle = loop.call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def __enter__(self) -> _Cut:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> bool:
+        self._handle.cancel()
+        if self._fired and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            left: int = self._task.uncancel()  # type: ignore[attr-defined]
+            return left <= self._cancelling
+        return False
+
+
+class _Resumed(Awaitable[bytes]):
+    """A started awaitable (``step``, which yielded ``waiting`` to the event loop) awaited
+    on from where it stopped: what ``await`` does, for a first step taken by hand."""
+
+    __slots__ = ("_step", "_waiting")
+
+    def __init__(self, step: Any, waiting: Any) -> None:
+        self._step, self._waiting = step, waiting
+
+    def __await__(self) -> Generator[Any, Any, bytes]:
+        step, out = self._step, self._waiting
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # (a cancellation): thrown where the step waits
+                try:
+                    out = step.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                continue
+            try:
+                out = step.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
