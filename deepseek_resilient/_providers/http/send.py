@@ -10,7 +10,6 @@ a call, measured in ``benchmarks/hot_path.md``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
@@ -21,6 +20,8 @@ from .body import DRAIN_BYTES, DRAIN_SECONDS
 from .body import drain as body_drain
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx2
 
     from .foreign import AsyncHTTP
@@ -209,10 +210,17 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
     """The running asyncio loop, where tasks can be uncancelled (3.11+); else None."""
     if sys.version_info < (3, 11):
         return None
+    running = sys.modules.get("asyncio")  # none runs before it is imported (which costs ~20 ms)
     try:
-        return asyncio.get_running_loop()
+        return None if running is None else running.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _cancelled() -> type[BaseException]:
+    import asyncio  # (loaded: its loop is running)
+
+    return asyncio.CancelledError
 
 
 class _Cut:
@@ -223,6 +231,8 @@ class _Cut:
     __slots__ = ("_cancelling", "_fired", "_handle", "_task")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        import asyncio  # (loaded: its loop is running)
+
         task = asyncio.current_task(loop)
         assert task is not None
         self._task = task
@@ -239,7 +249,7 @@ class _Cut:
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> bool:
         self._handle.cancel()
-        if self._fired and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+        if self._fired and exc_type is not None and issubclass(exc_type, _cancelled()):
             left: int = self._task.uncancel()  # type: ignore[attr-defined]
             return left <= self._cancelling
         return False
