@@ -23,6 +23,7 @@ from deepseek_resilient import (
     CircuitBreaker,
     Client,
     ConfigurationError,
+    Hedge,
     OpenAICompatible,
     RateLimit,
     Retry,
@@ -213,3 +214,27 @@ def _read_only_cache_case(
     assert len(warnings) == 1, warnings
     assert "not writable" in warnings[0] and "corrupt" not in warnings[0]
     assert llm_server.calls == 3  # no cache: every call went upstream, none failed
+
+
+def test_hedge_is_a_frozen_dataclass() -> None:
+    # Written out like the configs (import time): the __init__, repr, ==, hash and
+    # frozen-ness of @dataclass(frozen=True), checked against such a twin.
+    kind, values, changed = Hedge, (0.5, 0.25), {"max_extra": 0.5}
+    fields = dataclasses.fields(kind)
+    twin = dataclasses.make_dataclass(
+        kind.__name__, [(f.name, f.type, f) for f in fields], frozen=True
+    )
+    ours = list(inspect.signature(kind).parameters.values())
+    theirs = list(inspect.signature(twin).parameters.values())
+    assert [(p.name, p.kind, p.default, p.annotation) for p in ours] == [
+        (p.name, p.kind, p.default, p.annotation) for p in theirs
+    ]
+    a, ta = kind(*values), twin(*values)
+    assert [getattr(a, f.name) for f in fields] == list(values)
+    assert repr(a) == repr(ta).replace(twin.__qualname__, kind.__qualname__)
+    assert a == kind(*values) and hash(a) == hash(ta) and a != ta
+    assert a != dataclasses.replace(a, **changed)
+    assert pickle.loads(pickle.dumps(a)) == a == copy.deepcopy(a)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.__setattr__(fields[0].name, 1)
+    assert kind.__dataclass_params__.frozen

@@ -15,7 +15,7 @@ from .tier import Tier
 __all__ = ["Group", "RoutePlan", "build_groups", "request_order"]
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class Group:
     """A tier (``balancer`` set) or a lone provider, and the slots (positions in the
     client's flat list of providers) of its members."""
@@ -102,7 +102,7 @@ def build_groups(
     return groups
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class RoutePlan:
     """One request's way through the providers: ``order`` holds ``(slot, group index)``
     in the order tried; ``refusals`` each slot's pre-check (None: may be tried);

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from .._core.errors import ConfigurationError
+from .._core.frozen import Frozen, fill_fields, frozen_dict, mark_frozen
 
 __all__ = ["BURST", "MIN_SAMPLES", "Hedge", "HedgeBudget", "QuantileWindow"]
 
@@ -27,8 +27,8 @@ MIN_SAMPLES = 20
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
 
 
-@dataclass(frozen=True)
-class Hedge:
+@frozen_dict
+class Hedge(Frozen):
     """Hedged requests (off unless given): ``Client(..., hedge=Hedge())`` or
     ``Tier(..., hedge=Hedge())``.
 
@@ -40,6 +40,10 @@ class Hedge:
 
     after: float | str = "p95"
     max_extra: float = 0.05
+
+    def __init__(self, after: float | str = "p95", max_extra: float = 0.05) -> None:
+        fill_fields(self, after, max_extra)  # written out: nothing compiled at import
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         after = self.after
@@ -71,6 +75,9 @@ class Hedge:
     def describe(self) -> str:
         after = self.after if isinstance(self.after, str) else f"{self.after:g}s"
         return f"hedge(after={after}, max_extra={self.max_extra:g})"
+
+
+mark_frozen(Hedge)
 
 
 class HedgeBudget:

@@ -51,7 +51,7 @@ Settled = Callable[[ProviderError | None, ChatCompletion | None], None]
 
 # The dataclasses here compare by identity (``eq=False``): none is ever compared, and
 # ``import deepseek_resilient`` compiles one generated method fewer for each.
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Call:
     """One request on its way through the pipeline: its deadline, options and route so far.
 
@@ -132,7 +132,7 @@ class Call:
         )
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class ProviderSlot:
     """A provider with the policies that apply to it (its own overrides, else the client's)."""
 
@@ -171,7 +171,7 @@ class ProviderSlot:
         return str(getattr(p, "identity", f"{p.name}|{type(p).__name__}|{p.model}"))
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Policies:
     """The client-wide parts the request layers use (None: that layer is left out)."""
 
@@ -183,7 +183,7 @@ class Policies:
     failover_reserve: float = 0.25
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)
 class Site:
     """Where a layer is built: the client's clock and policies, and for a per-provider layer
     its provider's slot (None for a request layer)."""

@@ -93,7 +93,7 @@ def first_extra(into: dict[str, Any], extra: dict[str, Any] | None) -> None:
             into[key] = copy.deepcopy(value)
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class ChoiceState:
     """What one choice of a stream has said so far."""
 

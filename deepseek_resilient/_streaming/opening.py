@@ -43,7 +43,7 @@ How = Literal["continue", "restart"]
 Resume = Callable[["Broken"], Awaitable["tuple[OpenedStream, Splice]"]]
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class OpenedStream:
     """A provider stream that has committed: the chunks read so far and the rest."""
 

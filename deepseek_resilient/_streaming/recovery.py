@@ -62,7 +62,7 @@ class IgnoredPrefix(Exception):
     """A continuation that started a fresh answer instead of continuing the prefix."""
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class RecoveryState:
     """What one stream's recovery has learned so far (kept across its splices)."""
 
@@ -72,7 +72,7 @@ class RecoveryState:
     spent: set[int] = field(default_factory=set)
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class Broken:
     """A committed stream that broke: what the caller has, and what broke it."""
 
