@@ -57,14 +57,6 @@ def _call_headers(headers: Any, named: Sequence[str]) -> dict[str, str] | None:
     return found or None
 
 
-def _route(answer: ChatCompletion) -> Route | None:
-    """``answer.route`` read from pydantic's private values: the property's ``self._route``
-    goes through pydantic's ``__getattr__`` (a Python call, an ``AttributeError`` built and
-    dropped, a ``hasattr`` of its own) on every call."""
-    private = answer.__pydantic_private__
-    return private.get("_route") if private else None
-
-
 class Engine:
     """Answers HTTP requests for a transport, on the event loop of ``client``."""
 
@@ -119,7 +111,7 @@ class Engine:
             headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache"),
                        (ROUTE_HEADER, route_json(answer.route))]  # fmt: skip
             return Reply(200, headers, stream=self._events(answer))
-        route = _route(answer)
+        route = answer.route
         if self._warn_local:
             self._note(route)
         summary = route_json(route)

@@ -154,7 +154,10 @@ class ChatCompletion(_Answer):
     @property
     def route(self) -> Route | None:
         """How this answer was obtained (set by the client; ``None`` on a bare model)."""
-        return self._route
+        # (``self._route`` would go through pydantic's ``__getattr__``: a Python call and an
+        # ``AttributeError`` built and dropped, on every read)
+        private = self.__pydantic_private__
+        return private.get("_route") if private else None
 
 
 class ChoiceDeltaToolCallFunction(_Answer):
