@@ -6,7 +6,7 @@ at once, so the hot path costs what it did before the store seam existed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._core.clock import Clock
@@ -16,6 +16,7 @@ from .._models import ChatCompletion
 from .._policies.breaker import ProviderBreaker
 from .._policies.budget import RetryBudget
 from .._policies.rate_limit.layer import ProviderRateLimiter
+from ._later import call_later, flush_at_exit
 from .base import FlightStore
 
 if TYPE_CHECKING:
@@ -25,20 +26,35 @@ __all__ = ["DiskCacheStore", "MemoryState"]
 
 
 class DiskCacheStore:
-    """The disk cache (``ResponseCache``) as a ``CacheStore``."""
+    """The disk cache (``ResponseCache``) as a ``CacheStore``. Answers are stored in batches
+    (``set_later``): the first answer of a batch sets a timer on the running loop that writes
+    the batch ``_BATCH_AGE`` s later, unless it filled up first, and whatever is still queued
+    when the interpreter exits is written then."""
 
-    __slots__ = ("disk",)
+    __slots__ = ("_cancel", "disk")
 
     def __init__(self, disk: ResponseCache) -> None:
         self.disk = disk
+        self._cancel: Callable[[], Any] | None = None  # the pending timer's cancel
 
     async def get(self, key: str, *, merging: bool = False) -> CachedAnswer | None:
         return self.disk.get(key)
 
     def set(self, key: str, completion: ChatCompletion) -> None:
-        self.disk.set_later(key, completion)  # batched: off the request's path
+        if self.disk.set_later(key, completion) and self._cancel is None:  # a new batch
+            from .._policies.cache.store import _BATCH_AGE
+
+            self._cancel = call_later(_BATCH_AGE, self._flush)
+            flush_at_exit(self.disk)
+
+    def _flush(self) -> None:
+        self._cancel = None
+        self.disk.flush()
 
     def close(self) -> None:
+        cancel, self._cancel = self._cancel, None
+        if cancel is not None:
+            cancel()
         self.disk.close()
 
     def __repr__(self) -> str:
