@@ -29,6 +29,11 @@ _FIELDS = {
     "user": st.none() | st.sampled_from(["alice", "bob"]),
     "stream": st.booleans(),
     "model": st.sampled_from(["deepseek-chat", "deepseek-reasoner"]),
+    "max_completion_tokens": st.none() | st.integers(1, 3),
+    "n": st.none() | st.integers(1, 2),
+    "frequency_penalty": st.none() | st.sampled_from([0, 0.0, -0.0, 0.5]),
+    "presence_penalty": st.none() | st.sampled_from([0.0, 1]),
+    "user_id": st.none() | st.sampled_from(["alice", "bob", 'é\n"x']),
 }
 _messages = st.lists(
     st.tuples(st.sampled_from(["system", "user", "assistant"]), st.text(max_size=8)),

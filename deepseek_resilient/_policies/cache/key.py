@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import operator
 from collections.abc import Sequence
+from itertools import chain as chain_from
 from typing import Literal
 
 from ..._models import ChatRequest
+from ..._models.request import _PLAIN_FIELDS
 
 __all__ = ["KEY_VERSION", "CacheMode", "is_cacheable", "mode_reads", "mode_writes", "request_key"]
 
@@ -20,8 +22,12 @@ KEY_VERSION = 1
 """Bump to orphan every old key when the key recipe changes."""
 _KEY_EXCLUDE = {"stream", "stream_options", "user"}
 """Request fields that do not change the answer, so they stay out of the key."""
-_PLAIN_PERSON = b"dr-plain-key-v1"
-"""The plain recipe's BLAKE2b personalisation: its keys never equal a canonical-JSON key."""
+_PLAIN_PERSON = b"dr-plain-key-v2"
+"""The plain recipe's BLAKE2b personalisation: its keys never equal a canonical-JSON key.
+(v1 hashed pydantic's JSON of the request: five times the cost of this recipe.)"""
+_SCALARS = operator.attrgetter(*sorted(_PLAIN_FIELDS - _KEY_EXCLUDE - {"messages"}))
+"""A plain request's scalar fields that the key holds, in a fixed order (None: not sent)."""
+_TEXT = operator.attrgetter("role", "content")
 
 
 def mode_reads(mode: CacheMode) -> bool:
@@ -44,24 +50,22 @@ def request_key(request: ChatRequest, chain: Sequence[str]) -> str:
     in-flight calls.
 
     A plain request (text messages, scalar fields: the common case) is keyed by the BLAKE2b of
-    the chain's JSON and pydantic's own JSON of the request, which has a fixed field order
-    because it holds no mapping a caller built. Any other request is keyed by the SHA-256 of a
-    canonical JSON document (sorted keys), so the order of a caller's dict never matters. Both
-    leave out the fields that don't change the answer."""
+    the ``repr`` of one flat tuple: the chain's length and names, the number of messages and
+    each one's role and text, then the scalar fields in a fixed order. Its values (validated:
+    exactly str, int, float, bool or None) have a ``repr`` that tells apart exactly the values
+    their JSON tells apart (``0`` / ``0.0`` / ``False``, escapes included); None stands for a
+    field not sent, as JSON leaves it out. Any other request is keyed by the
+    SHA-256 of a canonical JSON document (sorted keys), so the order of a caller's dict never
+    matters. Both leave out the fields that don't change the answer."""
     if request.is_plain_text():
-        body = request.__pydantic_serializer__.to_json(
-            request, exclude_none=True, exclude=_KEY_EXCLUDE
-        )
-        digest = hashlib.blake2b(digest_size=32, person=_PLAIN_PERSON)
-        digest.update(_chain_json(tuple(chain)))
-        digest.update(body)  # the chain's JSON array ends where the body starts
-        return digest.hexdigest()
+        messages = request.messages
+        doc = (
+            len(chain), *chain, len(messages), *chain_from(map(_TEXT, messages)),
+            *_SCALARS(request),
+        )  # fmt: skip
+        text = repr(doc).encode("utf-8", "surrogatepass")  # flat: a third of a nested repr
+        return hashlib.blake2b(text, digest_size=32, person=_PLAIN_PERSON).hexdigest()
     return _canonical_key(request, chain)
-
-
-@functools.lru_cache(maxsize=64)
-def _chain_json(chain: tuple[str, ...]) -> bytes:
-    return json.dumps(list(chain)).encode()
 
 
 def _canonical_key(request: ChatRequest, chain: Sequence[str]) -> str:
