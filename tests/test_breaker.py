@@ -13,8 +13,8 @@ from deepseek_resilient._core.errors import (
     BadRequestError,
     CircuitOpenError,
     InsufficientBalanceError,
-    ProviderError,
     PermissionDeniedError,
+    ProviderError,
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
