@@ -156,6 +156,8 @@ _ODD = [
     b"data: [DONE]",  # no blank line yet
     b'data: {"id": "c1",\r"choices": []}\n\n',  # a CR between JSON tokens: a line end
     _chunk({}, "stop"),  # plain, finished
+    b"event: error\n",  # a named event's first line, its data in the next read
+    b"retry: 5\n",  # a field that belongs to the next event
 ]
 
 
@@ -164,6 +166,8 @@ _ODD = [
 @example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, False)
 @example([_EVENTS[1], _EVENTS[1], _ODD[8]], [], None, True)
 @example([_EVENTS[1], _EVENTS[1], _ODD[7], _EVENTS[5]], [], None, True)
+@example([_EVENTS[1], _ODD[9], _EVENTS[1], _EVENTS[5]], [], None, True)  # an error event, split
+@example([_EVENTS[1], _ODD[10], _EVENTS[1], _EVENTS[5]], [], None, False)
 @given(
     st.lists(st.sampled_from(_EVENTS + _ODD), max_size=10),
     st.lists(st.integers(0, 2000), max_size=3),
