@@ -577,3 +577,41 @@ async def test_admission_without_a_queue_is_what_the_queue_grants(seed: int) -> 
             if got[0] is not None:
                 held.append((got[0], got[1]))
         assert fast.snapshot() == queued.snapshot()
+
+
+# ----------------------------------------------------------------------------- the layer
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tpm", [None, 600_000])
+async def test_the_layer_estimates_tokens_only_for_a_token_budget(
+    tpm: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``tokens_per_minute`` nothing would debit the estimate, so it is not computed;
+    with one, each request's estimate is debited (and corrected by the usage at release)."""
+    from deepseek_resilient import AsyncClient
+    from deepseek_resilient.testing import FakeProvider
+
+    estimates: list[int] = []
+    real = ChatRequest.estimate_tokens
+
+    def counted(self: ChatRequest) -> int:
+        estimates.append(real(self))
+        return estimates[-1]
+
+    monkeypatch.setattr(ChatRequest, "estimate_tokens", counted)
+    rate = RateLimit(requests_per_second=1000, tokens_per_minute=tpm)
+    seen: list[int] = []
+    acquire = ProviderRateLimiter.acquire
+
+    async def spy(self: ProviderRateLimiter, **kw: Any) -> Any:
+        seen.append(kw["tokens"])
+        return await acquire(self, **kw)
+
+    monkeypatch.setattr(ProviderRateLimiter, "acquire", spy)
+    async with AsyncClient([FakeProvider("p")], rate_limit=rate) as client:
+        await client.chat.completions.create(messages=[{"role": "user", "content": "hi"}])
+    if tpm is None:
+        assert seen == [0]
+    else:
+        assert seen and seen[0] > 0 and seen[0] in estimates

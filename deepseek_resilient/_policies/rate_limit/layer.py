@@ -11,6 +11,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from ..._core.call import Answer, Call, Handler, Layer, Site, when_settled
+from ..._core.config import RateLimit
 from ..._core.errors import ProviderError, RateLimitError
 from ..._core.events import RateLimitWaited
 from ..._models import ChatCompletion
@@ -34,12 +35,22 @@ def rate_limit_layer(site: Site) -> Layer | None:
     limiter = site.slot.limiter
     if limiter is None:
         return None
-    return functools.partial(_limited, limiter, site.slot.provider.name)
+    return functools.partial(_limited, limiter, site.slot.provider.name, _counts_tokens(limiter))
 
 
-async def _limited(limiter: RateLimiterStore, name: str, call: Call, next: Handler) -> Answer:
+def _counts_tokens(limiter: RateLimiterStore) -> bool:
+    """Whether the limiter has a token budget: without one, a request's token estimate is
+    never debited, so it is not computed (0 is passed). A limiter whose config is unknown gets
+    the estimate."""
+    config = getattr(limiter, "config", None)
+    return not isinstance(config, RateLimit) or config.tokens_per_minute is not None
+
+
+async def _limited(
+    limiter: RateLimiterStore, name: str, counts_tokens: bool, call: Call, next: Handler
+) -> Answer:
     permit = await limiter.acquire(
-        tokens=call.request.estimate_tokens(),
+        tokens=call.request.estimate_tokens() if counts_tokens else 0,
         max_wait=max(0.0, min(call.provider_time_left(), call.admission_wait)),
         priority=call.priority,
         hold_for=max(0.0, call.time_left()),
