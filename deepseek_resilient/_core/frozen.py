@@ -17,6 +17,7 @@ any frozen dataclass; so do pickling and ``copy``.
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, dataclass, fields
+from itertools import repeat
 from typing import Any, TypeVar
 
 from typing_extensions import dataclass_transform
@@ -66,8 +67,13 @@ def fill(record: Frozen, *values: object) -> None:
     """Set the fields of ``record`` (of a ``frozen`` class: its ``__slots__`` are its fields,
     in order) from ``values``, in a written-out ``__init__``."""
     names: tuple[str, ...] = type(record).__slots__
-    for name, value in zip(names, values, strict=True):
-        object.__setattr__(record, name, value)
+    if len(values) != len(names):
+        raise TypeError(f"{type(record).__name__} takes {len(names)} values, got {len(values)}")
+    # One C loop (``any`` of ``None``s runs ``map`` to its end): events are built per request.
+    any(map(_SET, repeat(record), names, values))
+
+
+_SET = object.__setattr__
 
 
 def fill_fields(record: Frozen, *values: object) -> None:
