@@ -42,12 +42,9 @@ from .._core.errors import InvalidResponseError
 from .._models import (
     ChatCompletion,
     ChatCompletionChunk,
-    ChatCompletionMessage,
-    ChatCompletionMessageToolCall,
     Choice,
     ChoiceDelta,
     ChoiceDeltaToolCall,
-    ChoiceLogprobs,
     ChunkChoice,
     Usage,
 )
@@ -105,26 +102,24 @@ def _merge_choice(state: ChoiceState, choice: ChunkChoice) -> None:
         merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
-def _build_choice(index: int, state: ChoiceState) -> Choice:
-    calls = [
-        ChatCompletionMessageToolCall.model_validate(state.tool_calls[i])
-        for i in sorted(state.tool_calls)
-    ]
-    tool_calls = calls or None
-    message = ChatCompletionMessage(
-        role="assistant",
-        content=None if state.content is None else "".join(state.content),
-        reasoning_content=None if state.reasoning is None else "".join(state.reasoning),
-        tool_calls=tool_calls,
+def _choice(index: int, state: ChoiceState) -> dict[str, Any]:
+    """Choice ``index`` of the answer, as the keyword arguments its model is built from (the
+    answer is validated once, whole: a model per part costs twice as much)."""
+    calls = [state.tool_calls[i] for i in sorted(state.tool_calls)]
+    message = {
+        "role": "assistant",
+        "content": None if state.content is None else "".join(state.content),
+        "reasoning_content": None if state.reasoning is None else "".join(state.reasoning),
+        "tool_calls": calls or None,
         **without(state.delta_extra, MESSAGE_BUILT),
-    )
-    return Choice(
-        index=index,
-        message=message,
-        finish_reason=state.finish_reason,
-        logprobs=None if state.logprobs is None else ChoiceLogprobs.model_validate(state.logprobs),
+    }
+    return {
+        "index": index,
+        "message": message,
+        "finish_reason": state.finish_reason,
+        "logprobs": state.logprobs,
         **_unknown(state.choice_extra, Choice),
-    )
+    }
 
 
 class Accumulator:
@@ -225,19 +220,21 @@ class Accumulator:
             raise InvalidResponseError("the stream had no chunks")
         states = self._states
         if states:
-            choices = [_build_choice(i, states[i]) for i in sorted(states)]
+            choices = [_choice(i, states[i]) for i in sorted(states)]
         else:
-            choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
+            choices = [{"index": 0, "message": {"content": ""}}]
         cid, created, model = self._first
         usage = self._usage
-        return ChatCompletion(
-            id=cid,
-            created=created,
-            model=model,
-            choices=choices,
-            usage=_own_copy(usage) if usage is not None else None,
-            system_fingerprint=self._fingerprint,
-            **without(self._top_extra, COMPLETION_BUILT),
+        return ChatCompletion.model_validate(
+            {
+                "id": cid,
+                "created": created,
+                "model": model,
+                "choices": choices,
+                "usage": _own_copy(usage) if usage is not None else None,
+                "system_fingerprint": self._fingerprint,
+                **without(self._top_extra, COMPLETION_BUILT),
+            }
         )
 
 
