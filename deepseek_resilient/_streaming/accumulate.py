@@ -126,12 +126,13 @@ class Accumulator:
     """``accumulate`` one chunk at a time: keeps only what the answer needs (text pieces,
     tool-call pieces, usage, finish reasons, the first chunk's ids), never the chunks."""
 
-    __slots__ = ("_fingerprint", "_first", "_states", "_top_extra", "_usage")
+    __slots__ = ("_fingerprint", "_first", "_own_usage", "_states", "_top_extra", "_usage")
 
     def __init__(self) -> None:
         self._first: tuple[str, int, str] | None = None  # id, created, model
         self._states: dict[int, ChoiceState] = {}
         self._usage: Usage | None = None
+        self._own_usage = False  # ``_usage`` was built here (from a plain chunk): no copy
         self._fingerprint: str | None = None
         self._top_extra: dict[str, Any] = {}
 
@@ -144,7 +145,7 @@ class Accumulator:
                 state = self._states[choice.index] = ChoiceState()
             _merge_choice(state, choice)
         if chunk.usage is not None:
-            self._usage = chunk.usage
+            self._usage, self._own_usage = chunk.usage, False
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
         if chunk.__pydantic_extra__ or (chunk.service_tier, chunk.moderation) != _UNSET2:
@@ -173,6 +174,9 @@ class Accumulator:
             finish = choice.get("finish_reason")
             if finish is not None:
                 state.finish_reason = finish
+        usage = body.get("usage")
+        if usage is not None:
+            self._usage, self._own_usage = Usage.model_validate(usage), True
         if self._fingerprint is None:
             self._fingerprint = body.get("system_fingerprint")
         tier = body.get("service_tier")
@@ -224,14 +228,14 @@ class Accumulator:
         else:
             choices = [{"index": 0, "message": {"content": ""}}]
         cid, created, model = self._first
-        usage = self._usage
+        usage, own, self._own_usage = self._usage, self._own_usage, False  # handed out once
         return ChatCompletion.model_validate(
             {
                 "id": cid,
                 "created": created,
                 "model": model,
                 "choices": choices,
-                "usage": _own_copy(usage) if usage is not None else None,
+                "usage": usage if usage is None or own else _own_copy(usage),
                 "system_fingerprint": self._fingerprint,
                 **without(self._top_extra, COMPLETION_BUILT),
             }

@@ -6,8 +6,10 @@ an event whose JSON is *plain* is kept as the parsed ``dict``: only the keys bel
 the exact JSON type its model field takes unchanged (a string for ``str``, an integer for
 ``int``, ``null`` where ``None`` is allowed). Such a dict is a chunk that validation would
 accept as it is, and ``Accumulator.add_plain`` merges it exactly as ``add`` merges that chunk.
-Any other event (usage, tool calls, logprobs, unknown keys, an error object, a type that
-validation would coerce or refuse) is validated into a ``ChatCompletionChunk`` as before.
+A usage is plain with only its token counts (the last event of most streams). Any other
+event (a usage with token details, tool calls, logprobs, unknown keys, an error object, a
+type that validation would coerce or refuse) is validated into a ``ChatCompletionChunk`` as
+before.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ class _Choice(TypedDict, total=False):
     logprobs: None
 
 
+class _Usage(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_cache_hit_tokens: int | None
+    prompt_cache_miss_tokens: int | None
+
+
 class _Chunk(TypedDict, total=False):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
     id: Required[str]
@@ -52,7 +63,7 @@ class _Chunk(TypedDict, total=False):
     choices: list[_Choice]
     system_fingerprint: str | None
     service_tier: str | None
-    usage: None
+    usage: _Usage | None
     obfuscation: str | None
 
 
