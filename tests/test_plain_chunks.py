@@ -63,7 +63,22 @@ _COUNTS = _fields(
     total_tokens=st.integers(0, 9),
     prompt_cache_hit_tokens=st.one_of(st.integers(0, 9), st.none(), _ODD),
     prompt_cache_miss_tokens=st.one_of(st.integers(0, 9), st.none()),
-    prompt_tokens_details=st.just({"cached_tokens": 0}),
+    prompt_tokens_details=st.one_of(
+        st.none(),
+        _fields(
+            cached_tokens=st.one_of(st.integers(0, 9), st.none(), _ODD),
+            image_tokens=st.integers(0, 9),
+            x=_ODD,
+        ),
+        _ODD,
+    ),
+    completion_tokens_details=st.one_of(
+        st.none(),
+        _fields(
+            reasoning_tokens=st.one_of(st.integers(0, 9), st.none(), _ODD),
+            text_tokens=st.integers(0, 9),
+        ),
+    ),
 )
 _USAGE = st.one_of(st.none(), _COUNTS, _ODD)
 _BODY = _fields(
@@ -95,7 +110,9 @@ _PLAIN = st.fixed_dictionaries(
         "system_fingerprint": st.one_of(st.none(), st.just("fp")),
         "usage": st.one_of(st.none(), _fields(prompt_tokens=st.integers(0, 9),
                                               total_tokens=st.integers(0, 9),
-                                              prompt_cache_hit_tokens=st.integers(0, 9))),
+                                              prompt_cache_hit_tokens=st.integers(0, 9),
+                                              prompt_tokens_details=st.just({"cached_tokens": 1}),
+                                              completion_tokens_details=st.none())),
         "service_tier": st.one_of(st.none(), st.sampled_from(["default", "flex"])),
         "obfuscation": st.one_of(st.none(), _TEXT),
     },
@@ -164,9 +181,10 @@ def test_the_common_events_of_real_apis_are_plain(body: dict[str, Any]) -> None:
     assert plain_chunk(json.dumps(body)) == body
 
 
-def test_a_usage_of_token_counts_only_is_plain() -> None:
+def test_a_usage_of_token_counts_and_their_details_is_plain() -> None:
     usage = {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5,
-             "prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": 2}  # fmt: skip
+             "prompt_tokens_details": {"cached_tokens": 0}, "prompt_cache_hit_tokens": 0,
+             "prompt_cache_miss_tokens": 2}  # DeepSeek's  # fmt: skip
     assert plain_chunk(json.dumps({**_DEEPSEEK, "usage": usage})) == {**_DEEPSEEK, "usage": usage}
 
 
@@ -180,7 +198,8 @@ def test_a_plain_usage_is_not_shared_between_two_answers() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"usage": {"total_tokens": 3, "prompt_tokens_details": {"cached_tokens": 0}}},
+        {"usage": {"total_tokens": 3, "prompt_tokens_details": {"cached_tokens": 0, "x": 1}}},
+        {"usage": {"completion_tokens_details": {"reasoning_tokens": "1"}}},
         {"usage": {"total_tokens": 3.0}},
         {"usage": {"total_tokens": True}},
         {"usage": {"x": 1}},

@@ -6,8 +6,8 @@ an event whose JSON is *plain* is kept as the parsed ``dict``: only the keys bel
 the exact JSON type its model field takes unchanged (a string for ``str``, an integer for
 ``int``, ``null`` where ``None`` is allowed). Such a dict is a chunk that validation would
 accept as it is, and ``Accumulator.add_plain`` merges it exactly as ``add`` merges that chunk.
-A usage is plain with only its token counts (the last event of most streams). Any other
-event (a usage with token details, tool calls, logprobs, unknown keys, an error object, a
+A usage is plain too (the last event of most streams: token counts and their details). Any
+other event (tool calls, logprobs, unknown keys, an error object, a
 type that validation would coerce or refuse) is validated into a ``ChatCompletionChunk`` as
 before.
 """
@@ -45,6 +45,24 @@ class _Choice(TypedDict, total=False):
     logprobs: None
 
 
+class _CompletionDetails(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    reasoning_tokens: int | None
+    accepted_prediction_tokens: int | None
+    rejected_prediction_tokens: int | None
+    audio_tokens: int | None
+    text_tokens: int | None
+
+
+class _PromptDetails(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    cached_tokens: int | None
+    audio_tokens: int | None
+    cache_write_tokens: int | None
+    image_tokens: int | None
+    text_tokens: int | None
+
+
 class _Usage(TypedDict, total=False):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
     prompt_tokens: int
@@ -52,6 +70,8 @@ class _Usage(TypedDict, total=False):
     total_tokens: int
     prompt_cache_hit_tokens: int | None
     prompt_cache_miss_tokens: int | None
+    completion_tokens_details: _CompletionDetails | None
+    prompt_tokens_details: _PromptDetails | None
 
 
 class _Chunk(TypedDict, total=False):
