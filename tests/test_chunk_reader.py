@@ -156,6 +156,7 @@ _ODD = [
     b"data: [DONE]",  # no blank line yet
     b'data: {"id": "c1",\r"choices": []}\n\n',  # a CR between JSON tokens: a line end
     _chunk({}, "stop"),  # plain, finished
+    b"\xef\xbb\xbf" + _EVENTS[1],  # a BOM: dropped before any text, a field name's after
 ]
 
 
@@ -163,6 +164,9 @@ _ODD = [
 @example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, True)
 @example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, False)
 @example([_EVENTS[1], _EVENTS[1], _ODD[8]], [], None, True)
+@example([_EVENTS[1], _ODD[9], _EVENTS[5]], [], None, True)  # a BOM after a quick first read
+@example([_ODD[9], _EVENTS[1], _EVENTS[5]], [], None, False)  # a BOM first
+@example([_ODD[2][:3], _ODD[9], _EVENTS[5]], [], None, True)  # text before the BOM
 @example([_EVENTS[1], _EVENTS[1], _ODD[7], _EVENTS[5]], [], None, True)
 @given(
     st.lists(st.sampled_from(_EVENTS + _ODD), max_size=10),

@@ -216,7 +216,7 @@ class ChunkReader:
             and raw.count(b"\n") == 2
             and CR not in raw
             and len(raw) <= self._quick_max
-            and (self._clean or decoder.between_events())
+            and (self._clean or decoder.between_events(raw))
         ):  # one whole event between events, the common read: no decoding to text
             quick = self._quick(raw[6:-2])
             if quick is not None:
