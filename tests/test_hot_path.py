@@ -59,3 +59,18 @@ def test_fill_refuses_a_wrong_number_of_values() -> None:
         fill(TokenUsage.__new__(TokenUsage), 1, 2)
     with pytest.raises(TypeError):
         fill(TokenUsage.__new__(TokenUsage), 1, 2, 3, 4)
+
+
+def test_a_provider_shares_its_timeout_only_between_calls_with_the_same_limits() -> None:
+    from deepseek_resilient import OpenAICompatible
+
+    p = OpenAICompatible(name="p", base_url="http://127.0.0.1:9/v1", model="m", api_key="sk-x")
+    first = p._timeout(10.0)
+    assert p._timeout(10.0) is first  # kept: no new object per call
+    other = p._timeout(5.0)
+    assert (other.connect, other.read, other.write, other.pool) == (5.0, 5.0, 5.0, 5.0)
+    p.connect_timeout = 1.0
+    assert (p._timeout(5.0).connect, p._timeout(5.0).read) == (1.0, 5.0)
+    p.read_timeout = 2.0
+    assert (p._timeout(5.0).read, p._timeout(5.0).pool) == (2.0, 2.0)
+    assert (first.connect, first.read) == (10.0, 10.0)  # an earlier one is never changed
