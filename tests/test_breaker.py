@@ -240,6 +240,19 @@ def test_lost_probe_is_replaced_after_probe_timeout() -> None:
     assert b.state == "closed"
 
 
+def test_health_says_when_a_half_open_breaker_takes_its_next_probe() -> None:
+    b, clock = make(open_for=10.0, probe_timeout=60.0)
+    trip(b)
+    assert b.health().retry_in == 10.0
+    clock.advance(10.0)
+    b.before_call()  # the probe
+    assert (b.health().state, b.health().retry_in) == ("half-open", None)  # unknown: in flight
+    clock.advance(59.0)
+    assert b.health().retry_in is None
+    clock.advance(1.0)
+    assert b.health().retry_in == 0.0  # the probe is presumed lost: the next call probes
+
+
 def test_min_calls_above_window_still_trips() -> None:
     b, _ = make(window=3, min_calls=5)
     for _ in range(3):
