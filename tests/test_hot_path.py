@@ -74,3 +74,13 @@ def test_a_provider_shares_its_timeout_only_between_calls_with_the_same_limits()
     p.read_timeout = 2.0
     assert (p._timeout(5.0).read, p._timeout(5.0).pool) == (2.0, 2.0)
     assert (first.connect, first.read) == (10.0, 10.0)  # an earlier one is never changed
+
+
+def test_fill_serves_a_plain_subclass_of_an_event() -> None:
+    from deepseek_resilient._core.events import Coalesced
+
+    class Mine(Coalesced):  # no slots of its own: the parent's setters serve
+        pass
+
+    assert Mine(7).request_id == 7
+    assert TokenUsage(1, 2, 3) == TokenUsage(1, 2, 3)

@@ -84,7 +84,7 @@ _SETTERS: dict[type, tuple[Callable[[object, object], None], ...]] = {}
 
 def _setters(cls: type) -> tuple[Callable[[object, object], None], ...]:
     names: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
-    setters = _SETTERS[cls] = tuple(cls.__dict__[name].__set__ for name in names)
+    setters = _SETTERS[cls] = tuple(getattr(cls, name).__set__ for name in names)
     return setters
 
 
