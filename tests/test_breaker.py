@@ -14,6 +14,7 @@ from deepseek_resilient._core.errors import (
     CircuitOpenError,
     InsufficientBalanceError,
     PermissionDeniedError,
+    ProviderError,
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
@@ -240,6 +241,38 @@ def test_lost_probe_is_replaced_after_probe_timeout() -> None:
     assert b.state == "closed"
 
 
+def test_a_replacement_probe_is_the_only_probe_in_flight() -> None:
+    b, clock = make(open_for=10.0, probe_timeout=60.0)
+    trip(b)
+    clock.advance(10.0)
+    b.before_call()  # the probe, lost
+    clock.advance(60.0)
+    b.before_call()  # its replacement
+    clock.advance(1.0)
+    with pytest.raises(CircuitOpenError, match="probe is in flight"):
+        b.before_call()
+
+
+def test_a_breaker_opened_elsewhere_after_it_closed_here_refuses_for_its_period() -> None:
+    b, clock = make(open_for=10.0)
+    trip(b)
+    clock.advance(10.0)
+    b.before_call()
+    b.record_success(0.1)  # closed here
+    b.circuit.open()  # opened by another process through shared storage
+    with pytest.raises(CircuitOpenError) as refused:
+        b.before_call()
+    assert refused.value.retry_in == 10.0
+    clock.advance(10.0)
+    b.before_call()  # its period over: the probe
+
+
+def test_repr_shows_the_state_without_secrets() -> None:
+    b, _ = make()
+    call_fail(b)
+    assert repr(b) == "ProviderBreaker('p', state='closed', failure_rate=1.00, calls=1)"
+
+
 def test_health_says_when_a_half_open_breaker_takes_its_next_probe() -> None:
     b, clock = make(open_for=10.0, probe_timeout=60.0)
     trip(b)
@@ -276,12 +309,15 @@ class Recorder(pybreaker.CircuitBreakerListener):
         self.successes = 0
 
     def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+        assert cb.name == "p"
         self.changes.append((old_state.name if old_state else None, new_state.name))
 
     def failure(self, cb: Any, exc: BaseException) -> None:
+        assert cb.name == "p" and isinstance(exc, ProviderError) and exc.provider == "p"
         self.failures += 1
 
     def success(self, cb: Any) -> None:
+        assert cb.name == "p"
         self.successes += 1
 
 
@@ -308,6 +344,14 @@ def test_pybreaker_listener_sees_transitions() -> None:
     assert rec.failures == 2
     assert rec.successes == 2
     assert b.health().trips == 2
+
+
+def test_a_slow_call_reaches_pybreaker_listeners_as_the_providers_failure() -> None:
+    rec = Recorder()  # checks the circuit and the error it is handed
+    b = ProviderBreaker("p", CircuitBreaker(slow_call=1.0), FakeClock(), [rec])
+    b.before_call()
+    b.record_success(5.0)
+    assert (rec.failures, rec.successes) == (1, 0)
 
 
 class Events:

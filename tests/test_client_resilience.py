@@ -183,10 +183,13 @@ async def test_a_429_pauses_the_whole_provider(
     async with AsyncClient([primary, FakeProvider("fallback")], timeout=10, clock=clock) as c:
         first = await c.chat.completions.create(messages=USER)
         second = await c.chat.completions.create(messages=USER)
+        health = c.health()
     assert first.route is not None and first.route.provider == "fallback"
     assert second.route is not None and second.route.provider == "fallback"
     assert second.route.attempts[0].error == "RateLimitedLocally"
     assert llm_server.calls == 1  # the paused provider was not hammered
+    # the 429 counts against the primary's breaker; our own refusal to send does not
+    assert (health["primary"].calls_in_window, health["primary"].failure_rate) == (1, 1.0)
 
 
 async def test_priority_high_is_admitted_first_and_low_is_shed() -> None:
