@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from deepseek_resilient._core.errors import InvalidResponseError
 from deepseek_resilient._models import ChatCompletion, ChatCompletionChunk
-from deepseek_resilient._streaming.accumulate import accumulate, completion_to_chunks
+from deepseek_resilient._streaming.accumulate import Accumulator, accumulate, completion_to_chunks
 
 
 def chunk(*choices: dict[str, Any], **top: Any) -> ChatCompletionChunk:
@@ -323,3 +323,82 @@ def test_completion_to_chunks_then_accumulate_roundtrips(completion: ChatComplet
     # the chunks survive the wire: JSON out, JSON in, same completion
     rewired = [ChatCompletionChunk.model_validate_json(c.model_dump_json()) for c in chunks]
     assert accumulate(rewired).model_dump() == completion.model_dump()
+
+
+# ------------------------------------------- the answer validated whole, as built part by part
+
+
+def _built_by_parts(acc: Accumulator) -> ChatCompletion:
+    """The answer as ``Accumulator.result`` built it before: a model per message and choice
+    (the reference that validating it whole must match)."""
+    from deepseek_resilient._models import (
+        ChatCompletionMessage,
+        ChatCompletionMessageToolCall,
+        Choice,
+        ChoiceLogprobs,
+    )
+    from deepseek_resilient._streaming.accumulate import _own_copy, _unknown
+    from deepseek_resilient._streaming.merge import COMPLETION_BUILT, MESSAGE_BUILT, without
+
+    choices = []
+    for i in sorted(acc._states):
+        s = acc._states[i]
+        calls = [ChatCompletionMessageToolCall.model_validate(s.tool_calls[k])
+                 for k in sorted(s.tool_calls)]  # fmt: skip
+        message = ChatCompletionMessage(
+            role="assistant",
+            content=None if s.content is None else "".join(s.content),
+            reasoning_content=None if s.reasoning is None else "".join(s.reasoning),
+            tool_calls=calls or None,
+            **without(s.delta_extra, MESSAGE_BUILT),
+        )
+        logprobs = None if s.logprobs is None else ChoiceLogprobs.model_validate(s.logprobs)
+        choices.append(Choice(index=i, message=message, finish_reason=s.finish_reason,
+                              logprobs=logprobs, **_unknown(s.choice_extra, Choice)))  # fmt: skip
+    if not choices:
+        choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
+    assert acc._first is not None
+    cid, created, model = acc._first
+    return ChatCompletion(
+        id=cid, created=created, model=model, choices=choices,
+        usage=_own_copy(acc._usage) if acc._usage is not None else None,
+        system_fingerprint=acc._fingerprint, **without(acc._top_extra, COMPLETION_BUILT),
+    )  # fmt: skip
+
+
+def _shape(model: Any) -> Any:
+    """A model's values, which fields were set and its extras, all the way down."""
+    if isinstance(model, list):
+        return [_shape(m) for m in model]
+    if not hasattr(model, "model_fields_set"):
+        return model
+    fields = {name: _shape(getattr(model, name)) for name in type(model).model_fields}
+    return (type(model).__name__, fields, sorted(model.model_fields_set), model.model_extra)
+
+
+def _same_as_built_by_parts(chunks: list[ChatCompletionChunk]) -> None:
+    acc = Accumulator()
+    for c in chunks:
+        acc.add(c)
+    got, want = acc.result(), _built_by_parts(acc)
+    assert got == want
+    assert _shape(got) == _shape(want)
+    assert got.to_dict() == want.to_dict()
+
+
+@given(completions())
+def test_the_answer_validated_whole_is_the_one_built_part_by_part(
+    completion: ChatCompletion,
+) -> None:
+    _same_as_built_by_parts(completion_to_chunks(completion))
+
+
+def test_the_answer_validated_whole_keeps_extras_and_empty_choices_as_before() -> None:
+    extra = chunk(ch(content="a", refusal="no", custom={"k": 1}, audio={"id": "x", "data": "d"}),
+                  service_tier="flex", provider="p", obfuscation="zz")  # fmt: skip
+    extra_choice = chunk({"index": 0, "delta": {}, "finish_reason": "stop", "stop_reason": 7})
+    _same_as_built_by_parts([extra, extra_choice])
+    _same_as_built_by_parts([chunk()])  # no choice at all
+    tool = {"index": 0, "id": "t1", "type": "function", "function": {"name": "f", "arguments": "{"}}
+    more = {"index": 0, "function": {"arguments": "}"}}
+    _same_as_built_by_parts([chunk(ch(tool_calls=[tool])), chunk(ch(tool_calls=[more]))])

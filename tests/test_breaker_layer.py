@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepseek_resilient import CircuitBreaker, Retry
-from deepseek_resilient.testing import FakeClock, FaultServer, Ok, Step, testing_client
+import pytest
+
+from deepseek_resilient import CircuitBreaker, CircuitOpenError, Retry
+from deepseek_resilient.testing import CutStream, FakeClock, FaultServer, Ok, Step, testing_client
 
 SLOW = CircuitBreaker(slow_call=2.0, min_calls=1, failure_rate=0.5, window=4, open_for=30.0)
 
@@ -48,3 +50,29 @@ def test_answers_within_slow_call_leave_the_breaker_closed(llm_server: FaultServ
         assert [_ask(c) for _ in range(3)] == ["done"] * 3
         health = c.health()["llm_server"]
     assert (health.state, health.calls_in_window, health.failure_rate) == ("closed", 3, 0.0)
+
+
+def test_a_stream_cut_after_its_first_chunks_counts_against_the_breaker(
+    llm_server: FaultServer,
+) -> None:
+    llm_server.script(CutStream(after=2), Ok("one two three four five six"))
+    with testing_client(llm_server, breaker=CircuitBreaker(window=10, min_calls=10)) as c:
+        stream = c.chat.completions.create(
+            messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        health = c.health()["llm_server"]
+    assert text == "one two three four five six" and llm_server.calls == 2  # resumed
+    assert (health.calls_in_window, health.failure_rate) == (2, 0.5)  # the cut, the resumption
+
+
+def test_a_breaker_opened_elsewhere_is_not_refused_before_its_period_is_known() -> None:
+    from deepseek_resilient._core.config import CircuitBreaker as Config
+    from deepseek_resilient._policies.breaker import ProviderBreaker
+
+    b = ProviderBreaker("p", Config(open_for=10.0), FakeClock())
+    b.circuit.open()  # by another process through shared storage: no period known here
+    assert b.refusal() is None  # the cheap pre-check leaves it to admission
+    with pytest.raises(CircuitOpenError) as refused:
+        b.before_call()  # the period starts now
+    assert refused.value.retry_in == 10.0

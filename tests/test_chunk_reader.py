@@ -158,6 +158,7 @@ _ODD = [
     _chunk({}, "stop"),  # plain, finished
     b"event: error\n",  # a named event's first line, its data in the next read
     b"retry: 5\n",  # a field that belongs to the next event
+    b"\xef\xbb\xbf" + _EVENTS[1],  # a BOM: dropped before any text, a field name's after
 ]
 
 
@@ -165,6 +166,9 @@ _ODD = [
 @example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, True)
 @example([_EVENTS[1], _EVENTS[1], _ODD[6], _EVENTS[1], _EVENTS[5]], [], None, False)
 @example([_EVENTS[1], _EVENTS[1], _ODD[8]], [], None, True)
+@example([_EVENTS[1], _ODD[11], _EVENTS[5]], [], None, True)  # a BOM after a quick first read
+@example([_ODD[11], _EVENTS[1], _EVENTS[5]], [], None, False)  # a BOM first
+@example([_ODD[2][:3], _ODD[11], _EVENTS[5]], [], None, True)  # text before the BOM
 @example([_EVENTS[1], _EVENTS[1], _ODD[7], _EVENTS[5]], [], None, True)
 @example([_EVENTS[1], _ODD[9], _EVENTS[1], _EVENTS[5]], [], None, True)  # an error event, split
 @example([_EVENTS[1], _ODD[10], _EVENTS[1], _EVENTS[5]], [], None, False)

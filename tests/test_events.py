@@ -27,7 +27,7 @@ from deepseek_resilient import (
     Route,
     events,
 )
-from deepseek_resilient._core.hooks import Hooks
+from deepseek_resilient._core.hooks import Hooks, LoggingHook
 from deepseek_resilient.testing import CutStream, FakeClock, FakeProvider, FaultServer, Ok, Status
 
 pytestmark = pytest.mark.anyio
@@ -367,14 +367,35 @@ async def test_a_raising_hook_is_logged_once_and_breaks_nothing(
 
 async def test_no_hooks_builds_no_events(monkeypatch: pytest.MonkeyPatch) -> None:
     emitted: list[object] = []
-    real = Hooks.emit
+    real, finished = Hooks.emit, Hooks.emit_finished
     monkeypatch.setattr(Hooks, "emit", lambda self, e: (emitted.append(e), real(self, e)))
+    monkeypatch.setattr(
+        Hooks, "emit_finished", lambda self, e: (emitted.append(e), finished(self, e))
+    )
     async with AsyncClient([FakeProvider("p")], stats=False) as client:
         for _ in range(3):
             await client.chat.completions.create(messages=USER)
         stream = await client.chat.completions.create(messages=USER, stream=True)
         await stream.until_done()
     assert emitted == []
+
+
+async def test_a_success_is_not_handed_to_the_built_in_logging_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(LoggingHook, "on_request_finished", lambda self, e: seen.append(e.outcome))
+
+    class Mine(LoggingHook):  # a subclass's own method gets every request
+        def on_request_finished(self, event: events.RequestFinished) -> None:
+            seen.append(f"mine:{event.outcome}")
+
+    provider = FakeProvider("p", ["fine", events_error("p")])
+    async with AsyncClient([provider], hooks=[Mine()], retry=Retry(attempts=1)) as client:
+        await client.chat.completions.create(messages=USER)  # ok
+        with pytest.raises(AllProvidersFailed):
+            await client.chat.completions.create(messages=USER)  # fails once
+    assert seen == ["mine:ok", "error", "mine:error"]
 
 
 def test_breaker_listeners_are_deprecated_but_still_told() -> None:

@@ -58,6 +58,12 @@ async def test_bytes_in_a_content_part_never_trip_a_breaker(llm_server: FaultSer
     [
         ({"messages": BAD_BYTES}, "bytes"),
         ({"messages": [{"role": "user", "content": "lone \ud800 surrogate"}]}, "surrogate"),
+        (
+            {"messages": [*USER, {"role": "user", "content": "é \udc00"}]},
+            r"messages\[1\]\.content holds a lone surrogate",
+        ),
+        ({"messages": USER, "model": "m\ud800"}, r"request\.model holds a lone surrogate"),
+        ({"messages": USER, "user": "\udfff"}, r"request\.user holds a lone surrogate"),
         ({"messages": USER, "extra_body": {"x": {1, 2}}}, "set"),
         ({"messages": USER, "extra_body": {"x": object()}}, "object"),
         ({"messages": USER, "extra_body": {"x": math.nan}}, "nan"),

@@ -57,7 +57,30 @@ _CHOICE = _fields(
     logprobs=st.one_of(st.none(), st.just({"content": []})),
     extra=_ODD,
 )
-_USAGE = st.one_of(st.none(), st.just({"prompt_tokens": 1, "total_tokens": 3}), _ODD)
+_COUNTS = _fields(
+    prompt_tokens=st.one_of(st.integers(0, 2**70), _ODD),
+    completion_tokens=st.integers(0, 9),
+    total_tokens=st.integers(0, 9),
+    prompt_cache_hit_tokens=st.one_of(st.integers(0, 9), st.none(), _ODD),
+    prompt_cache_miss_tokens=st.one_of(st.integers(0, 9), st.none()),
+    prompt_tokens_details=st.one_of(
+        st.none(),
+        _fields(
+            cached_tokens=st.one_of(st.integers(0, 9), st.none(), _ODD),
+            image_tokens=st.integers(0, 9),
+            x=_ODD,
+        ),
+        _ODD,
+    ),
+    completion_tokens_details=st.one_of(
+        st.none(),
+        _fields(
+            reasoning_tokens=st.one_of(st.integers(0, 9), st.none(), _ODD),
+            text_tokens=st.integers(0, 9),
+        ),
+    ),
+)
+_USAGE = st.one_of(st.none(), _COUNTS, _ODD)
 _BODY = _fields(
     id=st.one_of(st.sampled_from(["c1", "c2"]), _ODD),
     object=st.sampled_from(["chat.completion.chunk", "chat.completion"]),
@@ -84,7 +107,12 @@ _PLAIN = st.fixed_dictionaries(
     optional={
         "object": st.just("chat.completion.chunk"), "created": st.integers(0, 2**70),
         "model": st.sampled_from(["m", "n"]), "choices": st.lists(_PLAIN_CHOICE, max_size=2),
-        "system_fingerprint": st.one_of(st.none(), st.just("fp")), "usage": st.none(),
+        "system_fingerprint": st.one_of(st.none(), st.just("fp")),
+        "usage": st.one_of(st.none(), _fields(prompt_tokens=st.integers(0, 9),
+                                              total_tokens=st.integers(0, 9),
+                                              prompt_cache_hit_tokens=st.integers(0, 9),
+                                              prompt_tokens_details=st.just({"cached_tokens": 1}),
+                                              completion_tokens_details=st.none())),
         "service_tier": st.one_of(st.none(), st.sampled_from(["default", "flex"])),
         "obfuscation": st.one_of(st.none(), _TEXT),
     },
@@ -153,10 +181,28 @@ def test_the_common_events_of_real_apis_are_plain(body: dict[str, Any]) -> None:
     assert plain_chunk(json.dumps(body)) == body
 
 
+def test_a_usage_of_token_counts_and_their_details_is_plain() -> None:
+    usage = {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5,
+             "prompt_tokens_details": {"cached_tokens": 0}, "prompt_cache_hit_tokens": 0,
+             "prompt_cache_miss_tokens": 2}  # DeepSeek's  # fmt: skip
+    assert plain_chunk(json.dumps({**_DEEPSEEK, "usage": usage})) == {**_DEEPSEEK, "usage": usage}
+
+
+def test_a_plain_usage_is_not_shared_between_two_answers() -> None:
+    acc = Accumulator()
+    acc.add_plain({**_DEEPSEEK, "usage": {"prompt_tokens": 2, "total_tokens": 5}})
+    first, second = acc.result(), acc.result()
+    assert first.usage == second.usage and first.usage is not second.usage
+
+
 @pytest.mark.parametrize(
     "change",
     [
-        {"usage": {"total_tokens": 3}},
+        {"usage": {"total_tokens": 3, "prompt_tokens_details": {"cached_tokens": 0, "x": 1}}},
+        {"usage": {"completion_tokens_details": {"reasoning_tokens": "1"}}},
+        {"usage": {"total_tokens": 3.0}},
+        {"usage": {"total_tokens": True}},
+        {"usage": {"x": 1}},
         {"error": {"message": "busy"}},
         {"created": "1"},
         {"id": 5},
@@ -198,7 +244,8 @@ async def test_an_answer_read_to_its_end_is_the_accumulation_of_its_chunk_models
         answer = await client.chat.completions.create(messages=USER)
     sent = llm_server.requests[0].body
     assert sent is not None and sent["stream"] is True  # read to its end here
-    assert sum(plain_chunk(d) is not None for d in datas) == 3  # both paths were taken
+    assert sum(plain_chunk(d) is not None for d in datas) == 4  # both paths were taken (the
+    # last event, usage included, is plain)
     want = accumulate(ChatCompletionChunk.model_validate_json(d) for d in datas)
     assert answer.to_dict() == want.to_dict()
     assert answer.model_dump(exclude_unset=True) == want.model_dump(exclude_unset=True)

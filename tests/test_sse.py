@@ -676,3 +676,16 @@ def test_whole_block_reads_decode_as_the_same_bytes_one_at_a_time(
     expected, ref = decode(*(whole[i : i + 1] for i in range(len(whole))))
     assert events == expected
     assert (dec.keepalives, dec.pending) == (ref.keepalives, ref.pending)
+
+
+def test_before_any_text_only_a_read_starting_with_text_starts_it() -> None:
+    # ``between_events(read)`` before any text: a read starting with ASCII starts the text
+    # (as decoding it would: no BOM to drop after that); a BOM, a non-ASCII byte or nothing
+    # leave the decoder as it was.
+    for read in (b"", b"\xef\xbb\xbfdata: x\n\n", b"\xc3\xa9"):
+        decoder = SSEDecoder()
+        assert not decoder.between_events(read)
+        assert [e.data for e in decoder.feed(b"\xef\xbb\xbfdata: x\n\n")] == ["x"]  # dropped
+    decoder = SSEDecoder()
+    assert decoder.between_events(b"data: x\n\n")
+    assert decoder.feed(b"\xef\xbb\xbfdata: x\n\n") == []  # a field named "\ufeffdata" now

@@ -51,9 +51,13 @@ def _plain_text_only(request: ChatRequest) -> bool:
     if not request.is_plain_text():
         return False
     for i, message in enumerate(request.messages):
-        check_json(message.content, f"request.messages[{i}].content")
+        content = message.content
+        if type(content) is not str or not content.isascii():  # ASCII is always valid
+            check_json(content, f"request.messages[{i}].content")
     for name in ("model", "user", "user_id"):
-        check_json(getattr(request, name), f"request.{name}")
+        value = getattr(request, name)
+        if value is not None and (type(value) is not str or not value.isascii()):
+            check_json(value, f"request.{name}")
     return True
 
 

@@ -16,7 +16,10 @@ any frozen dataclass; so do pickling and ``copy``.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import FrozenInstanceError, dataclass, fields
+from itertools import repeat
 from typing import Any, TypeVar
 
 from typing_extensions import dataclass_transform
@@ -65,9 +68,32 @@ class Frozen:
 def fill(record: Frozen, *values: object) -> None:
     """Set the fields of ``record`` (of a ``frozen`` class: its ``__slots__`` are its fields,
     in order) from ``values``, in a written-out ``__init__``."""
-    names: tuple[str, ...] = type(record).__slots__
-    for name, value in zip(names, values, strict=True):
-        object.__setattr__(record, name, value)
+    cls = type(record)
+    setters = _SETTERS.get(cls) or _setters(cls)
+    if len(values) != len(setters):
+        raise TypeError(f"{cls.__name__} takes {len(setters)} values, got {len(values)}")
+    # One C loop (``any`` of ``None``s runs ``map`` to its end) of the slots' own setters:
+    # ``object.__setattr__`` on a class with its own ``__setattr__`` walks the class's MRO
+    # first, on every call. Events are built on every request.
+    any(map(_call, setters, repeat(record), values))
+
+
+#: Per ``frozen`` class, its slots' ``__set__``, in field order.
+_SETTERS: dict[type, tuple[Callable[[object, object], None], ...]] = {}
+
+
+def _setters(cls: type) -> tuple[Callable[[object, object], None], ...]:
+    names: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
+    setters = _SETTERS[cls] = tuple(getattr(cls, name).__set__ for name in names)
+    return setters
+
+
+if sys.version_info >= (3, 11):
+    from operator import call as _call
+else:  # pragma: no cover - Python 3.10
+
+    def _call(setter: Callable[[object, object], None], record: object, value: object) -> None:
+        setter(record, value)
 
 
 def fill_fields(record: Frozen, *values: object) -> None:

@@ -78,7 +78,7 @@ class LoggingHook:
 class Hooks:
     """The hooks of one client (the built-in ``LoggingHook`` first, then the user's)."""
 
-    __slots__ = ("_failed", "_finished_ok", "_table", "hooks")
+    __slots__ = ("_failed", "_finished_ok", "_ok_methods", "_table", "hooks")
 
     def __init__(self, hooks: Sequence[object] = (), *, builtin: bool = True) -> None:
         for hook in hooks:
@@ -94,12 +94,14 @@ class Hooks:
             if methods:
                 table[event_type] = tuple(methods)
         self._table = table
-        # The logging hook only looks at failed requests: a success needs no event for it.
-        self._finished_ok = any(
-            callable(getattr(h, "on_request_finished", None))
-            for h in self.hooks
-            if not isinstance(h, LoggingHook)
+        # The logging hook only looks at failed requests: a success needs no event for it,
+        # and is not handed to it.
+        self._ok_methods = tuple(
+            m
+            for m in table.get(RequestFinished, ())
+            if getattr(m, "__func__", None) is not LoggingHook.on_request_finished
         )
+        self._finished_ok = bool(self._ok_methods)
         self._failed: set[tuple[int, str]] = set()
 
     def wants(self, event_type: type[Event]) -> bool:
@@ -114,8 +116,15 @@ class Hooks:
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every hook that receives its type. Never raises."""
         methods = self._table.get(type(event))
-        if not methods:
-            return
+        if methods:
+            self._hand(methods, event)
+
+    def emit_finished(self, event: RequestFinished) -> None:
+        """``emit`` for a ``RequestFinished``: one that succeeded skips the logging hook."""
+        self._hand(self._ok_methods if event.outcome == "ok" else self._table[RequestFinished],
+                   event)  # fmt: skip
+
+    def _hand(self, methods: tuple[Callable[[Any], object], ...], event: Event) -> None:
         for method in methods:
             try:
                 method(event)
@@ -217,7 +226,7 @@ def emit_request_finished(
         usage = TokenUsage(
             wire.prompt_tokens, wire.completion_tokens, wire.prompt_cache_hit_tokens or 0
         )
-    hooks.emit(
+    hooks.emit_finished(
         RequestFinished(
             request_id=call.id,
             model=call.model,

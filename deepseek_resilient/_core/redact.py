@@ -78,7 +78,7 @@ def _is_basic_credentials(token: str) -> bool:
         decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
     except (binascii.Error, ValueError):
         return False
-    return b":" in decoded
+    return ord(":") in decoded
 
 
 def _mask(match: re.Match[str]) -> str:

@@ -42,12 +42,9 @@ from .._core.errors import InvalidResponseError
 from .._models import (
     ChatCompletion,
     ChatCompletionChunk,
-    ChatCompletionMessage,
-    ChatCompletionMessageToolCall,
     Choice,
     ChoiceDelta,
     ChoiceDeltaToolCall,
-    ChoiceLogprobs,
     ChunkChoice,
     Usage,
 )
@@ -105,38 +102,37 @@ def _merge_choice(state: ChoiceState, choice: ChunkChoice) -> None:
         merge_extra(state.choice_extra, choice.__pydantic_extra__, concat=False)
 
 
-def _build_choice(index: int, state: ChoiceState) -> Choice:
-    calls = [
-        ChatCompletionMessageToolCall.model_validate(state.tool_calls[i])
-        for i in sorted(state.tool_calls)
-    ]
-    tool_calls = calls or None
-    message = ChatCompletionMessage(
-        role="assistant",
-        content=None if state.content is None else "".join(state.content),
-        reasoning_content=None if state.reasoning is None else "".join(state.reasoning),
-        tool_calls=tool_calls,
+def _choice(index: int, state: ChoiceState) -> dict[str, Any]:
+    """Choice ``index`` of the answer, as the keyword arguments its model is built from (the
+    answer is validated once, whole: a model per part costs twice as much)."""
+    calls = [state.tool_calls[i] for i in sorted(state.tool_calls)]
+    message = {
+        "role": "assistant",
+        "content": None if state.content is None else "".join(state.content),
+        "reasoning_content": None if state.reasoning is None else "".join(state.reasoning),
+        "tool_calls": calls or None,
         **without(state.delta_extra, MESSAGE_BUILT),
-    )
-    return Choice(
-        index=index,
-        message=message,
-        finish_reason=state.finish_reason,
-        logprobs=None if state.logprobs is None else ChoiceLogprobs.model_validate(state.logprobs),
+    }
+    return {
+        "index": index,
+        "message": message,
+        "finish_reason": state.finish_reason,
+        "logprobs": state.logprobs,
         **_unknown(state.choice_extra, Choice),
-    )
+    }
 
 
 class Accumulator:
     """``accumulate`` one chunk at a time: keeps only what the answer needs (text pieces,
     tool-call pieces, usage, finish reasons, the first chunk's ids), never the chunks."""
 
-    __slots__ = ("_fingerprint", "_first", "_states", "_top_extra", "_usage")
+    __slots__ = ("_fingerprint", "_first", "_own_usage", "_states", "_top_extra", "_usage")
 
     def __init__(self) -> None:
         self._first: tuple[str, int, str] | None = None  # id, created, model
         self._states: dict[int, ChoiceState] = {}
         self._usage: Usage | None = None
+        self._own_usage = False  # ``_usage`` was built here (from a plain chunk): no copy
         self._fingerprint: str | None = None
         self._top_extra: dict[str, Any] = {}
 
@@ -149,7 +145,7 @@ class Accumulator:
                 state = self._states[choice.index] = ChoiceState()
             _merge_choice(state, choice)
         if chunk.usage is not None:
-            self._usage = chunk.usage
+            self._usage, self._own_usage = chunk.usage, False
         if self._fingerprint is None:
             self._fingerprint = chunk.system_fingerprint
         if chunk.__pydantic_extra__ or (chunk.service_tier, chunk.moderation) != _UNSET2:
@@ -178,6 +174,9 @@ class Accumulator:
             finish = choice.get("finish_reason")
             if finish is not None:
                 state.finish_reason = finish
+        usage = body.get("usage")
+        if usage is not None:
+            self._usage, self._own_usage = Usage.model_validate(usage), True
         if self._fingerprint is None:
             self._fingerprint = body.get("system_fingerprint")
         tier = body.get("service_tier")
@@ -225,19 +224,21 @@ class Accumulator:
             raise InvalidResponseError("the stream had no chunks")
         states = self._states
         if states:
-            choices = [_build_choice(i, states[i]) for i in sorted(states)]
+            choices = [_choice(i, states[i]) for i in sorted(states)]
         else:
-            choices = [Choice(index=0, message=ChatCompletionMessage(content=""))]
+            choices = [{"index": 0, "message": {"content": ""}}]
         cid, created, model = self._first
-        usage = self._usage
-        return ChatCompletion(
-            id=cid,
-            created=created,
-            model=model,
-            choices=choices,
-            usage=_own_copy(usage) if usage is not None else None,
-            system_fingerprint=self._fingerprint,
-            **without(self._top_extra, COMPLETION_BUILT),
+        usage, own, self._own_usage = self._usage, self._own_usage, False  # handed out once
+        return ChatCompletion.model_validate(
+            {
+                "id": cid,
+                "created": created,
+                "model": model,
+                "choices": choices,
+                "usage": usage if usage is None or own else _own_copy(usage),
+                "system_fingerprint": self._fingerprint,
+                **without(self._top_extra, COMPLETION_BUILT),
+            }
         )
 
 

@@ -23,7 +23,7 @@ from .._core.errors import (
 )
 from .._models import ChatCompletionChunk
 from .plain import plain_chunk, plain_finished
-from .sse_decoder import SSEDecoder, SSEEvent
+from .sse_decoder import CR, SSEDecoder, SSEEvent
 
 __all__ = [
     "MAX_BAD_EVENTS_IN_A_ROW",
@@ -214,9 +214,9 @@ class ChunkReader:
             raw[-2:] == b"\n\n"
             and raw[:6] == b"data: "
             and raw.count(b"\n") == 2
-            and b"\r" not in raw
+            and CR not in raw
             and len(raw) <= self._quick_max
-            and (self._clean or decoder.between_events())
+            and (self._clean or decoder.between_events(raw))
         ):  # one whole event between events, the common read: no decoding to text
             quick = self._quick(raw[6:-2])
             if quick is not None:

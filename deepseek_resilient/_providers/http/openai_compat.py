@@ -148,6 +148,7 @@ class OpenAICompatible(Provider):
 
     #: HTTP providers can be asked for a stream even for a non-streamed request.
     stream_upstream = True
+    _kept_timeout: httpx2.Timeout | None = None  # ``_timeout``'s last
 
     def _url_for(self, request: ChatRequest) -> str:
         """Where ``request`` goes: a continuation (a final assistant message with
@@ -164,10 +165,14 @@ class OpenAICompatible(Provider):
 
     def _timeout(self, idle_timeout: float) -> httpx2.Timeout:
         idle = max(0.001, min(self.read_timeout, idle_timeout))
+        connect, kept = min(self.connect_timeout, idle), self._kept_timeout
+        if kept is not None and kept.read == idle and kept.connect == connect:
+            return kept  # the same limits as the last call's (the usual case): shared, unchanged
         # All four phases named: httpx2 then skips its check of a lone default against the
         # ``SupportsFloat`` protocol (an isinstance on a Protocol, several µs a call).
-        connect = min(self.connect_timeout, idle)
-        return httpx2.Timeout(connect=connect, read=idle, write=idle, pool=idle)
+        kept = httpx2.Timeout(connect=connect, read=idle, write=idle, pool=idle)
+        self._kept_timeout = kept
+        return kept
 
     async def aclose(self) -> None:
         if self._http is not None and self._owns_http:
