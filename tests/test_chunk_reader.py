@@ -159,6 +159,7 @@ _ODD = [
     b"event: error\n",  # a named event's first line, its data in the next read
     b"retry: 5\n",  # a field that belongs to the next event
     b"\xef\xbb\xbf" + _EVENTS[1],  # a BOM: dropped before any text, a field name's after
+    b'data: {"id": "c1",\n',  # an event's first data line; the rest comes in the next read
 ]
 
 
@@ -172,6 +173,7 @@ _ODD = [
 @example([_EVENTS[1], _EVENTS[1], _ODD[7], _EVENTS[5]], [], None, True)
 @example([_EVENTS[1], _ODD[9], _EVENTS[1], _EVENTS[5]], [], None, True)  # an error event, split
 @example([_EVENTS[1], _ODD[10], _EVENTS[1], _EVENTS[5]], [], None, False)
+@example([_EVENTS[1], _ODD[12], _EVENTS[1], _EVENTS[5]], [], None, True)  # data held
 @given(
     st.lists(st.sampled_from(_EVENTS + _ODD), max_size=10),
     st.lists(st.integers(0, 2000), max_size=3),

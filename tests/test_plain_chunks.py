@@ -23,6 +23,17 @@ from deepseek_resilient._streaming.plain import plain_chunk, plain_finished, pla
 from deepseek_resilient.testing import FaultServer, NotJson
 
 _ABSENT = object()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test builds the plain check itself (it is built once per process, on first use):
+    mutation testing forks its runs from a process that built it already."""
+    from deepseek_resilient._streaming import plain
+
+    monkeypatch.setattr(plain, "_validate", None)
+
+
 _TEXT = st.sampled_from(["", "a", "Hel", "lo ", "\u00e9t\u00e9", "\U0001f600"])
 _ODD = st.sampled_from([1, 1.0, True, None, [], {}, "1", 2**70, -1])
 
@@ -186,6 +197,11 @@ def test_a_usage_of_token_counts_and_their_details_is_plain() -> None:
              "prompt_tokens_details": {"cached_tokens": 0}, "prompt_cache_hit_tokens": 0,
              "prompt_cache_miss_tokens": 2}  # DeepSeek's  # fmt: skip
     assert plain_chunk(json.dumps({**_DEEPSEEK, "usage": usage})) == {**_DEEPSEEK, "usage": usage}
+    reasoner = {**usage, "completion_tokens_details": {"reasoning_tokens": 3}}  # deepseek-reasoner
+    assert plain_chunk(json.dumps({**_DEEPSEEK, "usage": reasoner})) == {
+        **_DEEPSEEK,
+        "usage": reasoner,
+    }
 
 
 def test_a_plain_usage_is_not_shared_between_two_answers() -> None:
