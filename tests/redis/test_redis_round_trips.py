@@ -116,7 +116,7 @@ async def test_a_call_the_limiter_refuses_before_the_breaker_admitted_it_records
     script ran was never counted: its (neutral) outcome must not take another call's count."""
 
     def rule(index: int, body: dict[str, Any] | None) -> Ok:
-        return Ok("answer", delay=0.5 if (body or {}).get("model") == "slow" else 0.0)
+        return Ok("answer", delay=3.0 if (body or {}).get("model") == "slow" else 0.0)
 
     llm_server.rule = rule
     r.hset(f"{PREFIX}cb:primary", mapping={"state": "closed", "w": "1"})  # one fleet failure
@@ -131,7 +131,7 @@ async def test_a_call_the_limiter_refuses_before_the_breaker_admitted_it_records
                     break
                 await anyio.sleep(0.01)
             assert r.hget(f"{PREFIX}cb:primary", "n") == b"1"  # counted out
-            spilled = await c.chat.completions.create(**ask("spills", temperature=0.7, timeout=0.3))
+            spilled = await c.chat.completions.create(**ask("spills", temperature=0.7, timeout=2.0))
             assert spilled.route is not None and spilled.route.provider == "backup"
             await link.drain()
             assert r.hget(f"{PREFIX}cb:primary", "n") == b"1"  # still the first call's count
