@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepseek_resilient import AsyncOpenAI, OpenAI, OpenAICompatible, route_of
+from deepseek_resilient._dropin.engine import deadline_of
 from deepseek_resilient._dropin.wire import ROUTE_HEADER, sse_event
 from deepseek_resilient._models import ChatCompletionChunk
 from deepseek_resilient.testing import FaultServer, Ok, Status
@@ -142,3 +143,22 @@ async def test_the_endpoint_keeps_as_many_connections_alive_as_openai() -> None:
                         group.start_soon(one)
         assert len(server.requests) == 96
         assert server.connections <= 32
+
+
+@pytest.mark.parametrize(
+    ("timeout", "deadline"),
+    [
+        (None, 7.0),
+        ({}, 7.0),
+        ({"connect": 5.0, "read": 600.0, "write": 600.0, "pool": 600.0}, 600.0),
+        ({"connect": 5.0, "read": None, "write": 30.0, "pool": None}, 30.0),
+        ({"connect": None, "read": None, "write": None, "pool": None}, 7.0),
+        ({"connect": 0.0, "read": 0.0, "write": 0.0, "pool": 0.0}, 7.0),
+        ({"connect": 2, "read": 3, "write": 1, "pool": 1}, 3.0),
+    ],
+)
+def test_the_deadline_is_the_longest_phase_set(
+    timeout: dict[str, float | None] | None, deadline: float
+) -> None:
+    found = deadline_of(timeout, 7.0)
+    assert found == deadline and type(found) is float

@@ -40,10 +40,10 @@ def deadline_of(timeout: Mapping[str, Any] | None, default: float) -> float:
     """The request's one deadline from httpx's per-phase timeouts: the longest phase set."""
     if not timeout:
         return default
-    longest = 0.0
-    for value in timeout.values():
-        if value is not None and value > longest:
-            longest = value
+    try:
+        longest = max(timeout.values())  # (in C: every phase is set, as openai-python sets them)
+    except TypeError:  # a phase not set (None)
+        longest = max((v for v in timeout.values() if v is not None), default=0.0)
     return float(longest) if longest > 0 else default
 
 
