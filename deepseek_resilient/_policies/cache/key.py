@@ -24,7 +24,7 @@ _KEY_EXCLUDE = {"stream", "stream_options", "user"}
 """Request fields that do not change the answer, so they stay out of the key."""
 _PLAIN_PERSON = b"dr-plain-key-v2"
 """The plain recipe's BLAKE2b personalisation: its keys never equal a canonical-JSON key.
-(v1 hashed pydantic's JSON of the request: five times the cost of this recipe.)"""
+(v1 hashed pydantic's JSON of the request: about 49 k instructions a key, against 39 k.)"""
 _SCALARS = operator.attrgetter(*sorted(_PLAIN_FIELDS - _KEY_EXCLUDE - {"messages"}))
 """A plain request's scalar fields that the key holds, in a fixed order (None: not sent)."""
 _TEXT = operator.attrgetter("role", "content")
