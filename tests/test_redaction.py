@@ -10,6 +10,8 @@ import secrets
 
 import pytest
 from _support import USER
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from deepseek_resilient import (
     AllProvidersFailed,
@@ -20,7 +22,9 @@ from deepseek_resilient import (
 )
 from deepseek_resilient._core.redact import (
     _FILTER,
+    _PATTERNS,
     LOGGERS,
+    _mask,
     clip,
     install_log_filter,
     redact,
@@ -247,3 +251,21 @@ def test_the_log_filter_is_on_every_logger_once_and_never_drops_a_record() -> No
     assert _FILTER.filter(record) is True and record.getMessage() == "GET http://<redacted>@h/"
     clean = logging.LogRecord("httpx2", logging.INFO, "", 0, "GET %s", ("http://h/",), None)
     assert _FILTER.filter(clean) and clean.args == ("http://h/",)  # untouched when clean
+
+
+_PIECES = [
+    "bearer ", "Bearer\t", "BEARER", "basic ", "Basic dXNlcjpwYXNz", "BASIC", "sk-", "SK-",
+    "Sk-abcdef12", "https://", "HTTP://", "user:pw@", "://", "abcdef123", " ", "x", "-", ":",
+    "@", "ba", "sic", "bear", "er", "s", "k", "\u017f", "\u212a", "\u0130", "\u00e9",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+@example("\u017fk-abcdefgh123")  # the long s: matched as "s" by the case-insensitive patterns
+@example("ba\u017fic dXNlcjpwYXNz")
+@example("no secret in this plain message at all")
+@example("connect to https://user:pw@example.com/v1 failed")
+def test_redact_skips_the_patterns_only_for_text_they_cannot_match(text: str) -> None:
+    # redact() runs the patterns only on text holding one of their literal parts (ASCII) or
+    # any non-ASCII text: the same result as running them always.
+    assert redact(text) == _PATTERNS.sub(_mask, text)

@@ -101,7 +101,17 @@ def redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, _MASK)
+    if text.isascii() and not _may_match(text.lower()):
+        return text  # none of the patterns' literal parts: nothing for them to find
     return _PATTERNS.sub(_mask, text)
+
+
+def _may_match(lowered: str) -> bool:
+    """Whether an ASCII text, lower-cased, holds a literal part one of ``_PATTERNS`` needs
+    (each alternative starts with one, matched case-insensitively). Non-ASCII text always
+    goes to the patterns: case-insensitive matching pairs some letters beyond ASCII with
+    ASCII ones (the long s with ``s``, the Kelvin sign with ``k``)."""
+    return "bearer" in lowered or "basic" in lowered or "://" in lowered or "sk-" in lowered
 
 
 def redact_url(url: str) -> str:
