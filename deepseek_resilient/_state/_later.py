@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._core.lazy import running_asyncio_loop
+
 if TYPE_CHECKING:
     from .._policies.cache.store import ResponseCache
 
@@ -26,14 +28,9 @@ Cancel = Callable[[], Any]
 def call_later(delay: float, fn: Callable[[], None]) -> Cancel | None:
     """Call ``fn()`` after ``delay`` seconds on the running loop; returns what cancels it, or
     None when no loop runs here (the caller then relies on its other flushes)."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is not None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            return loop.call_later(delay, fn).cancel  # type: ignore[no-any-return]
+    loop = running_asyncio_loop()
+    if loop is not None:
+        return loop.call_later(delay, fn).cancel
     trio = sys.modules.get("trio")
     if trio is not None:
         return _trio_later(trio, delay, fn)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._core.lazy import running_asyncio_loop
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -28,15 +30,6 @@ __all__ = ["AttemptScope", "IdleWatch", "scope_after"]
 _asyncio_scope: type[anyio.CancelScope] | None = None
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    import asyncio
-
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # not asyncio
-        return None
-
-
 def _asyncio_cancel_scope(deadline: float = math.inf) -> anyio.CancelScope:
     global _asyncio_scope
     if _asyncio_scope is None:
@@ -46,7 +39,7 @@ def _asyncio_cancel_scope(deadline: float = math.inf) -> anyio.CancelScope:
 
 def scope_after(delay: float) -> anyio.CancelScope:
     """``anyio.move_on_after(delay)``: on asyncio, anyio's own scope built directly."""
-    loop = _running_loop()
+    loop = running_asyncio_loop()
     if loop is None:
         return anyio.move_on_after(delay)
     return _asyncio_cancel_scope(loop.time() + delay)
@@ -70,7 +63,7 @@ class IdleWatch:
 
     def __enter__(self) -> IdleWatch:
         # not asyncio: a scope of its own, its deadline moved per touch
-        self._loop = _running_loop()
+        self._loop = running_asyncio_loop()
         if self._scope is None or self._loop is None:
             self._scope = anyio.CancelScope() if self._loop is None else _asyncio_cancel_scope()
             self._scope.__enter__()
@@ -152,7 +145,7 @@ class AttemptScope:
         return self._scope is not None and self._scope.cancel_called
 
     def __enter__(self) -> AttemptScope:
-        self._loop = loop = _running_loop()
+        self._loop = loop = running_asyncio_loop()
         if loop is None:  # not asyncio: the scope's own deadline
             self._scope = anyio.move_on_after(self._limit)
             self._scope.__enter__()

@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..._core.lazy import LazyModule
+from ..._core.lazy import LazyModule, running_asyncio_loop
 from .body import DRAIN_BYTES, DRAIN_SECONDS
 from .body import drain as body_drain
 
@@ -208,13 +208,7 @@ _DONE = object()
 
 def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
     """The running asyncio loop, where tasks can be uncancelled (3.11+); else None."""
-    if sys.version_info < (3, 11):
-        return None
-    running = sys.modules.get("asyncio")  # none runs before it is imported (which costs ~20 ms)
-    try:
-        return None if running is None else running.get_running_loop()
-    except RuntimeError:
-        return None
+    return running_asyncio_loop() if sys.version_info >= (3, 11) else None
 
 
 def _cancelled() -> type[BaseException]:
