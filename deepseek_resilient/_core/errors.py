@@ -132,7 +132,7 @@ class ProviderError(DeepSeekResilientError):
 
     def __init__(self, message: str, *, provider: str | None = None) -> None:
         message = clip(redact(message))  # often server-supplied: no secrets, bounded
-        Exception.__init__(self, message)  # redacted already: not again by the root's init
+        super().__init__(message)
         self.message = message
         self.provider = provider
 

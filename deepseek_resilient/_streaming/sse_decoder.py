@@ -101,7 +101,7 @@ class SSEDecoder:
         text = self._decode(data, final=False)
         return self._text(text) if text else []
 
-    def between_events(self, read: bytes = b"") -> bool:
+    def between_events(self, read: bytes) -> bool:
         """Nothing is held (no partial line, event or UTF-8 sequence): a read that is exactly
         one whole ``data: `` block of one line, with no CR, is then one event whose data is
         that line's value, and ``feed_items`` would change nothing else (``ChunkReader``
