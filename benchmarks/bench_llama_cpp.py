@@ -50,6 +50,9 @@ def engine_installed() -> None:
 
 
 def _raw_server(path: Path, provider: Any) -> Any:
+    """The engine built as the provider builds it, threads included (one generates)."""
+    import os
+
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -58,6 +61,11 @@ def _raw_server(path: Path, provider: Any) -> Any:
     params.n_ctx = provider.n_ctx * provider.parallel
     params.kv_unified = False
     params.verbosity = -1
+    generate, batch = provider._threads(path, os.environ)
+    if generate is not None:
+        params.cpuparams.n_threads = generate
+    if batch is not None:
+        params.cpuparams_batch.n_threads = batch
     return xllamacpp.Server(params)
 
 

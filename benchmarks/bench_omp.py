@@ -2,12 +2,15 @@
 
     python -m benchmarks.bench_omp [--hogs 0,2,6] [--rounds 3] [--max-tokens 48]
 
-llama.cpp's threads wait at many barriers per token. Three ways to wait, each run in a fresh
+llama.cpp's threads wait at many barriers per token. Four ways to run, each in a fresh
 interpreter (the OpenMP runtime reads its environment once, when it loads):
 
-* ``OMP_WAIT_POLICY=PASSIVE``: sleep at once. What ``LlamaCpp`` sets when you set neither
-  variable (the child starts with both unset and reports what the guard set);
-* ``GOMP_SPINCOUNT=3000``: a short spin, then sleep;
+* ``OMP_WAIT_POLICY=PASSIVE`` (sleep at once), one thread generating: what ``LlamaCpp`` does
+  when you set none of the variables nor ``n_threads`` (the child starts with both variables
+  unset and reports what the guard set);
+* the same with ``n_threads=2``: both threads generate, sleeping at every barrier (the default
+  before one thread generated);
+* ``GOMP_SPINCOUNT=3000``: a short spin, then sleep (llama.cpp's thread count);
 * ``GOMP_SPINCOUNT=300000``: libgomp's own default when nothing is set (spin long).
 
 For each number of hogs (processes spinning in pure Python, started before the engine), each
@@ -34,19 +37,22 @@ from benchmarks._common import ROOT, Section, median, skipped
 
 TITLE = "4d. llama.cpp: how OpenMP threads wait (the contention guard), quiet and under CPU hogs"
 OPENMP = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-WAYS: dict[str, dict[str, str]] = {
-    "sleep at once (the guard: `OMP_WAIT_POLICY=PASSIVE`)": {},
-    "short spin, then sleep (`GOMP_SPINCOUNT=3000`)": {"GOMP_SPINCOUNT": "3000"},
-    "long spin (libgomp's default: `GOMP_SPINCOUNT=300000`)": {"GOMP_SPINCOUNT": "300000"},
+#: A way to run -> (OpenMP variables, ``LlamaCpp(n_threads=)``).
+WAYS: dict[str, tuple[dict[str, str], int | None]] = {
+    "sleep at once, one thread generates (the default)": ({}, None),
+    "sleep at once, two threads generate (`n_threads=2`)": ({}, 2),
+    "short spin, then sleep (`GOMP_SPINCOUNT=3000`)": ({"GOMP_SPINCOUNT": "3000"}, None),
+    "long spin (libgomp's default: `GOMP_SPINCOUNT=300000`)": ({"GOMP_SPINCOUNT": "300000"}, None),
 }
 HOG = "import sys; print('ready', flush=True)\nwhile True: pass"
 CHILD = """
 import json, os, sys, time
 import anyio
 from deepseek_resilient import AsyncClient, LlamaCpp
-max_tokens = int(sys.argv[1])
+max_tokens, n_threads = int(sys.argv[1]), json.loads(sys.argv[2])
 async def main():
-    async with AsyncClient([LlamaCpp(parallel=1, warm=True)], timeout=600) as client:
+    local = LlamaCpp(parallel=1, warm=True, n_threads=n_threads)
+    async with AsyncClient([local], timeout=600) as client:
         async def one(i):
             t0, c0 = time.perf_counter(), time.process_time()
             r = await client.chat.completions.create(
@@ -64,9 +70,9 @@ anyio.run(main)
 """
 
 
-def _child(way: dict[str, str], max_tokens: int) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in OPENMP} | way
-    command = [sys.executable, "-c", CHILD, str(max_tokens)]
+def _child(way: tuple[dict[str, str], int | None], max_tokens: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP} | way[0]
+    command = [sys.executable, "-c", CHILD, str(max_tokens), json.dumps(way[1])]
     out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=900, stdin=subprocess.DEVNULL)  # fmt: skip
     if out.returncode != 0:
@@ -85,7 +91,7 @@ def _with_hogs(count: int, rounds: int, max_tokens: int) -> dict[str, dict[str, 
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 result = _child(WAYS[name], max_tokens)
-                if not WAYS[name] and result["set"] != {"OMP_WAIT_POLICY": "PASSIVE"}:
+                if not WAYS[name][0] and result["set"] != {"OMP_WAIT_POLICY": "PASSIVE"}:
                     raise RuntimeError(f"the guard set {result['set']}")
                 print(f"  {count} hogs, {name}: {result['tps']}", file=sys.stderr, flush=True)
                 got[name]["tps"] += result["tps"]
@@ -113,9 +119,9 @@ def run(hogs: list[int], rounds: int, max_tokens: int) -> Section:
         title=TITLE,
         method=(
             f"One request at a time, {max_tokens} tokens each (greedy, `ignore_eos`), through "
-            "`AsyncClient([LlamaCpp()])`, 2 OpenMP threads; each way in a fresh interpreter, "
-            f"3 requests per run after a warm-up, {rounds} interleaved rounds; hogs: processes "
-            "spinning in Python, started first. Medians."
+            f"`AsyncClient([LlamaCpp()])` on {os.cpu_count()} CPUs; each way in a fresh "
+            f"interpreter, 3 requests per run after a warm-up, {rounds} interleaved rounds; "
+            "hogs: processes spinning in Python, started first. Medians."
         ),
         header=["CPU hogs", "how threads wait", "tok/s", "range", "CPU ms/token"],
         rows=rows,

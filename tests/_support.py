@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +24,21 @@ def need(module: str) -> None:
     OpenMP runtime, which must not happen before the provider sets the passive wait policy."""
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed")
+
+
+def cpu_ticks_by_thread() -> dict[str, int]:
+    """User + system CPU ticks of each thread of this process (Linux's /proc)."""
+    ticks = {}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks[task.name] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def busiest_thread_share(before: dict[str, int]) -> float:
+    """The share of the CPU time spent since ``before`` that the busiest thread took."""
+    after = cpu_ticks_by_thread()
+    spent = [after[t] - before.get(t, 0) for t in after]
+    assert sum(spent) >= 20, "too little CPU time to tell the threads apart"
+    return max(spent) / sum(spent)

@@ -5,6 +5,7 @@ test_xllamacpp.py and marked here."""
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from _support import need
+from _support import busiest_thread_share, cpu_ticks_by_thread, need
 
 from deepseek_resilient._core.errors import LocalModelError
 from deepseek_resilient._models import ChatRequest
@@ -23,6 +24,7 @@ pytestmark = [pytest.mark.local, pytest.mark.anyio]
 
 
 ENGINES = {"xllamacpp": "xllamacpp", "llama-cpp-python": "llama_cpp"}
+STORY = "Write a long story about a dragon who learns to fly."
 
 
 @pytest.fixture(scope="module", params=sorted(ENGINES))
@@ -206,3 +208,32 @@ def test_warm_load_of_bad_path_fails_at_construction(tmp_path: Path, engine: str
     missing = tmp_path / "missing.gguf"
     with pytest.raises(LocalModelError, match=re.escape(str(missing))):
         LlamaCpp(missing, warm=True, engine=engine)
+
+
+def _busiest_thread_share(provider: LlamaCpp) -> float:
+    """The share of a generation's CPU time that its busiest thread took."""
+
+    async def generate() -> float:
+        before = cpu_ticks_by_thread()
+        request = ask(STORY, temperature=0, max_tokens=80)
+        resp = await provider.complete(request, idle_timeout=120)
+        assert resp.usage is not None and resp.usage.completion_tokens >= 60
+        return busiest_thread_share(before)  # read while the worker threads still live
+
+    return anyio.run(generate)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_one_thread_generates_a_small_model_while_threads_sleep_at_barriers(
+    llama: LlamaCpp,
+) -> None:
+    # Passive waiting costs a wake-up at each of a token's hundreds of barriers, so a small
+    # model generates on one thread (1.3-1.9 times faster on 2 cores); two threads split it.
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" or "GOMP_SPINCOUNT" in os.environ:
+        pytest.skip("the environment chose how OpenMP threads wait")
+    assert _busiest_thread_share(llama) >= 0.75  # measured 0.89-0.91
+    two = LlamaCpp(engine=llama.engine_name, n_threads=2, warm=True)
+    try:
+        assert _busiest_thread_share(two) < 0.75  # measured 0.50-0.53
+    finally:
+        anyio.run(two.aclose)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..messages import LOCAL_BASE, plain_messages, stop_list
 from .base import LocalProvider
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_path
+from .omp import generation_threads, usable_cpus
 
 __all__ = ["ENGINES", "HONOURED", "LlamaCpp", "Trim", "pick_engine"]
 
@@ -87,7 +88,10 @@ class LlamaCpp(LocalProvider):
     ``engine``: "xllamacpp", "llama-cpp-python" or None (the first installed, in that order).
     ``name``: the provider's name in routes and errors. ``model_name``: the model id reported
     in responses (default: the file's stem). ``n_ctx``: the context of one request.
-    ``n_threads``: CPU threads (None: llama.cpp's choice). ``seed``: the sampling seed.
+    ``n_threads``: CPU threads that generate, one token per step (None: one for a model file
+    up to 600 MB while threads sleep at barriers, the default wait policy; else llama.cpp's
+    choice). ``n_threads_batch``: threads for prompts and for requests decoded together (None:
+    ``n_threads`` when given, else the CPUs the process may use). ``seed``: the sampling seed.
     ``warm``: load now instead of on first use. ``max_tokens_default``: the completion cap
     when a request gives no ``max_tokens``. ``repeat_penalty``: applied unless the request
     sets a frequency or presence penalty (1.0 turns it off); with the cap it keeps a tiny
@@ -117,6 +121,7 @@ class LlamaCpp(LocalProvider):
         model_name: str | None = None,
         n_ctx: int = 2048,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
         warm: bool = False,
         seed: int | None = None,
         max_tokens_default: int = 256,
@@ -143,6 +148,7 @@ class LlamaCpp(LocalProvider):
             self.model = EMBEDDED_MODEL_NAME
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.n_threads_batch = n_threads_batch
         self.seed = seed
         self.max_tokens_default = max_tokens_default
         self.repeat_penalty = repeat_penalty
@@ -172,6 +178,15 @@ class LlamaCpp(LocalProvider):
         if not path.is_file():
             raise LocalModelError(f"model file not found: {path}", provider=self.name)
         return path
+
+    def _threads(self, path: Path, openmp: Mapping[str, str]) -> tuple[int | None, int | None]:
+        """(threads for one-token steps, threads for steps of several tokens) for the model at
+        ``path`` under the OpenMP settings in force; None is llama.cpp's choice."""
+        generate = generation_threads(self.n_threads, path.stat().st_size, openmp)
+        batch = self.n_threads if self.n_threads_batch is None else self.n_threads_batch
+        if batch is None and generate is not None:
+            batch = usable_cpus()  # else llama.cpp would give these steps ``generate`` too
+        return generate, batch
 
     # ``LlamaCpp(...)`` is always an engine subclass, which implements these three.
 

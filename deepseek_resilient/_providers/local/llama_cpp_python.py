@@ -57,7 +57,7 @@ class LlamaCppPython(LlamaCpp):
     def _load_model(self) -> Any:
         """Load the model (blocking; once, under the load lock). Raises ``LocalModelError``."""
         try:
-            passive_openmp("llama_cpp")
+            openmp = passive_openmp("llama_cpp")
             from llama_cpp import Llama
         except ImportError as exc:
             raise LocalModelError(
@@ -66,8 +66,11 @@ class LlamaCppPython(LlamaCpp):
             ) from exc
         path = self._model_file()
         kwargs: dict[str, Any] = {"n_ctx": self.n_ctx, "verbose": False}
-        if self.n_threads is not None:
-            kwargs["n_threads"] = self.n_threads
+        generate, batch = self._threads(path, openmp)
+        if generate is not None:
+            kwargs["n_threads"] = generate
+        if batch is not None:
+            kwargs["n_threads_batch"] = batch
         if self.chat_format is not None:
             kwargs["chat_format"] = self.chat_format
         if self.seed is not None:

@@ -1,4 +1,5 @@
-"""The contention guard: a passive OpenMP wait policy, set before a llama.cpp engine loads.
+"""The contention guard: a passive OpenMP wait policy, set before a llama.cpp engine loads, and
+how many threads generate under it.
 
 llama.cpp's CPU threads are OpenMP threads. Between parallel regions they wait, and how they
 wait is a trade:
@@ -6,17 +7,26 @@ wait is a trade:
 * **Spinning** (libgomp's default spins about 300,000 times) takes the cores the other work
   needs on a busy machine (measured on 2 cores at load 17: 0.23 tokens/s).
 * **Sleeping at once** (``OMP_WAIT_POLICY=PASSIVE``) costs a kernel wake-up at each of the
-  many barriers of a token: on a quiet 2-core machine one request runs at about 40 % of the
-  spinning speed, but on a busy one it is the fastest and takes the least CPU.
+  many barriers of a token: with two threads generating, on a quiet 2-core machine one request
+  runs at about half the spinning speed, but on a busy one it is the fastest and takes the
+  least CPU.
 * A short spin (``GOMP_SPINCOUNT=3000``) is as fast as spinning on a quiet machine and in
   between on a busy one, where it takes about 2-3 times passive's CPU per token.
 
 The embedded model is a fallback, often used when the machine is busy with other work, so the
-guard picks passive. ``python -m benchmarks.bench_omp`` measures the three. The OpenMP runtime
+guard picks passive. ``python -m benchmarks.bench_omp`` measures the ways. The OpenMP runtime
 reads its environment once, when it is loaded, so this must run before the engine's module is
 imported. A policy or spin count the user set is left alone. When the engine was imported
 earlier with neither set, it is too late: a ``RuntimeWarning`` says so (measured on 2 shared
 cores: 66-107 ms of CPU per token instead of 19-23).
+
+Under passive waiting, a step that decodes one token (one request generating) pays a wake-up at
+each barrier, hundreds per token, while a small model's work between two barriers is tiny. So
+``generation_threads`` gives such steps one thread, which needs no barrier, unless the user
+chose: on 2 cores, one thread generated 1.3-1.9 times faster, at about half the CPU per token,
+for the same model stored at 98 MB (Q4_1) to 540 MB (F32). Steps of several tokens (prompts,
+and requests decoded together) keep llama.cpp's thread count: their work amortises the
+barriers.
 """
 
 from __future__ import annotations
@@ -24,13 +34,24 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Mapping
 
-__all__ = ["SPIN", "WAIT_POLICY", "passive_openmp"]
+__all__ = [
+    "ONE_THREAD_MAX_BYTES",
+    "SPIN",
+    "WAIT_POLICY",
+    "generation_threads",
+    "passive_openmp",
+    "usable_cpus",
+]
 
 #: The environment variable OpenMP runtimes read for their wait policy.
 WAIT_POLICY = "OMP_WAIT_POLICY"
 #: libgomp's busy-wait length, in spins, before a waiting thread sleeps.
 SPIN = "GOMP_SPINCOUNT"
+#: Model files up to this size generate on one thread under passive waiting (measured up to
+#: 540 MB; bigger models do enough work between barriers for more threads to pay).
+ONE_THREAD_MAX_BYTES = 600_000_000
 
 
 def passive_openmp(engine_module: str | None = None) -> dict[str, str]:
@@ -52,3 +73,23 @@ def passive_openmp(engine_module: str | None = None) -> dict[str, str]:
             )
         os.environ[WAIT_POLICY] = "PASSIVE"
     return {name: os.environ[name] for name in (WAIT_POLICY, SPIN) if name in os.environ}
+
+
+def generation_threads(
+    n_threads: int | None, model_bytes: int, openmp: Mapping[str, str]
+) -> int | None:
+    """Threads for a step that decodes one token: ``n_threads`` when given; else one when
+    threads sleep at once at barriers (``openmp``, as ``passive_openmp`` returns it) and the
+    model file has at most ``ONE_THREAD_MAX_BYTES``; else None (llama.cpp's choice)."""
+    if n_threads is not None:
+        return n_threads
+    passive = openmp.get(WAIT_POLICY, "").upper() == "PASSIVE" and SPIN not in openmp
+    return 1 if passive and model_bytes <= ONE_THREAD_MAX_BYTES else None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

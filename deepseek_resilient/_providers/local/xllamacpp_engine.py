@@ -65,7 +65,7 @@ class XLlamaCpp(LlamaCpp):
 
     def _load_model(self) -> Any:
         """Start the embedded server with the model (blocking). Raises ``LocalModelError``."""
-        passive_openmp("xllamacpp")
+        openmp = passive_openmp("xllamacpp")
         try:
             import xllamacpp
         except ImportError as exc:
@@ -82,9 +82,11 @@ class XLlamaCpp(LlamaCpp):
         params.verbosity = -1  # errors reach the caller as exceptions, not on stderr
         params.endpoint_metrics = True
         params.api_keys = [secrets.token_urlsafe(32)]  # closes the loopback HTTP port
-        if self.n_threads is not None:
-            params.cpuparams.n_threads = self.n_threads
-            params.cpuparams_batch.n_threads = self.n_threads
+        generate, batch = self._threads(path, openmp)
+        if generate is not None:
+            params.cpuparams.n_threads = generate
+        if batch is not None:
+            params.cpuparams_batch.n_threads = batch
         if self.seed is not None:
             params.sampling.seed = self.seed
         for key, value in self._engine_kwargs.items():
