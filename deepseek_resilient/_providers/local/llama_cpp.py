@@ -91,7 +91,8 @@ class LlamaCpp(LocalProvider):
     ``n_threads``: CPU threads that generate, one token per step (None: one for a model file
     up to 600 MB while threads sleep at barriers, the default wait policy; else llama.cpp's
     choice). ``n_threads_batch``: threads for prompts and for requests decoded together (None:
-    ``n_threads`` when given, else the CPUs the process may use). ``seed``: the sampling seed.
+    ``n_threads`` when given; else, when one thread generates, every CPU the process may use;
+    else llama.cpp's choice). ``seed``: the sampling seed.
     ``warm``: load now instead of on first use. ``max_tokens_default``: the completion cap
     when a request gives no ``max_tokens``. ``repeat_penalty``: applied unless the request
     sets a frequency or presence penalty (1.0 turns it off); with the cap it keeps a tiny

@@ -25,8 +25,7 @@ each barrier, hundreds per token, while a small model's work between two barrier
 ``generation_threads`` gives such steps one thread, which needs no barrier, unless the user
 chose: on 2 cores, one thread generated 1.3-1.9 times faster, at about half the CPU per token,
 for the same model stored at 98 MB (Q4_1) to 540 MB (F32). Steps of several tokens (prompts,
-and requests decoded together) keep llama.cpp's thread count: their work amortises the
-barriers.
+and requests decoded together) keep every CPU: their work amortises the barriers.
 """
 
 from __future__ import annotations
@@ -49,8 +48,8 @@ __all__ = [
 WAIT_POLICY = "OMP_WAIT_POLICY"
 #: libgomp's busy-wait length, in spins, before a waiting thread sleeps.
 SPIN = "GOMP_SPINCOUNT"
-#: Model files up to this size generate on one thread under passive waiting (measured up to
-#: 540 MB; bigger models do enough work between barriers for more threads to pay).
+#: Model files up to this size generate on one thread under passive waiting (measured faster
+#: up to 540 MB; bigger files were not measured, so they keep llama.cpp's thread count).
 ONE_THREAD_MAX_BYTES = 600_000_000
 
 
