@@ -89,7 +89,7 @@ class LlamaCpp(LocalProvider):
     ``name``: the provider's name in routes and errors. ``model_name``: the model id reported
     in responses (default: the file's stem). ``n_ctx``: the context of one request.
     ``n_threads``: CPU threads that generate, one token per step (None: one for a model file
-    up to 600 MB while threads sleep at barriers, the default wait policy; else llama.cpp's
+    up to 300 MB while threads sleep at barriers, the default wait policy; else llama.cpp's
     choice). ``n_threads_batch``: threads for prompts and for requests decoded together (None:
     ``n_threads`` when given; else, when one thread generates, every CPU the process may use;
     else llama.cpp's choice). ``seed``: the sampling seed.

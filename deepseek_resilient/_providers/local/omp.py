@@ -24,8 +24,11 @@ Under passive waiting, a step that decodes one token (one request generating) pa
 each barrier, hundreds per token, while a small model's work between two barriers is tiny. So
 ``generation_threads`` gives such steps one thread, which needs no barrier, unless the user
 chose: on 2 cores, one thread generated 1.3-1.9 times faster, at about half the CPU per token,
-for the same model stored at 98 MB (Q4_1) to 540 MB (F32). Steps of several tokens (prompts,
-and requests decoded together) keep every CPU: their work amortises the barriers.
+for SmolLM2-135M stored at 98 MB (Q4_1) to 540 MB (F32), and 1.25 times for Gemma 3 270M
+(253 MB, Q4_K_M). Bigger models do more work between barriers: from the costs measured here (a
+second sleeping thread adds about 17 ms of wake-ups per token), two threads pay from about 1.5
+times Gemma 3 270M's work per token, a Q4 model of about 300 MB. Steps of several tokens
+(prompts, and requests decoded together) keep every CPU: their work amortises the barriers.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ WAIT_POLICY = "OMP_WAIT_POLICY"
 #: libgomp's busy-wait length, in spins, before a waiting thread sleeps.
 SPIN = "GOMP_SPINCOUNT"
 #: Model files up to this size generate on one thread under passive waiting (measured faster
-#: up to 540 MB; bigger files were not measured, so they keep llama.cpp's thread count).
-ONE_THREAD_MAX_BYTES = 600_000_000
+#: for models of 98-540 MB; bigger quantised models do enough work per token for two threads).
+ONE_THREAD_MAX_BYTES = 300_000_000
 
 
 def passive_openmp(engine_module: str | None = None) -> dict[str, str]:
