@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,10 @@ def busiest_thread_share(before: dict[str, int]) -> float:
     spent = [after[t] - before.get(t, 0) for t in after]
     assert sum(spent) >= 20, "too little CPU time to tell the threads apart"
     return max(spent) / sum(spent)
+
+
+def skip_if_openmp_waiting_was_chosen() -> None:
+    """Skip unless the engine's OpenMP threads sleep at once (the guard's default): call it
+    after the engine loaded, when the guard has set the policy unless the environment had."""
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" or "GOMP_SPINCOUNT" in os.environ:
+        pytest.skip("the environment chose how OpenMP threads wait")

@@ -1,5 +1,6 @@
 """How many threads a llama.cpp engine generates on (``generation_threads``); no model needed.
-The behaviour on the real engine is tested in tests/local/test_llama_cpp.py."""
+On the real engines: tests/local/test_xllamacpp.py (which threads do the work) and
+tests/local/test_llama_cpp.py (llama-cpp-python's settings)."""
 
 from __future__ import annotations
 

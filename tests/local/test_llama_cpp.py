@@ -5,7 +5,6 @@ test_xllamacpp.py and marked here."""
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from _support import need
+from _support import need, skip_if_openmp_waiting_was_chosen
 
 from deepseek_resilient._core.errors import LocalModelError
 from deepseek_resilient._models import ChatRequest
@@ -215,9 +214,8 @@ def test_llama_cpp_python_generates_a_small_model_on_one_thread(llama: LlamaCpp)
     # here each request runs in a thread that ends, so the loaded engine's settings are read;
     # llama-cpp-python's own default, half the CPUs, is also one thread on 2 CPUs).
     only_llama_cpp_python(llama)
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" or "GOMP_SPINCOUNT" in os.environ:
-        pytest.skip("the environment chose how OpenMP threads wait")
     engine = llama._load()
+    skip_if_openmp_waiting_was_chosen()
     assert (engine.n_threads, engine.n_threads_batch) == (1, usable_cpus())
     two = LlamaCpp(engine="llama-cpp-python", n_threads=2, warm=True)
     try:

@@ -1,7 +1,7 @@
 """The default llama.cpp engine, xllamacpp, with the real embedded SmolLM2-135M GGUF: engine
-choice, continuous batching, cancellation, JSON-schema output, default sampling, and the
-passive OpenMP wait policy under a CPU hog. The features both engines share (completion,
-streaming, stop strings, max_tokens, bad paths) are in test_llama_cpp.py."""
+choice, continuous batching, cancellation, JSON-schema output, default sampling, the passive
+OpenMP wait policy under a CPU hog, and which threads generate. The features both engines
+share (completion, streaming, stop strings, max_tokens, bad paths) are in test_llama_cpp.py."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from _support import busiest_thread_share, cpu_ticks_by_thread
+from _support import busiest_thread_share, cpu_ticks_by_thread, skip_if_openmp_waiting_was_chosen
 
 from deepseek_resilient import ConfigurationError, LlamaCpp
 from deepseek_resilient._models import ChatRequest
@@ -152,9 +152,8 @@ def _default_waiting(llama: XLlamaCpp) -> None:
         pytest.skip("reads Linux's /proc")
     if usable_cpus() < 2:
         pytest.skip("needs 2 CPUs")
-    assert llama.loaded  # so the guard has set the wait policy, unless the environment had one
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" or "GOMP_SPINCOUNT" in os.environ:
-        pytest.skip("the environment chose how OpenMP threads wait")
+    assert llama.loaded
+    skip_if_openmp_waiting_was_chosen()
 
 
 def test_one_thread_generates_a_small_model_while_threads_sleep_at_barriers(
