@@ -18,7 +18,7 @@ from deepseek_resilient._core.errors import LocalModelError
 from deepseek_resilient._models import ChatRequest
 from deepseek_resilient._providers.local.embedded import embedded_model_path
 from deepseek_resilient._providers.local.llama_cpp import LlamaCpp
-from deepseek_resilient._providers.local.omp import usable_cpus
+from deepseek_resilient._providers.local.omp import usable_cores
 
 pytestmark = [pytest.mark.local, pytest.mark.anyio]
 
@@ -216,7 +216,7 @@ def test_llama_cpp_python_generates_a_small_model_on_one_thread(llama: LlamaCpp)
     only_llama_cpp_python(llama)
     engine = llama._load()
     skip_if_openmp_waiting_was_chosen()
-    assert (engine.n_threads, engine.n_threads_batch) == (1, usable_cpus())
+    assert (engine.n_threads, engine.n_threads_batch) == (1, usable_cores())
     two = LlamaCpp(engine="llama-cpp-python", n_threads=2, warm=True)
     try:
         assert (two._load().n_threads, two._load().n_threads_batch) == (2, 2)

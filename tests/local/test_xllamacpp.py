@@ -22,7 +22,7 @@ from _support import busiest_thread_share, cpu_ticks_by_thread, skip_if_openmp_w
 
 from deepseek_resilient import ConfigurationError, LlamaCpp
 from deepseek_resilient._models import ChatRequest
-from deepseek_resilient._providers.local.omp import usable_cpus
+from deepseek_resilient._providers.local.omp import usable_cores
 
 if importlib.util.find_spec("xllamacpp") is None:  # not imported: see LlamaCpp's OpenMP guard
     pytest.skip("xllamacpp is not installed", allow_module_level=True)
@@ -150,8 +150,8 @@ def _busiest_thread_share(provider: XLlamaCpp, *requests: ChatRequest) -> float:
 def _default_waiting(llama: XLlamaCpp) -> None:
     if not Path("/proc/self/task").is_dir():
         pytest.skip("reads Linux's /proc")
-    if usable_cpus() < 2:
-        pytest.skip("needs 2 CPUs")
+    if usable_cores() < 2:
+        pytest.skip("needs 2 cores")
     assert llama.loaded
     skip_if_openmp_waiting_was_chosen()
 
@@ -173,7 +173,7 @@ def test_one_thread_generates_a_small_model_while_threads_sleep_at_barriers(
 
 
 def test_requests_decoded_together_use_more_than_one_thread(llama: XLlamaCpp) -> None:
-    # Steps of several tokens keep every CPU (measured on 2 cores: 8 at once 130 tok/s,
+    # Steps of several tokens keep every core (measured on 2 cores: 8 at once 130 tok/s,
     # against 90 when they too ran on one thread).
     _default_waiting(llama)
     eight = [ask(f"Write a long story about {i}.", temperature=0, max_tokens=32) for i in range(8)]

@@ -30,7 +30,7 @@ from ..._models import ChatCompletion, ChatCompletionChunk, ChatRequest
 from ..messages import LOCAL_BASE, plain_messages, stop_list
 from .base import LocalProvider
 from .embedded import EMBEDDED_MODEL_NAME, embedded_model_path
-from .omp import generation_threads, usable_cpus
+from .omp import generation_threads, usable_cores
 
 __all__ = ["ENGINES", "HONOURED", "LlamaCpp", "Trim", "pick_engine"]
 
@@ -91,8 +91,8 @@ class LlamaCpp(LocalProvider):
     ``n_threads``: CPU threads that generate, one token per step (None: one for a model file
     up to 300 MB while threads sleep at barriers, the default wait policy; else llama.cpp's
     choice). ``n_threads_batch``: threads for prompts and for requests decoded together (None:
-    ``n_threads`` when given; else, when one thread generates, every CPU the process may use;
-    else llama.cpp's choice). ``seed``: the sampling seed.
+    ``n_threads`` when given; else, when one thread generates, the physical cores the process
+    may use, llama.cpp's own default; else llama.cpp's choice). ``seed``: the sampling seed.
     ``warm``: load now instead of on first use. ``max_tokens_default``: the completion cap
     when a request gives no ``max_tokens``. ``repeat_penalty``: applied unless the request
     sets a frequency or presence penalty (1.0 turns it off); with the cap it keeps a tiny
@@ -186,7 +186,7 @@ class LlamaCpp(LocalProvider):
         generate = generation_threads(self.n_threads, path.stat().st_size, openmp)
         batch = self.n_threads if self.n_threads_batch is None else self.n_threads_batch
         if batch is None and generate is not None:
-            batch = usable_cpus()  # else llama.cpp would give these steps ``generate`` too
+            batch = usable_cores()  # else llama.cpp would give these steps ``generate`` too
         return generate, batch
 
     # ``LlamaCpp(...)`` is always an engine subclass, which implements these three.

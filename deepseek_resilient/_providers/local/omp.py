@@ -28,7 +28,7 @@ for SmolLM2-135M stored at 98 MB (Q4_1) to 540 MB (F32), and 1.25 times for Gemm
 (253 MB, Q4_K_M). Bigger models do more work between barriers: from the costs measured here (a
 second sleeping thread adds about 17 ms of wake-ups per token), two threads pay from about 1.5
 times Gemma 3 270M's work per token, a Q4 model of about 300 MB. Steps of several tokens
-(prompts, and requests decoded together) keep every CPU: their work amortises the barriers.
+(prompts, and requests decoded together) keep every core: their work amortises the barriers.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 __all__ = [
     "ONE_THREAD_MAX_BYTES",
@@ -44,7 +45,7 @@ __all__ = [
     "WAIT_POLICY",
     "generation_threads",
     "passive_openmp",
-    "usable_cpus",
+    "usable_cores",
 ]
 
 #: The environment variable OpenMP runtimes read for their wait policy.
@@ -89,9 +90,16 @@ def generation_threads(
     return 1 if passive and model_bytes <= ONE_THREAD_MAX_BYTES else None
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on."""
+def usable_cores(topology: Path = Path("/sys/devices/system/cpu")) -> int:
+    """The physical cores among the CPUs this process may use: llama.cpp's own default thread
+    count (hyperthreads of one core share its arithmetic units). Linux reads each CPU's
+    ``thread_siblings`` under ``topology``; elsewhere, or when that cannot be read, the CPUs."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    try:
+        cores = {(topology / f"cpu{cpu}/topology/thread_siblings").read_text() for cpu in cpus}
+    except OSError:
+        return len(cpus)
+    return max(1, len(cores))
