@@ -8,10 +8,11 @@ wait is a trade:
   needs on a busy machine (measured on 2 cores at load 17: 0.23 tokens/s).
 * **Sleeping at once** (``OMP_WAIT_POLICY=PASSIVE``) costs a kernel wake-up at each of the
   many barriers of a token: with two threads generating, on a quiet 2-core machine one request
-  runs at about half the spinning speed, but on a busy one it is the fastest and takes the
+  runs at about half the spinning speed, but on a busy one it never collapses and takes the
   least CPU.
-* A short spin (``GOMP_SPINCOUNT=3000``) is as fast as spinning on a quiet machine and in
-  between on a busy one, where it takes about 2-3 times passive's CPU per token.
+* A short spin (``GOMP_SPINCOUNT=3000``) is as fast as spinning on a quiet machine; on a busy
+  one its speed swings (from about passive's down to well below) and it takes more CPU per
+  token.
 
 The embedded model is a fallback, often used when the machine is busy with other work, so the
 guard picks passive. ``python -m benchmarks.bench_omp`` measures the ways. The OpenMP runtime
