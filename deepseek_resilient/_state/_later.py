@@ -4,7 +4,7 @@ and flush queued disk-cache writes when the interpreter exits.
 The disk cache queues the answers it stores and writes them in one transaction
 (``ResponseCache.set_later``). The queue is written when it is full, and otherwise by a timer
 set here when the first answer is queued, so another process sharing the directory sees an
-answer at most ``_BATCH_AGE`` seconds after it was stored even when no other answer follows.
+answer at most ``batch_age`` seconds after it was stored even when no other answer follows.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ __all__ = ["DiskCacheStore", "MemoryState"]
 class DiskCacheStore:
     """The disk cache (``ResponseCache``) as a ``CacheStore``. Answers are stored in batches
     (``set_later``): the first answer of a batch sets a timer on the running loop that writes
-    the batch ``_BATCH_AGE`` s later, unless it filled up first, and whatever is still queued
+    the batch ``disk.batch_age`` s later, unless it filled up first, and whatever is still queued
     when the interpreter exits is written then."""
 
     __slots__ = ("_cancel", "disk")
@@ -42,9 +42,7 @@ class DiskCacheStore:
 
     def set(self, key: str, completion: ChatCompletion) -> None:
         if self.disk.set_later(key, completion) and self._cancel is None:  # a new batch
-            from .._policies.cache.store import _BATCH_AGE
-
-            self._cancel = call_later(_BATCH_AGE, self._flush)
+            self._cancel = call_later(self.disk.batch_age, self._flush)
             flush_at_exit(self.disk)
 
     def _flush(self) -> None:

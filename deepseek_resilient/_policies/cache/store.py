@@ -272,6 +272,11 @@ class ResponseCache:
             self.flush()
         return first
 
+    @property
+    def batch_age(self) -> float:
+        """Seconds a queued answer waits at most before its batch is due (``set_later``)."""
+        return _BATCH_AGE
+
     def flush(self) -> None:
         """Write the queued entries (``set_later``) in one transaction. Never raises."""
         pending, self._pending = self._pending, {}
