@@ -273,8 +273,7 @@ class ResponseCache:
         return first
 
     @property
-    def batch_age(self) -> float:
-        """Seconds a queued answer waits at most before its batch is due (``set_later``)."""
+    def batch_age(self) -> float:  # seconds a queued answer waits at most (``set_later``)
         return _BATCH_AGE
 
     def flush(self) -> None:
